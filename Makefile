@@ -1,0 +1,61 @@
+# llmops-operator developer entry points. `make help` lists them.
+SHELL := /bin/bash
+CACHE ?= $(HOME)/.cache/llmops-operator
+VENV ?= $(CACHE)/venv
+PY := $(VENV)/bin/python
+KUBECONFIG_DEV := $(CURDIR)/.cluster/kubeconfig
+PYTEST_ARGS ?=
+
+.PHONY: help venv deps build crds crds-check lint fmt test test-unit test-integration \
+        dev-cluster dev-cluster-down run demo demo-down bench clean
+
+help: ## List targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+venv: ## Create the Python venv (outside the repo) and install the project with test tools
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+
+deps: ## Install missing Debian packages (prometheus, openssl, ...)
+	bash hack/cluster/deps.sh
+
+build: ## Build the control plane, etcd and KWOK from Go modules (cached)
+	bash hack/cluster/build.sh
+
+crds: venv ## Regenerate crds/ from the pydantic models
+	$(PY) -m llmops_operator.api.crdgen --out crds
+
+lint: venv ## ruff check and format check
+	$(VENV)/bin/ruff check operator hack/sim tests bench
+	$(VENV)/bin/ruff format --check operator hack/sim tests bench
+
+fmt: venv ## ruff format and fix
+	$(VENV)/bin/ruff format operator hack/sim tests bench
+	$(VENV)/bin/ruff check --fix operator hack/sim tests bench
+
+test: venv build lint ## Everything: lint, unit tests, integration tests on the dev cluster
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-unit: venv ## Unit tests only (no cluster)
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: venv build ## Integration tests on the dev cluster
+	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+
+dev-cluster: build ## Start the local control plane with simulated GPU nodes, and Prometheus
+	bash hack/cluster/up.sh
+
+dev-cluster-down: ## Stop the dev cluster and Prometheus (safe to run twice)
+	bash hack/cluster/down.sh
+
+run: venv ## Run the operator against the dev cluster
+	KUBECONFIG=$(KUBECONFIG_DEV) $(VENV)/bin/llmops-operator run --prometheus-url http://127.0.0.1:19090
+
+demo: venv dev-cluster ## The end-to-end demo on the simulated cluster
+	KUBECONFIG=$(KUBECONFIG_DEV) $(PY) hack/demo.py
+
+bench: venv build ## Run the benchmarks
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean: dev-cluster-down ## Stop the cluster and remove local state
+	rm -rf .cluster .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,86 @@
+"""`llmops-operator`: run the operator, run an evaluation, or load model weights into a cache volume."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def _add_run(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser("run", help="run the operator against the current kubeconfig or in-cluster")
+    run.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[n for n in os.environ.get("LLMOPS_NAMESPACES", "").split(",") if n],
+        help="watch only this namespace (repeatable; env LLMOPS_NAMESPACES, comma-separated); "
+        "default: cluster-wide",
+    )
+    run.add_argument(
+        "--prometheus-url",
+        default=os.environ.get("LLMOPS_PROMETHEUS_URL", "http://prometheus.monitoring.svc:9090"),
+        help="Prometheus used for canary analysis (env LLMOPS_PROMETHEUS_URL)",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=["plain", "full", "json"],
+        default=os.environ.get("LLMOPS_LOG_FORMAT", "plain"),
+        help="log format (env LLMOPS_LOG_FORMAT)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("LLMOPS_METRICS_PORT", "8080")),
+        help="port of the operator's own Prometheus metrics (0 disables; env LLMOPS_METRICS_PORT)",
+    )
+    run.add_argument(
+        "--metrics-address",
+        default=os.environ.get("LLMOPS_METRICS_ADDRESS", "0.0.0.0"),
+        help="address the metrics endpoint binds to (env LLMOPS_METRICS_ADDRESS)",
+    )
+    run.add_argument(
+        "--operator-image",
+        default=os.environ.get("LLMOPS_OPERATOR_IMAGE", "ghcr.io/llmops-dev/llmops-operator:0.1.0"),
+        help="image used for the weight loader and evaluation Jobs (env LLMOPS_OPERATOR_IMAGE)",
+    )
+    run.add_argument(
+        "--resync-seconds",
+        type=float,
+        default=float(os.environ.get("LLMOPS_RESYNC_SECONDS", "30")),
+        help="how often each Model is reconciled when nothing happens (env LLMOPS_RESYNC_SECONDS)",
+    )
+    run.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+
+
+def _add_load_weights(subparsers: argparse._SubParsersAction) -> None:
+    load = subparsers.add_parser("load-weights", help="download model weights into a cache volume (loader Job)")
+    load.add_argument("--uri", required=True, help="hf://org/repo, s3://bucket/prefix or pvc://claim/path")
+    load.add_argument("--revision", default=None, help="source revision (commit or tag)")
+    load.add_argument("--dest", required=True, help="directory on the cache volume")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="llmops-operator", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_run(subparsers)
+    _add_load_weights(subparsers)
+    from llmops_operator.cli import eval_cmd
+
+    eval_cmd.add_parser(subparsers)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        from llmops_operator.handlers.runtime import run_operator
+
+        return run_operator(args)
+    if args.command == "load-weights":
+        from llmops_operator.loader import load_weights
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        return load_weights(args.uri, args.revision, args.dest)
+    return eval_cmd.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
