@@ -1,0 +1,426 @@
+"""`spec.rollout` and `status.rollout` of a Model: canary steps, analysis and their progress.
+
+The shape follows Argo Rollouts: a list of steps walked by a state machine, analysis verdicts
+with a separate limit for each outcome, and every bit of progress kept in status so a restarted
+operator resumes exactly where it stopped. Rules the OpenAPI schema cannot express are CEL
+rules (enforced by the API server) mirrored by pydantic validators (enforced in unit tests and
+by the operator itself before it acts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from llmops_operator.api.common import ApiModel, StatusModel
+
+MAX_STEPS = 32
+MAX_METRICS = 16
+MAX_MEASUREMENTS_PER_METRIC = 10
+DURATION_PATTERN = r"^([0-9]+(ms|s|m|h))+$"
+_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
+
+BuiltinMetric = Literal[
+    "errorRate", "timeToFirstTokenP95", "e2eLatencyP95", "interTokenLatencyP95", "queueDepth"
+]
+MeasurementPhase = Literal["Successful", "Failed", "Inconclusive", "Error"]
+PauseReason = Literal["PausedStep", "Inconclusive", "EvalGateError", "AnalysisError"]
+EvalPhase = Literal["Pending", "Running", "Passed", "Failed", "Error"]
+
+
+def parse_duration(text: str) -> timedelta:
+    """'1h30m', '5m', '30s', '500ms' -> timedelta (Go-style, the format users know from kubectl)."""
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h30m")
+    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    return timedelta(seconds=seconds)
+
+
+def _cel(*rules: tuple[str, str]) -> ConfigDict:
+    return ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# spec
+# ---------------------------------------------------------------------------------------------
+
+
+class PauseStep(ApiModel):
+    """Wait, either for a fixed time or until a user promotes the rollout."""
+
+    duration: Duration | None = None
+    """How long to wait (e.g. 30s, 5m, 1h). Omitted: wait until promoted (clear
+    `status.rollout.pauseConditions` or set `status.rollout.promoteFull`)."""
+
+
+class AnalysisStep(ApiModel):
+    """Run the analysis once, now, and decide: all Successful moves on, any Failed aborts."""
+
+    metrics: list[Annotated[str, Field(min_length=1, max_length=63)]] | None = Field(
+        default=None, max_length=MAX_METRICS
+    )
+    """Names of `canary.analysis.metrics` to measure at this step. Omitted: all of them."""
+
+
+class EvalGateStep(ApiModel):
+    """Run an EvalGate against the canary and wait for its verdict."""
+
+    name: str = Field(min_length=1, max_length=253)
+    """Name of the EvalGate in the Model's namespace."""
+
+
+class CanaryStep(ApiModel):
+    """One step of a canary. Exactly one of the fields is set."""
+
+    model_config = _cel(
+        (
+            "[has(self.setWeight), has(self.pause), has(self.analysis), has(self.evalGate)]"
+            ".filter(x, x).size() == 1",
+            "each step sets exactly one of setWeight, pause, analysis, evalGate",
+        )
+    )
+
+    set_weight: int | None = Field(default=None, ge=0, le=100)
+    """Percentage of traffic (0-100) sent to the canary. The step completes once the canary
+    has the replicas this weight needs, all ready."""
+    pause: PauseStep | None = None
+    """Wait for a duration, or until promoted."""
+    analysis: AnalysisStep | None = None
+    """Measure the analysis metrics once and decide (inline analysis)."""
+    eval_gate: EvalGateStep | None = None
+    """Evaluate the canary with an EvalGate; Passed moves on, Failed aborts, Error pauses."""
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> CanaryStep:
+        kinds = (self.set_weight, self.pause, self.analysis, self.eval_gate)
+        if sum(k is not None for k in kinds) != 1:
+            raise ValueError("each step sets exactly one of setWeight, pause, analysis, evalGate")
+        return self
+
+    @property
+    def kind(self) -> Literal["setWeight", "pause", "analysis", "evalGate"]:
+        """Which of the four step kinds this is."""
+        if self.set_weight is not None:
+            return "setWeight"
+        if self.pause is not None:
+            return "pause"
+        if self.analysis is not None:
+            return "analysis"
+        return "evalGate"
+
+
+class MetricSpec(ApiModel):
+    """One analysis metric: a builtin LLM signal or a custom PromQL query, plus thresholds.
+
+    A measurement is Failed when any set threshold is violated. Ratio thresholds compare the
+    canary against the stable revision measured over the same window.
+    """
+
+    model_config = _cel(
+        ("has(self.builtin) != has(self.query)", "set exactly one of builtin or query"),
+        (
+            "has(self.min) || has(self.max) || has(self.maxRatioToStable) || has(self.minRatioToStable)",
+            "set at least one threshold: min, max, maxRatioToStable or minRatioToStable",
+        ),
+    )
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$")
+    """Metric name, unique within the analysis; used in status, Events and conditions."""
+    builtin: BuiltinMetric | None = None
+    """A builtin LLM signal mapped to the engine's own metric names: errorRate (share of
+    failed requests, 0-1), timeToFirstTokenP95, e2eLatencyP95, interTokenLatencyP95
+    (seconds), queueDepth (waiting requests per pod)."""
+    query: str | None = Field(default=None, min_length=1, max_length=4096)
+    """Custom PromQL returning one number. Placeholders: `{{revision}}` (the revision being
+    measured), `{{stableRevision}}`, `{{namespace}}`, `{{model}}`, `{{window}}`. Ratio
+    thresholds run the query a second time with `{{revision}}` set to the stable revision."""
+    min: float | None = None
+    """Fail when the canary's value is below this."""
+    max: float | None = None
+    """Fail when the canary's value is above this."""
+    max_ratio_to_stable: float | None = Field(default=None, gt=0)
+    """Fail when canary / stable is above this (e.g. 1.2 = at most 20% worse)."""
+    min_ratio_to_stable: float | None = Field(default=None, gt=0)
+    """Fail when canary / stable is below this."""
+    window: Duration | None = None
+    """Range of the rate()/histogram window for builtins and `{{window}}`. Default: 2m."""
+
+    @model_validator(mode="after")
+    def _one_source_and_a_threshold(self) -> MetricSpec:
+        if (self.builtin is None) == (self.query is None):
+            raise ValueError(f"metric {self.name!r}: set exactly one of builtin or query")
+        if all(t is None for t in (self.min, self.max, self.max_ratio_to_stable, self.min_ratio_to_stable)):
+            raise ValueError(
+                f"metric {self.name!r}: set at least one threshold: min, max, maxRatioToStable "
+                "or minRatioToStable"
+            )
+        return self
+
+
+class AnalysisSpec(ApiModel):
+    """Metrics judged through the whole canary (background) and at `analysis` steps."""
+
+    model_config = _cel(
+        (
+            "self.metrics.all(m, self.metrics.exists_one(x, x.name == m.name))",
+            "metric names must be unique",
+        ),
+    )
+
+    interval: Duration = "30s"
+    """Time between two measurements of every metric."""
+    failure_limit: int = Field(default=1, ge=0)
+    """Abort when more than this many measurements of one metric Failed."""
+    inconclusive_limit: int = Field(default=3, ge=0)
+    """Pause (condition Inconclusive) when more than this many measurements of one metric were
+    Inconclusive. The rollout goes on by itself once a round of measurements succeeds."""
+    consecutive_error_limit: int = Field(default=4, ge=0)
+    """Abort when more than this many measurements of one metric in a row were Errors
+    (Prometheus unreachable, bad query). Before that, the rollout holds: an error never
+    promotes and never rolls back."""
+    on_no_data: Literal["Inconclusive", "Failed"] = "Inconclusive"
+    """What a query that returns no data counts as."""
+    metrics: list[MetricSpec] = Field(default_factory=list, max_length=MAX_METRICS)
+    """The metrics. Empty: no background analysis (and no analysis steps allowed)."""
+
+    @field_validator("metrics")
+    @classmethod
+    def _unique_names(cls, metrics: list[MetricSpec]) -> list[MetricSpec]:
+        names = [m.name for m in metrics]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"metric names must be unique, repeated: {', '.join(duplicates)}")
+        return metrics
+
+    @property
+    def interval_delta(self) -> timedelta:
+        """The interval as a timedelta."""
+        return parse_duration(self.interval)
+
+
+class GatewayAPIRouting(ApiModel):
+    """Shift traffic with the weights of an existing Gateway API HTTPRoute."""
+
+    http_route: str = Field(min_length=1, max_length=253)
+    """Name of the HTTPRoute whose backendRefs point at the Model's revision Services. The
+    operator changes only the backendRef weights, under its own field manager."""
+    namespace: str | None = Field(default=None, max_length=63)
+    """Namespace of the HTTPRoute. Default: the Model's namespace."""
+
+
+class TrafficRouting(ApiModel):
+    """How the canary weight becomes traffic. Empty: replica ratio."""
+
+    gateway_api: GatewayAPIRouting | None = None
+    """Use HTTPRoute backendRef weights instead of the replica ratio."""
+
+
+class CanarySpec(ApiModel):
+    """A canary: steps walked in order, judged by analysis, then the canary becomes stable."""
+
+    model_config = _cel(
+        (
+            "self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()",
+            "setWeight values must not decrease from one step to the next",
+        ),
+        (
+            "!self.steps.exists(s, has(s.analysis)) || "
+            "(has(self.analysis) && size(self.analysis.metrics) > 0)",
+            "an analysis step needs canary.analysis.metrics",
+        ),
+        (
+            "!has(self.analysis) || self.steps.all(s, !has(s.analysis) || !has(s.analysis.metrics) || "
+            "s.analysis.metrics.all(n, self.analysis.metrics.exists(m, m.name == n)))",
+            "an analysis step may only name metrics defined in canary.analysis.metrics",
+        ),
+    )
+
+    steps: list[CanaryStep] = Field(default_factory=list, max_length=MAX_STEPS)
+    """The steps, walked in order. After the last one the canary is scaled to full size and
+    promoted to stable."""
+    analysis: AnalysisSpec | None = None
+    """Metrics measured every interval while the canary takes traffic, and at analysis steps."""
+    traffic_routing: TrafficRouting | None = None
+    """Default (omitted or empty): replica ratio."""
+    dynamic_stable_scale: bool = False
+    """Scale the stable revision down as the canary takes traffic (stable = total - canary).
+    Saves GPUs during the rollout, at the price of slower rollback: the stable revision must
+    scale back up (and load the model) before it can take all traffic again."""
+
+    @model_validator(mode="after")
+    def _steps_consistent(self) -> CanarySpec:
+        weights = [s.set_weight for s in self.steps if s.set_weight is not None]
+        for before, after in itertools.pairwise(weights):
+            if after < before:
+                raise ValueError(
+                    f"setWeight values must not decrease from one step to the next ({before} then {after})"
+                )
+        metric_names = {m.name for m in self.analysis.metrics} if self.analysis else set()
+        for index, step in enumerate(self.steps):
+            if step.analysis is None:
+                continue
+            if not metric_names:
+                raise ValueError(f"step {index} is an analysis step but canary.analysis.metrics is empty")
+            unknown = sorted(set(step.analysis.metrics or []) - metric_names)
+            if unknown:
+                raise ValueError(f"step {index} names unknown analysis metrics: {', '.join(unknown)}")
+        return self
+
+
+class RolloutSpec(ApiModel):
+    """How a new revision replaces the stable one."""
+
+    model_config = _cel(
+        ("self.strategy != 'Canary' || has(self.canary)", "strategy Canary needs rollout.canary"),
+    )
+
+    strategy: Literal["Canary", "RollingUpdate"] = "RollingUpdate"
+    """RollingUpdate: bring the new revision to full size, then switch. Canary: walk
+    `canary.steps`, judged by `canary.analysis`."""
+    canary: CanarySpec | None = None
+    """Canary steps, analysis and traffic routing (strategy Canary)."""
+    revision_history_limit: int = Field(default=5, ge=0, le=100)
+    """How many old revisions are kept in `status.revisions`."""
+
+    @model_validator(mode="after")
+    def _canary_needs_spec(self) -> RolloutSpec:
+        if self.strategy == "Canary" and self.canary is None:
+            raise ValueError("strategy Canary needs rollout.canary")
+        return self
+
+
+def steps_hash(spec: RolloutSpec) -> str:
+    """Short stable hash of the canary steps: a change of steps restarts them (Argo stepHash)."""
+    steps = [s.to_wire() for s in spec.canary.steps] if spec.canary else []
+    body = json.dumps(steps, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()[:10]
+
+
+# ---------------------------------------------------------------------------------------------
+# status
+# ---------------------------------------------------------------------------------------------
+
+
+class PauseCondition(StatusModel):
+    """Why the rollout is paused. Clearing the list promotes one step."""
+
+    reason: PauseReason
+    """PausedStep (a pause step without duration), Inconclusive (analysis could not decide),
+    EvalGateError (the eval run could not be judged), AnalysisError (reserved)."""
+    start_time: datetime
+    """When the pause began."""
+    message: str = ""
+    """Details, e.g. which metric had no data."""
+
+
+class Measurement(StatusModel):
+    """One measurement of one metric."""
+
+    metric: str
+    """Metric name from `canary.analysis.metrics`."""
+    phase: MeasurementPhase
+    """Successful, Failed (a threshold violated), Inconclusive (no data) or Error (query failed)."""
+    value: float | None = None
+    """The canary's value, when there was one."""
+    stable_value: float | None = None
+    """The stable revision's value, for ratio thresholds."""
+    threshold: str = ""
+    """The thresholds applied, e.g. `max 0.01, maxRatioToStable 1.2`."""
+    measured_at: datetime
+    """When the measurement was taken."""
+    message: str = ""
+    """Human-readable verdict naming the metric, its value and the threshold."""
+
+
+class MetricCounts(StatusModel):
+    """How often each outcome happened for one metric during this rollout."""
+
+    successful: int = 0
+    """Successful measurements."""
+    failed: int = 0
+    """Failed measurements (compared with failureLimit)."""
+    inconclusive: int = 0
+    """Inconclusive measurements since the last resume (compared with inconclusiveLimit)."""
+    error: int = 0
+    """Errors in total."""
+    consecutive_error: int = 0
+    """Errors in a row (compared with consecutiveErrorLimit); reset by any other outcome."""
+
+
+class AnalysisStatus(StatusModel):
+    """Analysis progress of the current rollout."""
+
+    started_at: datetime | None = None
+    """When the first measurement of this rollout was taken."""
+    last_measured_at: datetime | None = None
+    """When the last round of measurements was taken; the next is due one interval later,
+    at once if that moment passed while the operator was down."""
+    measurements: list[Measurement] = Field(
+        default_factory=list, max_length=MAX_METRICS * MAX_MEASUREMENTS_PER_METRIC
+    )
+    """The latest measurements, at most 10 per metric, oldest first."""
+    counts: dict[str, MetricCounts] = Field(default_factory=dict)
+    """Outcome counts per metric name."""
+
+
+class EvalRunStatus(StatusModel):
+    """The eval run of the current evalGate step."""
+
+    gate: str
+    """EvalGate name."""
+    step_index: int
+    """The step that started it."""
+    name: str = ""
+    """Name of the EvalRun object, once the operator created it."""
+    phase: EvalPhase | None = None
+    """Last phase reported by the EvalRun."""
+    started_at: datetime | None = None
+    """When the run was requested."""
+    message: str = ""
+    """Result summary, e.g. the failing assertions."""
+
+
+class RolloutStatus(StatusModel):
+    """Progress of the rollout of `status.canaryRevision`. Users write `abort`, `promoteFull`
+    and `pauseConditions` through the status subresource; everything else is the operator's."""
+
+    revision: str | None = None
+    """The canary revision this progress belongs to; a new revision starts from step 0."""
+    step_index: int = 0
+    """Index of the current step; equal to the number of steps once all are done."""
+    step_hash: str | None = None
+    """Hash of the steps this progress was made with; a change of steps restarts them."""
+    step_started_at: datetime | None = None
+    """When the current step began (pause durations count from here)."""
+    weight: int = 0
+    """Percentage of traffic currently routed to the canary."""
+    pause_conditions: list[PauseCondition] = Field(default_factory=list)
+    """Why the rollout is paused. Clear the list to promote one step: `kubectl patch llm NAME
+    --subresource=status --type=merge -p '{"status":{"rollout":{"pauseConditions":[]}}}'`."""
+    controller_pause: bool = False
+    """True while the operator holds a pause it set; pauseConditions cleared while this is true
+    means a user promoted one step."""
+    abort: bool = False
+    """Set true to abort (all traffic back to stable, canary scaled to zero); set false after an
+    abort to retry from step 0. The operator sets it on an automatic rollback."""
+    aborted_at: datetime | None = None
+    """When the rollout was aborted; kept until a retry or a new revision."""
+    promote_full: bool = False
+    """Set true to skip the remaining steps and analysis and promote the canary now."""
+    message: str = ""
+    """What the rollout is doing or waiting for, or why it aborted."""
+    analysis: AnalysisStatus = Field(default_factory=AnalysisStatus)
+    """Analysis measurements and counts of this rollout."""
+    eval_run: EvalRunStatus | None = None
+    """The eval run of the current evalGate step."""
