@@ -1,0 +1,145 @@
+"""kopf wiring: settings, watch events into caches and the work queue, and the reconcile workers.
+
+Nothing here decides anything about a Model; see `handlers/model.py` for the reconcile pass and the
+pure modules it calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import kopf
+
+from llmops_operator.api.common import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, VERSION
+from llmops_operator.handlers.context import OperatorContext
+
+log = logging.getLogger("llmops.runtime")
+CONTEXT: OperatorContext | None = None
+MANAGED = {LABEL_MANAGED_BY: "llmops-operator"}
+WORKERS = 8
+
+
+def _ctx() -> OperatorContext:
+    assert CONTEXT is not None, "the operator context is created before kopf starts"
+    return CONTEXT
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Only event handlers: kopf adds no finalizer or annotation to user objects."""
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.reconnect_backoff = 1.0
+    settings.networking.request_timeout = 30
+    ctx = _ctx()
+    ctx.loop = asyncio.get_running_loop()
+    ctx.loop.set_default_executor(ThreadPoolExecutor(WORKERS, thread_name_prefix="reconcile"))
+    for _index in range(WORKERS):
+        ctx.tasks.append(asyncio.create_task(ctx.queue.worker(_reconcile_async)))
+
+
+@kopf.on.cleanup()
+async def stop_workers(**_: Any) -> None:
+    for task in _ctx().tasks:
+        task.cancel()
+
+
+async def _reconcile_async(key: Any) -> float | None:
+    from llmops_operator.handlers.model import reconcile_model
+
+    return await asyncio.to_thread(reconcile_model, _ctx(), key)
+
+
+def _enqueue_owner(obj: dict[str, Any]) -> None:
+    meta = obj["metadata"]
+    model = (meta.get("labels") or {}).get(LABEL_MODEL)
+    if model:
+        _ctx().queue.add((meta["namespace"], model))
+
+
+@kopf.on.event(GROUP, VERSION, "models")
+def model_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    obj = _ctx().store.on_event("Model", type, body)
+    key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+    if type == "DELETED":
+        _ctx().queue.forget(key)
+        _ctx().forget_model(key)
+    else:
+        _ctx().queue.add(key)
+
+
+def _child_handler(kind: str, *resource: str, labels: dict[str, Any]) -> None:
+    def handler(type: str | None, body: kopf.Body, **_: Any) -> None:
+        _enqueue_owner(_ctx().store.on_event(kind, type, body))
+
+    handler.__name__ = f"{kind.lower()}_event"
+    kopf.on.event(*resource, labels=labels)(handler)
+
+
+_child_handler("Deployment", "apps", "v1", "deployments", labels=MANAGED)
+_child_handler("Service", "v1", "services", labels=MANAGED)
+_child_handler("Job", "batch", "v1", "jobs", labels=MANAGED)
+_child_handler("PersistentVolumeClaim", "v1", "persistentvolumeclaims", labels=MANAGED)
+_child_handler("ConfigMap", "v1", "configmaps", labels=MANAGED)
+_child_handler("Pod", "v1", "pods", labels={LABEL_MODEL: kopf.PRESENT})
+_child_handler("EvalRun", GROUP, VERSION, "evalruns", labels={LABEL_MODEL: kopf.PRESENT})
+
+
+@kopf.on.event(GROUP, VERSION, "promptversions")
+def prompt_version_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """A new or changed PromptVersion may unblock Models that bind it, and gets validated."""
+    ctx = _ctx()
+    obj = ctx.store.on_event("PromptVersion", type, body)
+    namespace = obj["metadata"]["namespace"]
+    prompt = (obj.get("spec") or {}).get("prompt")
+    for (model_ns, model_name), model in list(ctx.store.models.objects.items()):
+        bound = [p.get("name") for p in (model.get("spec") or {}).get("prompts") or []]
+        if model_ns == namespace and prompt in bound:
+            ctx.queue.add((model_ns, model_name))
+    if type != "DELETED":
+        from llmops_operator.handlers.prompts import reconcile_prompt_version
+
+        reconcile_prompt_version(ctx, obj)
+
+
+@kopf.on.event(GROUP, VERSION, "evalgates")
+def eval_gate_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    _ctx().store.on_event("EvalGate", type, body)
+
+
+@kopf.on.event("v1", "nodes")
+def node_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """GPU inventory for the planner."""
+    name = body["metadata"]["name"]
+    if type == "DELETED":
+        _ctx().store.nodes.pop(name, None)
+    else:
+        _ctx().store.nodes[name] = {
+            "labels": dict(body["metadata"].get("labels") or {}),
+            "allocatable": dict((body.get("status") or {}).get("allocatable") or {}),
+        }
+
+
+def run_operator(args: argparse.Namespace) -> int:
+    """Start kopf in this process; returns when it stops."""
+    global CONTEXT
+    from llmops_operator.handlers.context import configure_logging
+
+    configure_logging(args.log_format, args.verbose)
+    CONTEXT = OperatorContext.from_args(args)
+    if args.metrics_port:
+        CONTEXT.metrics.serve(args.metrics_address, args.metrics_port)
+    namespaces = list(args.namespace or [])
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            standalone=True,
+        )
+    )
+    return 0

@@ -1,0 +1,103 @@
+"""Operator fixtures: the real operator process against the dev cluster, killable and restartable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LOG_DIR = ROOT / ".cluster" / "logs"
+
+
+class OperatorProcess:
+    """`llmops-operator run` in a subprocess; its log stays in .cluster/logs for failures."""
+
+    def __init__(self, kubeconfig: str, prometheus_url: str, extra_env: dict[str, str] | None = None) -> None:
+        self.kubeconfig = kubeconfig
+        self.prometheus_url = prometheus_url
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.log_path = LOG_DIR / "operator.log"
+
+    def start(self) -> None:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.starts += 1
+        env = {
+            **os.environ,
+            "KUBECONFIG": self.kubeconfig,
+            "LLMOPS_PROMETHEUS_URL": self.prometheus_url,
+            "LLMOPS_METRICS_PORT": "0",
+            "LLMOPS_RESYNC_SECONDS": "5",
+            "LLMOPS_OPERATOR_IMAGE": "llmops-operator:dev",
+            **self.extra_env,
+        }
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        log.write(f"\n===== operator start #{self.starts} =====\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llmops_operator.cli.main", "run", "--log-format", "full"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        time.sleep(1.0)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"the operator exited at once; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, as when a node dies."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Any, prometheus: Any) -> Iterator[OperatorProcess]:
+    """The operator, running cluster-wide for the whole session."""
+    url = prometheus.url if hasattr(prometheus, "url") else str(prometheus)
+    proc = OperatorProcess(str(cluster.kubeconfig), url)
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.5, message: str = ""
+) -> Any:
+    """Poll until `predicate` returns something truthy; fail with the last value seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}; last value: {last!r}")
