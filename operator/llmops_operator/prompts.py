@@ -1,0 +1,175 @@
+"""Prompt templates: sandboxed jinja2 validation, rendering, hashing and Model bundles.
+
+Templates are user input that the operator renders, so they run in jinja2's immutable
+sandbox with undefined variables as errors. Private attributes (`__class__` and the
+like) are rejected at validation time, and the sandbox refuses them again at render.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from llmops_operator.api.prompt import PromptVersionSpec
+
+MAX_RENDERED_CHARS = 1_000_000
+"""Longest rendered message accepted; guards against templates that blow up."""
+
+
+class PromptRenderError(ValueError):
+    """A prompt could not be rendered; the message says which variable or template."""
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Outcome of `validate`: `reason` says what to fix when not valid."""
+
+    valid: bool
+    reason: str = ""
+
+
+def _environment() -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
+
+
+_ENV = _environment()
+
+
+def _private_attribute_reads(ast: nodes.Template) -> list[str]:
+    """Attribute or item names starting with `_`: the usual first step of a sandbox escape."""
+    found: list[str] = []
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        if isinstance(node, nodes.Filter):
+            if node.name != "attr" or not node.args or not isinstance(node.args[0], nodes.Const):
+                continue
+            name = str(node.args[0].value)
+        elif isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            name = node.arg.value
+        else:
+            continue
+        if name.startswith("_"):
+            found.append(name)
+    return found
+
+
+def _used_variables(ast: nodes.Template) -> set[str]:
+    return set(meta.find_undeclared_variables(ast)) - set(_ENV.globals)
+
+
+def validate(spec: PromptVersionSpec) -> ValidationResult:
+    """Check templates compile, use only declared variables, and read nothing private."""
+    declared: dict[str, Any] = {}
+    for variable in spec.variables:
+        if variable.name in declared:
+            return ValidationResult(False, f"variable {variable.name!r} is declared twice")
+        if variable.required and variable.default is not None:
+            return ValidationResult(
+                False, f"variable {variable.name!r} is required and has a default; drop one of the two"
+            )
+        declared[variable.name] = variable
+    for index, message in enumerate(spec.messages):
+        where = f"messages[{index}] ({message.role})"
+        try:
+            ast = _ENV.parse(message.content)
+        except TemplateSyntaxError as exc:
+            return ValidationResult(
+                False, f"{where}: template does not compile: {exc.message} (line {exc.lineno})"
+            )
+        private = _private_attribute_reads(ast)
+        if private:
+            return ValidationResult(
+                False, f"{where}: template reads private attribute {private[0]!r}, not allowed"
+            )
+        undeclared = sorted(_used_variables(ast) - set(declared))
+        if undeclared:
+            names = ", ".join(repr(n) for n in undeclared)
+            return ValidationResult(
+                False, f"{where}: uses undeclared variable(s) {names}; declare them in variables"
+            )
+    return ValidationResult(True)
+
+
+def resolve_variables(spec: PromptVersionSpec, variables: dict[str, Any]) -> dict[str, Any]:
+    """Supplied values plus defaults; a missing required variable is an error naming it."""
+    values: dict[str, Any] = {}
+    missing: list[str] = []
+    for variable in spec.variables:
+        if variable.name in variables and variables[variable.name] is not None:
+            values[variable.name] = variables[variable.name]
+        elif variable.required:
+            missing.append(variable.name)
+        else:
+            values[variable.name] = "" if variable.default is None else variable.default
+    if missing:
+        names = ", ".join(repr(n) for n in missing)
+        raise PromptRenderError(
+            f"missing required variable(s) {names} for prompt {spec.prompt!r} v{spec.version}"
+        )
+    return values
+
+
+def render(spec: PromptVersionSpec, variables: dict[str, Any]) -> list[dict[str, str]]:
+    """Chat messages with variables substituted, ready for a chat completions request."""
+    values = resolve_variables(spec, variables)
+    rendered: list[dict[str, str]] = []
+    for index, message in enumerate(spec.messages):
+        where = f"messages[{index}] ({message.role})"
+        try:
+            content = _ENV.from_string(message.content).render(values)
+        except SecurityError as exc:
+            raise PromptRenderError(f"{where}: unsafe template rejected by the sandbox: {exc}") from exc
+        except UndefinedError as exc:
+            raise PromptRenderError(f"{where}: {exc.message}") from exc
+        except TemplateError as exc:
+            raise PromptRenderError(f"{where}: {exc}") from exc
+        except (TypeError, ValueError, ArithmeticError, OverflowError, MemoryError) as exc:
+            raise PromptRenderError(f"{where}: template failed: {exc}") from exc
+        if len(content) > MAX_RENDERED_CHARS:
+            raise PromptRenderError(f"{where}: rendered message longer than {MAX_RENDERED_CHARS} characters")
+        rendered.append({"role": message.role, "content": content})
+    return rendered
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def content_hash(spec: PromptVersionSpec) -> str:
+    """sha256 of the canonical spec: equal content, equal hash, whatever the key order."""
+    return hashlib.sha256(_canonical(spec.to_wire())).hexdigest()
+
+
+def bundle_entry(spec: PromptVersionSpec) -> dict[str, Any]:
+    """What a serving pod reads for one bound prompt."""
+    wire = spec.to_wire()
+    return {
+        "prompt": spec.prompt,
+        "version": spec.version,
+        "contentHash": content_hash(spec),
+        "messages": wire["messages"],
+        "variables": wire.get("variables", []),
+        "parameters": wire.get("parameters", {}),
+        "responseFormat": wire.get("responseFormat"),
+    }
+
+
+def bundle(prompt_versions: list[PromptVersionSpec]) -> tuple[dict[str, str], str]:
+    """ConfigMap data (`<prompt>.json` per bound prompt) and its hash for the revision hash."""
+    data: dict[str, str] = {}
+    for spec in sorted(prompt_versions, key=lambda s: s.prompt):
+        key = f"{spec.prompt}.json"
+        if key in data:
+            raise ValueError(f"prompt {spec.prompt!r} is bound more than once")
+        data[key] = json.dumps(bundle_entry(spec), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    return data, hashlib.sha256(_canonical(data)).hexdigest()
