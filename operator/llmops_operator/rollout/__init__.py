@@ -1,0 +1,1 @@
+"""Canary rollouts: the pure state machine, traffic splitting and analysis."""

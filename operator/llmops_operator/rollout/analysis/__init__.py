@@ -1,0 +1,1 @@
+"""Analysis: builtin queries per engine, metric providers and pure verdicts."""

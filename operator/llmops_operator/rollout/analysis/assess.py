@@ -1,0 +1,223 @@
+"""Pure analysis verdicts: one measurement from query results, one verdict from the counts.
+
+Each outcome has its own limit (Argo Rollouts' `assessMetricStatus`): Failed aborts once a
+metric failed more than `failureLimit` times; Inconclusive pauses once a metric was
+inconclusive more than `inconclusiveLimit` times; Error aborts only after more than
+`consecutiveErrorLimit` errors in a row. A query error never counts as success.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from llmops_operator.api.rollout import (
+    MAX_MEASUREMENTS_PER_METRIC,
+    AnalysisSpec,
+    AnalysisStatus,
+    Measurement,
+    MetricCounts,
+    MetricSpec,
+)
+from llmops_operator.rollout.analysis.provider import QueryResult
+
+VerdictPhase = Literal["Successful", "Running", "Inconclusive", "Failed", "Error"]
+
+
+def _fmt(value: float | None) -> str:
+    return "none" if value is None else f"{value:.6g}"
+
+
+def thresholds_text(metric: MetricSpec) -> str:
+    """`max 0.01, maxRatioToStable 1.2`: the thresholds as users wrote them."""
+    parts = [
+        f"{name} {_fmt(value)}"
+        for name, value in (
+            ("min", metric.min),
+            ("max", metric.max),
+            ("minRatioToStable", metric.min_ratio_to_stable),
+            ("maxRatioToStable", metric.max_ratio_to_stable),
+        )
+        if value is not None
+    ]
+    return ", ".join(parts)
+
+
+def needs_stable(metric: MetricSpec) -> bool:
+    """Whether measuring this metric also needs the stable revision's value."""
+    return metric.max_ratio_to_stable is not None or metric.min_ratio_to_stable is not None
+
+
+def measure(
+    metric: MetricSpec,
+    canary: QueryResult,
+    stable: QueryResult | None,
+    on_no_data: Literal["Inconclusive", "Failed"],
+    now: datetime,
+) -> Measurement:
+    """Judge one metric from the canary's (and, for ratios, the stable's) query result."""
+    threshold = thresholds_text(metric)
+
+    def result(phase: str, message: str, value: float | None = None, stable_value: float | None = None):
+        return Measurement(
+            metric=metric.name,
+            phase=phase,  # type: ignore[arg-type]
+            value=value,
+            stable_value=stable_value,
+            threshold=threshold,
+            measured_at=now,
+            message=message,
+        )
+
+    if canary.kind == "error":
+        return result("Error", f"{metric.name}: query error: {canary.message}")
+    if canary.kind == "no_data" or canary.value is None:
+        return result(on_no_data, f"{metric.name}: no data for the canary ({canary.message or 'no samples'})")
+    value = canary.value
+    violations: list[str] = []
+    if metric.min is not None and value < metric.min:
+        violations.append(f"{_fmt(value)} < min {_fmt(metric.min)}")
+    if metric.max is not None and value > metric.max:
+        violations.append(f"{_fmt(value)} > max {_fmt(metric.max)}")
+
+    stable_value: float | None = None
+    if needs_stable(metric):
+        if stable is None or stable.kind == "no_data" or stable.value is None:
+            # Without a baseline we cannot compare; that is not the canary's fault.
+            why = stable.message if stable else "no stable revision"
+            return result("Inconclusive", f"{metric.name}: no stable value to compare with ({why})", value)
+        if stable.kind == "error":
+            return result("Error", f"{metric.name}: stable query error: {stable.message}", value)
+        stable_value = stable.value
+        ratio = (1.0 if value == 0 else float("inf")) if stable_value == 0 else value / stable_value
+        if metric.max_ratio_to_stable is not None and ratio > metric.max_ratio_to_stable:
+            violations.append(
+                f"{_fmt(value)} is {_fmt(ratio)}x stable {_fmt(stable_value)} > maxRatioToStable "
+                f"{_fmt(metric.max_ratio_to_stable)}"
+            )
+        if metric.min_ratio_to_stable is not None and ratio < metric.min_ratio_to_stable:
+            violations.append(
+                f"{_fmt(value)} is {_fmt(ratio)}x stable {_fmt(stable_value)} < minRatioToStable "
+                f"{_fmt(metric.min_ratio_to_stable)}"
+            )
+    if violations:
+        return result("Failed", f"{metric.name}: " + "; ".join(violations), value, stable_value)
+    return result("Successful", f"{metric.name}: {_fmt(value)} within {threshold}", value, stable_value)
+
+
+def record(status: AnalysisStatus, measurements: list[Measurement], now: datetime) -> AnalysisStatus:
+    """A new AnalysisStatus with these measurements appended (bounded) and counted."""
+    counts = {name: c.model_copy() for name, c in status.counts.items()}
+    kept = list(status.measurements)
+    for m in measurements:
+        c = counts.setdefault(m.metric, MetricCounts())
+        if m.phase == "Error":
+            c.error += 1
+            c.consecutive_error += 1
+        else:
+            c.consecutive_error = 0
+            if m.phase == "Successful":
+                c.successful += 1
+            elif m.phase == "Failed":
+                c.failed += 1
+            else:
+                c.inconclusive += 1
+        kept.append(m)
+        same = [x for x in kept if x.metric == m.metric]
+        if len(same) > MAX_MEASUREMENTS_PER_METRIC:
+            drop = same[0]
+            kept = [x for x in kept if x is not drop]
+    return AnalysisStatus(
+        started_at=status.started_at or (now if measurements else None),
+        last_measured_at=now if measurements else status.last_measured_at,
+        measurements=kept,
+        counts=counts,
+    )
+
+
+def latest(status: AnalysisStatus, metric: str) -> Measurement | None:
+    """The newest measurement of one metric."""
+    for m in reversed(status.measurements):
+        if m.metric == metric:
+            return m
+    return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the analysis says about the canary now.
+
+    Successful: every metric's latest measurement succeeded. Running: no limit crossed, but
+    not every metric has a successful latest measurement yet (the rollout holds, never
+    promotes on unknown data). Inconclusive: pause. Failed / Error: abort.
+    """
+
+    phase: VerdictPhase
+    reason: str = ""
+    metric: str | None = None
+
+    @property
+    def aborts(self) -> bool:
+        return self.phase in ("Failed", "Error")
+
+
+def assess(spec: AnalysisSpec, status: AnalysisStatus, metrics: list[str] | None = None) -> Verdict:
+    """The verdict over `metrics` (default: all), checking limits in order Failed, Error,
+    Inconclusive (the most serious outcome wins)."""
+    names = metrics if metrics is not None else [m.name for m in spec.metrics]
+    inconclusive: Verdict | None = None
+    for name in names:
+        c = status.counts.get(name, MetricCounts())
+        if c.failed > spec.failure_limit:
+            failed = _last_of_phase(status, name, "Failed")
+            detail = failed.message if failed else f"{name} failed"
+            return Verdict(
+                "Failed",
+                f"{detail} (failed {c.failed} times, failureLimit {spec.failure_limit})",
+                name,
+            )
+    for name in names:
+        c = status.counts.get(name, MetricCounts())
+        if c.consecutive_error > spec.consecutive_error_limit:
+            last = latest(status, name)
+            detail = last.message if last else f"{name}: errors"
+            return Verdict(
+                "Error",
+                f"{detail} ({c.consecutive_error} errors in a row, consecutiveErrorLimit "
+                f"{spec.consecutive_error_limit})",
+                name,
+            )
+    for name in names:
+        c = status.counts.get(name, MetricCounts())
+        if inconclusive is None and c.inconclusive > spec.inconclusive_limit:
+            last = _last_of_phase(status, name, "Inconclusive")
+            detail = last.message if last else f"{name}: inconclusive"
+            inconclusive = Verdict(
+                "Inconclusive",
+                f"{detail} (inconclusive {c.inconclusive} times, "
+                f"inconclusiveLimit {spec.inconclusive_limit})",
+                name,
+            )
+    if inconclusive is not None:
+        return inconclusive
+    for name in names:
+        last = latest(status, name)
+        if last is None:
+            return Verdict("Running", f"{name}: not measured yet", name)
+        if last.phase != "Successful":
+            return Verdict("Running", f"{last.message} (holding until it succeeds)", name)
+    return Verdict("Successful", "all metrics within thresholds")
+
+
+def _last_of_phase(status: AnalysisStatus, metric: str, phase: str) -> Measurement | None:
+    for m in reversed(status.measurements):
+        if m.metric == metric and m.phase == phase:
+            return m
+    return None
+
+
+def reset_inconclusive(status: AnalysisStatus) -> AnalysisStatus:
+    """Counts after a resume: inconclusive outcomes start again from zero."""
+    counts = {name: c.model_copy(update={"inconclusive": 0}) for name, c in status.counts.items()}
+    return status.model_copy(update={"counts": counts})

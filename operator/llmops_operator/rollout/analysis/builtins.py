@@ -1,0 +1,254 @@
+"""Builtin analysis metrics as PromQL, per engine, from the engines' real metric names.
+
+Every query selects one revision through the target labels `namespace`, `llmops_model` and
+`llmops_revision`. Prometheus gets them from the pods' labels with this relabeling (the dev
+cluster's metrics emitter already emits them)::
+
+    - source_labels: [__meta_kubernetes_namespace]
+      target_label: namespace
+    - source_labels: [__meta_kubernetes_pod_name]
+      target_label: pod
+    - source_labels: [__meta_kubernetes_pod_label_llmops_dev_model]
+      target_label: llmops_model
+    - source_labels: [__meta_kubernetes_pod_label_llmops_dev_revision]
+      target_label: llmops_revision
+
+Choices (see docs/rollouts.md):
+
+* vLLM errorRate is the share of HTTP 5xx answers on the OpenAI routes (`/v1/...`) from
+  `http_requests_total`. `vllm:request_success_total{finished_reason="abort"}` is not counted:
+  an abort is mostly a client that went away, which says nothing about the revision.
+* Where an engine renamed a metric, the current and the previous name are joined with `or`
+  (the current name wins where both exist).
+* Every ratio is written so that no traffic gives 0/0 = NaN, i.e. "no data", never 0 errors.
+* A builtin the engine does not expose is reported by `unsupported_builtins` (a clear
+  validation error), never silently measured as "no data".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from llmops_operator.api.rollout import DURATION_PATTERN, BuiltinMetric, MetricSpec
+
+Engine = Literal["vllm", "tensorrt-llm", "onnxruntime"]
+Signal = Literal["queueDepth", "kvCacheUtilization", "requestsPerSecond"]
+DEFAULT_WINDOW = "2m"
+PLACEHOLDERS = ("revision", "stableRevision", "namespace", "model", "window")
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_LABEL_SAFE = re.compile(r"^[A-Za-z0-9._-]*$")
+
+
+class QueryTemplateError(ValueError):
+    """A custom query that cannot be rendered (unknown placeholder, missing or unsafe value)."""
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which series belong to one revision of one model."""
+
+    namespace: str
+    model: str
+    revision: str
+
+    def labels(self) -> str:
+        """The label matchers, without braces."""
+        return (
+            f'namespace="{_escape(self.namespace)}", llmops_model="{_escape(self.model)}", '
+            f'llmops_revision="{_escape(self.revision)}"'
+        )
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _p95(*histograms: str) -> Callable[[str, str], str]:
+    """p95 over one histogram, or over the first of several names that exist (renamed metrics)."""
+
+    def build(sel: str, window: str) -> str:
+        rates = " or ".join(f"rate({name}_bucket{{{sel}}}[{window}])" for name in histograms)
+        return f"histogram_quantile(0.95, sum by (le) ({rates}))"
+
+    return build
+
+
+def _share(bad: str, total: str) -> str:
+    """bad / total where a missing bad series means 0 and no traffic means no data (NaN)."""
+    return f"({bad} or vector(0)) / {total}"
+
+
+def _vllm_error_rate(sel: str, window: str) -> str:
+    routes = f'{sel}, handler=~"/v1/.*"'
+    bad = f'sum(rate(http_requests_total{{{routes}, status="5xx"}}[{window}]))'
+    total = f"sum(rate(http_requests_total{{{routes}}}[{window}]))"
+    return _share(bad, total)
+
+
+def _triton_error_rate(sel: str, window: str) -> str:
+    failed = f"sum(rate(nv_inference_request_failure{{{sel}}}[{window}]))"
+    ok = f"sum(rate(nv_inference_request_success{{{sel}}}[{window}]))"
+    return _share(failed, f"({ok} + ({failed} or vector(0)))")
+
+
+def _per_pod_avg(*gauges: str, agg: str = "sum") -> Callable[[str, str], str]:
+    """Average over the revision's pods of a per-pod gauge (summed over engines in one pod)."""
+
+    def build(sel: str, window: str) -> str:
+        series = " or ".join(f"{agg} by (pod) ({name}{{{sel}}})" for name in gauges)
+        return f"avg({series})"
+
+    return build
+
+
+def _rate_sum(*counters: str) -> Callable[[str, str], str]:
+    def build(sel: str, window: str) -> str:
+        return " + ".join(f"sum(rate({name}{{{sel}}}[{window}]))" for name in counters)
+
+    return build
+
+
+QueryBuilder = Callable[[str, str], str]
+
+# builtin -> engine -> builder(selector, window). Missing entries are unsupported.
+BUILTINS: dict[str, dict[Engine, QueryBuilder]] = {
+    "errorRate": {
+        "vllm": _vllm_error_rate,
+        "onnxruntime": _triton_error_rate,
+    },
+    "timeToFirstTokenP95": {
+        "vllm": _p95("vllm:time_to_first_token_seconds"),
+        "tensorrt-llm": _p95("trtllm_time_to_first_token_seconds"),
+    },
+    "e2eLatencyP95": {
+        "vllm": _p95("vllm:e2e_request_latency_seconds"),
+        "tensorrt-llm": _p95("trtllm_e2e_request_latency_seconds"),
+    },
+    "interTokenLatencyP95": {
+        "vllm": _p95("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds"),
+    },
+    "queueDepth": {
+        "vllm": _per_pod_avg("vllm:num_requests_waiting"),
+        "tensorrt-llm": _per_pod_avg("trtllm_num_requests_waiting"),
+        "onnxruntime": _per_pod_avg("nv_inference_pending_request_count"),
+    },
+}
+
+# Autoscaling signals (not analysis builtins), same selectors.
+SIGNALS: dict[str, dict[Engine, QueryBuilder]] = {
+    "queueDepth": BUILTINS["queueDepth"],
+    "kvCacheUtilization": {
+        "vllm": _per_pod_avg("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", agg="max"),
+        "tensorrt-llm": _per_pod_avg("trtllm_kv_cache_utilization", agg="max"),
+    },
+    "requestsPerSecond": {
+        "vllm": _rate_sum("vllm:request_success_total"),
+        "tensorrt-llm": _rate_sum("trtllm_request_success_total"),
+        "onnxruntime": lambda sel, w: (
+            f"sum(rate(nv_inference_request_success{{{sel}}}[{w}])) + "
+            f"(sum(rate(nv_inference_request_failure{{{sel}}}[{w}])) or vector(0))"
+        ),
+    },
+}
+
+_WHY_MISSING: dict[tuple[str, str], str] = {
+    ("errorRate", "tensorrt-llm"): "trtllm-serve exports no failed-request counter",
+    ("timeToFirstTokenP95", "onnxruntime"): "Triton has no time-to-first-token histogram",
+    (
+        "e2eLatencyP95",
+        "onnxruntime",
+    ): "Triton exports cumulative durations only, no histogram to take a p95 of",
+    ("interTokenLatencyP95", "tensorrt-llm"): "trtllm-serve exports no inter-token latency histogram",
+    ("interTokenLatencyP95", "onnxruntime"): "Triton has no inter-token latency metric",
+}
+
+
+def builtin_query(
+    engine: Engine, builtin: BuiltinMetric, selector: Selector, window: str = DEFAULT_WINDOW
+) -> str:
+    """The PromQL for one builtin metric of one revision. Raises ValueError if unsupported."""
+    _check_window(window)
+    builder = BUILTINS.get(builtin, {}).get(engine)
+    if builder is None:
+        raise ValueError(_unsupported_message(engine, builtin))
+    return builder(selector.labels(), window)
+
+
+def signal_query(engine: Engine, signal: Signal, selector: Selector, window: str = "1m") -> str | None:
+    """The PromQL for an autoscaling signal, or None when the engine does not export it."""
+    _check_window(window)
+    builder = SIGNALS.get(signal, {}).get(engine)
+    return builder(selector.labels(), window) if builder else None
+
+
+def _unsupported_message(engine: str, builtin: str) -> str:
+    why = _WHY_MISSING.get((builtin, engine), "no such builtin for this engine")
+    return f"builtin {builtin} is not available for engine {engine} ({why}); use a custom query instead"
+
+
+def unsupported_builtins(engine: Engine, metrics: Iterable[MetricSpec]) -> list[str]:
+    """One message per metric whose builtin the engine does not have (empty: all fine)."""
+    return [
+        f"metric {m.name!r}: {_unsupported_message(engine, m.builtin)}"
+        for m in metrics
+        if m.builtin is not None and engine not in BUILTINS.get(m.builtin, {})
+    ]
+
+
+def _check_window(window: str) -> None:
+    if not re.fullmatch(DURATION_PATTERN, window):
+        raise ValueError(f"invalid window {window!r}: use e.g. 1m, 2m, 30s")
+
+
+def render_query(template: str, values: Mapping[str, str | None]) -> str:
+    """Fill `{{name}}` placeholders. Unknown names, values not given and values that could
+    break out of a label matcher are errors, never rendered."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in PLACEHOLDERS:
+            raise QueryTemplateError(
+                f"unknown placeholder {{{{{name}}}}}; known: "
+                + ", ".join(f"{{{{{p}}}}}" for p in PLACEHOLDERS)
+            )
+        value = values.get(name)
+        if value is None:
+            raise QueryTemplateError(
+                f"placeholder {{{{{name}}}}} has no value here (e.g. no stable revision)"
+            )
+        if not _LABEL_SAFE.fullmatch(value):
+            raise QueryTemplateError(f"value {value!r} for {{{{{name}}}}} is not a plain name")
+        return value
+
+    rendered = _PLACEHOLDER.sub(fill, template)
+    if "{{" in rendered or "}}" in rendered:
+        raise QueryTemplateError("unbalanced {{ or }} in query")
+    return rendered
+
+
+def metric_query(
+    metric: MetricSpec,
+    engine: Engine,
+    namespace: str,
+    model: str,
+    revision: str,
+    stable_revision: str | None = None,
+) -> str:
+    """The PromQL measuring `metric` for `revision` (the canary, or the stable for ratios)."""
+    window = metric.window or DEFAULT_WINDOW
+    if metric.builtin is not None:
+        return builtin_query(engine, metric.builtin, Selector(namespace, model, revision), window)
+    assert metric.query is not None
+    return render_query(
+        metric.query,
+        {
+            "revision": revision,
+            "stableRevision": stable_revision,
+            "namespace": namespace,
+            "model": model,
+            "window": window,
+        },
+    )

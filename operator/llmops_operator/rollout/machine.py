@@ -1,0 +1,627 @@
+"""The canary state machine: pure, no Kubernetes, no clock.
+
+`step(spec, status, observed, now) -> (actions, new_status)` is called on every pass (a kopf
+handler or timer). Everything the machine knows about its progress is in `status` (the
+Model's `status.rollout`), so an operator that restarts resumes from status alone. One pass:
+
+1. Reset on a new canary revision, restart on a change of steps, abort / retry, promoteFull,
+   promote one step (pause conditions cleared by a user).
+2. Record the measurements the caller took (`observed.measurements`) and assess them.
+   Failed (past failureLimit) or Error (past consecutiveErrorLimit) aborts; Inconclusive
+   (past inconclusiveLimit) pauses, and the rollout goes on by itself once a round succeeds.
+   While the latest measurements are not all Successful, no step completes.
+3. Walk steps while they complete (setWeight, pause, analysis, evalGate); after the last one,
+   scale the canary to full size and promote it.
+4. Desired state for this pass: SetWeight and ScaleRevision for both revisions (apply them
+   idempotently every pass), RunAnalysis when measurements are due, RequeueAfter, and Events
+   for what changed.
+
+Measurements: when a round is due (lastMeasuredAt + interval <= now, so a round that fell due
+while the operator was down is taken at once) and `observed.measurements` is empty, the
+actions contain `RunAnalysis(metrics)`. The caller measures those metrics (see
+`rollout.analysis.run.take_measurements`) and calls `step` again with them, same status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from llmops_operator.api.rollout import (
+    AnalysisSpec,
+    AnalysisStatus,
+    CanaryStep,
+    EvalPhase,
+    EvalRunStatus,
+    Measurement,
+    PauseCondition,
+    PauseReason,
+    RolloutSpec,
+    RolloutStatus,
+    parse_duration,
+    steps_hash,
+)
+from llmops_operator.rollout.analysis.assess import Verdict, assess, latest, record, reset_inconclusive
+from llmops_operator.rollout.traffic.replica import split
+
+REPLICA_POLL_SECONDS = 10.0
+EVAL_POLL_SECONDS = 15.0
+
+# ---------------------------------------------------------------------------------------------
+# inputs and actions
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """What the EvalRun of the current gate step reports."""
+
+    phase: EvalPhase
+    name: str = ""
+    message: str = ""
+    """For Failed: the failing assertions; for Error: what went wrong."""
+
+
+@dataclass(frozen=True)
+class Observed:
+    """The world as the caller saw it on this pass."""
+
+    canary_revision: str | None
+    """The revision being rolled out (None: nothing to roll out)."""
+    stable_revision: str | None
+    """The revision serving now (None: first deployment, nothing to protect)."""
+    total_replicas: int
+    """Desired replicas of the Model (spec.replicas or the autoscaler's number)."""
+    ready_replicas: Mapping[str, int] = field(default_factory=dict)
+    """Ready pods per revision."""
+    measurements: Sequence[Measurement] = ()
+    """Measurements the caller took on this pass in answer to RunAnalysis."""
+    eval_result: EvalResult | None = None
+    """Result of the EvalRun for the current gate step; None if none was reported."""
+
+
+@dataclass(frozen=True)
+class SetWeight:
+    """Route this percentage of traffic to the canary (HTTPRoute weights; replica ratio: no-op)."""
+
+    weight: int
+
+
+@dataclass(frozen=True)
+class ScaleRevision:
+    """Set a revision's Deployment to this many replicas."""
+
+    revision: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class RunAnalysis:
+    """Measure these metrics now and call `step` again with the results."""
+
+    metrics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StartEvalRun:
+    """Make sure an EvalRun of `gate` against the canary exists (create it if missing; the name
+    must be deterministic, e.g. from revision, gate and step, so repeating this is harmless)."""
+
+    gate: str
+    revision: str
+    stable_revision: str | None
+    step_index: int
+
+
+@dataclass(frozen=True)
+class Promote:
+    """The canary becomes the stable revision (the old stable can be removed)."""
+
+    revision: str
+
+
+@dataclass(frozen=True)
+class Abort:
+    """Rolled back: record the revision as failed with this reason (condition RolledBack)."""
+
+    revision: str
+    reason: str
+    metric: str | None = None
+
+
+@dataclass(frozen=True)
+class RequeueAfter:
+    """Call `step` again after this many seconds at the latest."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    """A Kubernetes Event on the Model (emit after the status write)."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+Action = SetWeight | ScaleRevision | RunAnalysis | StartEvalRun | Promote | Abort | RequeueAfter | EmitEvent
+
+
+# ---------------------------------------------------------------------------------------------
+# the pass
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pass:
+    spec: RolloutSpec
+    observed: Observed
+    now: datetime
+    st: RolloutStatus
+    steps: list[CanaryStep]
+    analysis: AnalysisSpec | None
+    events: list[EmitEvent] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    requeue: list[float] = field(default_factory=list)
+    extra_canary: int = 0
+    """Canary replicas needed by the current step beyond its weight (scale before shifting)."""
+
+    def event(self, reason: str, message: str, warning: bool = False) -> None:
+        self.events.append(EmitEvent("Warning" if warning else "Normal", reason, message))
+
+    @property
+    def canary(self) -> str:
+        assert self.observed.canary_revision is not None
+        return self.observed.canary_revision
+
+    def ready(self, revision: str | None) -> int:
+        return self.observed.ready_replicas.get(revision, 0) if revision else 0
+
+
+def step(
+    spec: RolloutSpec, status: RolloutStatus, observed: Observed, now: datetime
+) -> tuple[list[Action], RolloutStatus]:
+    """One pass of the rollout: the actions to take and the new status (see module doc)."""
+    if observed.canary_revision is None:
+        return [], status
+    canary_spec = spec.canary if spec.strategy == "Canary" else None
+    steps = list(canary_spec.steps) if canary_spec else []
+    analysis = canary_spec.analysis if canary_spec and canary_spec.analysis else None
+    if analysis is not None and not analysis.metrics:
+        analysis = None
+    if observed.stable_revision is None or observed.stable_revision == observed.canary_revision:
+        steps, analysis = [], None  # first deployment: nothing to compare with or protect
+    p = _Pass(spec, observed, now, status.model_copy(deep=True), steps, analysis)
+
+    _reset_or_restart(p, steps_hash(spec))
+    if p.st.abort:
+        if p.st.aborted_at is None:
+            _abort(p, "aborted by user", None)
+        return _finish(p)
+    if p.st.aborted_at is not None:
+        _restart(p, "Retry", f"retrying revision {p.canary} from step 0")
+    _manual_promotion(p)
+
+    _analyse(p)
+    if p.st.abort:
+        return _finish(p)
+    _walk(p)
+    return _finish(p)
+
+
+def _fresh_status(p: _Pass, h: str) -> RolloutStatus:
+    return RolloutStatus(revision=p.canary, step_hash=h, step_started_at=p.now, weight=0)
+
+
+def _reset_or_restart(p: _Pass, h: str) -> None:
+    if p.st.revision != p.canary:
+        p.st = _fresh_status(p, h)
+        p.st.message = f"rolling out revision {p.canary}"
+        p.event("RolloutStarted", f"rolling out revision {p.canary} in {len(p.steps)} steps")
+    elif p.st.step_hash != h:
+        if p.st.abort:
+            p.st.step_hash = h
+            return
+        _restart(p, "StepsChanged", "the canary steps changed; restarting them from step 0")
+        p.st.step_hash = h
+
+
+def _restart(p: _Pass, reason: str, message: str) -> None:
+    weight = 0 if p.st.abort or p.st.aborted_at else p.st.weight
+    p.st = RolloutStatus(
+        revision=p.canary, step_hash=p.st.step_hash, step_started_at=p.now, weight=weight, message=message
+    )
+    p.event(reason, message)
+
+
+def _abort(p: _Pass, reason: str, metric: str | None) -> None:
+    p.st.abort = True
+    p.st.aborted_at = p.now
+    p.st.message = f"rolled back revision {p.canary}: {reason}"
+    p.st.pause_conditions = []
+    p.st.controller_pause = False
+    p.st.promote_full = False
+    p.st.weight = 0
+    p.actions.append(Abort(p.canary, reason, metric))
+    p.event("RolledBack", p.st.message, warning=True)
+
+
+def _manual_promotion(p: _Pass) -> None:
+    st = p.st
+    if st.promote_full:
+        if st.step_index < len(p.steps):
+            st.step_index = len(p.steps)
+            st.step_started_at = p.now
+            p.event("PromotedFull", "promoted fully by user: skipping the remaining steps and analysis")
+        st.pause_conditions = []
+        st.controller_pause = False
+        return
+    if st.controller_pause and not st.pause_conditions:
+        st.controller_pause = False
+        st.analysis = reset_inconclusive(st.analysis)
+        if st.step_index < len(p.steps):
+            p.event("Promoted", f"promoted by user past step {st.step_index}")
+            _advance(p)
+
+
+def _pause(p: _Pass, reason: PauseReason, message: str) -> None:
+    if not any(c.reason == reason for c in p.st.pause_conditions):
+        p.st.pause_conditions.append(PauseCondition(reason=reason, start_time=p.now, message=message))
+        p.st.controller_pause = True
+        p.event("Paused", f"{reason}: {message}", warning=reason != "PausedStep")
+    p.st.message = f"paused ({reason}): {message}"
+
+
+def _unpause(p: _Pass, reason: PauseReason, message: str) -> None:
+    if any(c.reason == reason for c in p.st.pause_conditions):
+        p.st.pause_conditions = [c for c in p.st.pause_conditions if c.reason != reason]
+        p.st.controller_pause = bool(p.st.pause_conditions)
+        p.event("Resumed", message)
+
+
+def _advance(p: _Pass) -> None:
+    done = p.st.step_index
+    p.st.step_index += 1
+    p.st.step_started_at = p.now
+    p.st.eval_run = None
+    p.event("StepCompleted", f"step {done} completed ({_describe(p.steps[done])})")
+
+
+def _describe(s: CanaryStep) -> str:
+    if s.set_weight is not None:
+        return f"setWeight {s.set_weight}"
+    if s.pause is not None:
+        return f"pause {s.pause.duration}" if s.pause.duration else "pause until promoted"
+    if s.analysis is not None:
+        return "analysis"
+    assert s.eval_gate is not None
+    return f"evalGate {s.eval_gate.name}"
+
+
+# ---------------------------------------------------------------------------------------------
+# analysis
+# ---------------------------------------------------------------------------------------------
+
+
+def _background_active(p: _Pass) -> bool:
+    return p.analysis is not None and p.st.weight > 0 and not p.st.promote_full
+
+
+def _all_latest_successful(status: AnalysisStatus, names: Sequence[str]) -> bool:
+    return all((m := latest(status, n)) is not None and m.phase == "Successful" for n in names)
+
+
+def _analyse(p: _Pass) -> None:
+    """Record this pass's measurements; abort or pause on the background verdict."""
+    st = p.st
+    if p.observed.measurements:
+        for m in p.observed.measurements:
+            before = latest(st.analysis, m.metric)
+            if m.phase != "Successful" and (before is None or before.phase != m.phase):
+                p.event(f"Analysis{m.phase}", m.message, warning=True)
+        st.analysis = record(st.analysis, list(p.observed.measurements), p.now)
+    if p.analysis is None or not _background_active(p):
+        return
+    names = [m.name for m in p.analysis.metrics]
+    if (
+        _has_pause(p, "Inconclusive")
+        and p.observed.measurements
+        and _all_latest_successful(st.analysis, names)
+    ):
+        st.analysis = reset_inconclusive(st.analysis)
+        _unpause(p, "Inconclusive", "analysis has data again and all metrics succeed; resuming")
+    verdict = assess(p.analysis, st.analysis)
+    if verdict.aborts:
+        _abort(p, verdict.reason, verdict.metric)
+    elif verdict.phase == "Inconclusive":
+        _pause(p, "Inconclusive", verdict.reason)
+
+
+def _background_verdict(p: _Pass) -> Verdict | None:
+    """The background verdict at the current weight (None: no background analysis now)."""
+    if p.analysis is None or not _background_active(p):
+        return None
+    return assess(p.analysis, p.st.analysis)
+
+
+def _only_pause(p: _Pass, reason: PauseReason) -> bool:
+    return bool(p.st.pause_conditions) and all(c.reason == reason for c in p.st.pause_conditions)
+
+
+def _has_pause(p: _Pass, reason: PauseReason) -> bool:
+    return any(c.reason == reason for c in p.st.pause_conditions)
+
+
+def _inline_metrics(p: _Pass, s: CanaryStep) -> list[str]:
+    assert p.analysis is not None and s.analysis is not None
+    return list(s.analysis.metrics) if s.analysis.metrics else [m.name for m in p.analysis.metrics]
+
+
+def _fresh(p: _Pass, name: str) -> Measurement | None:
+    """The latest measurement of `name` taken since the current step started."""
+    m = latest(p.st.analysis, name)
+    started = p.st.step_started_at
+    if m is None or (started is not None and m.measured_at < started):
+        return None
+    return m
+
+
+def _interval_due(p: _Pass) -> bool:
+    assert p.analysis is not None
+    last = p.st.analysis.last_measured_at
+    return last is None or last + p.analysis.interval_delta <= p.now
+
+
+def _due_metrics(p: _Pass) -> list[str]:
+    """Metrics to measure now (background round and/or the inline analysis step)."""
+    if p.analysis is None or p.st.abort:
+        return []
+    due: list[str] = []
+    if _background_active(p) and _interval_due(p):
+        due = [m.name for m in p.analysis.metrics]
+    s = _current(p)
+    if s is not None and s.analysis is not None and not p.st.promote_full:
+        inline = _inline_metrics(p, s)
+        missing = any(_fresh(p, n) is None for n in inline)
+        if missing or _interval_due(p):
+            due += [n for n in inline if n not in due]
+    return due
+
+
+# ---------------------------------------------------------------------------------------------
+# steps
+# ---------------------------------------------------------------------------------------------
+
+
+def _current(p: _Pass) -> CanaryStep | None:
+    return p.steps[p.st.step_index] if p.st.step_index < len(p.steps) else None
+
+
+def _walk(p: _Pass) -> None:
+    """Run steps while they complete; stop at the first that waits. No step completes while
+    the background analysis at the current weight is not Successful."""
+    for _ in range(len(p.steps) + 1):
+        s = _current(p)
+        inline_inconclusive = s is not None and s.analysis is not None and _only_pause(p, "Inconclusive")
+        if p.st.pause_conditions and not inline_inconclusive:
+            p.requeue.append(_requeue_for_analysis(p))
+            return
+        verdict = _background_verdict(p)
+        if verdict is not None and verdict.phase != "Successful":
+            p.st.message = f"holding at step {p.st.step_index}: {verdict.reason}"
+            return
+        if s is None:
+            _complete(p)
+            return
+        done = {
+            "setWeight": _step_set_weight,
+            "pause": _step_pause,
+            "analysis": _step_analysis,
+            "evalGate": _step_eval_gate,
+        }[s.kind](p, s)
+        if p.st.abort or not done:
+            return
+        _advance(p)
+
+
+def _requeue_for_analysis(p: _Pass) -> float:
+    if p.analysis is None or p.st.analysis.last_measured_at is None:
+        return REPLICA_POLL_SECONDS
+    due = p.st.analysis.last_measured_at + p.analysis.interval_delta
+    return max(0.0, (due - p.now).total_seconds())
+
+
+def _step_set_weight(p: _Pass, s: CanaryStep) -> bool:
+    assert s.set_weight is not None
+    target = s.set_weight
+    dynamic = bool(p.spec.canary and p.spec.canary.dynamic_stable_scale)
+    need = split(target, p.observed.total_replicas, dynamic).canary
+    p.extra_canary = max(p.extra_canary, need)
+    ready = p.ready(p.canary)
+    if ready < need:
+        p.st.message = f"step {p.st.step_index}: waiting for canary {p.canary}: {ready}/{need} replicas ready"
+        p.requeue.append(REPLICA_POLL_SECONDS)
+        return False
+    if p.st.weight != target:
+        p.event("WeightSet", f"canary {p.canary} weight {p.st.weight} -> {target}")
+        p.st.weight = target
+    return True
+
+
+def _step_pause(p: _Pass, s: CanaryStep) -> bool:
+    assert s.pause is not None
+    if s.pause.duration is None:
+        _pause(p, "PausedStep", f"step {p.st.step_index} waits until promoted")
+        return False
+    started = p.st.step_started_at or p.now
+    end = started + parse_duration(s.pause.duration)
+    if end <= p.now:
+        return True
+    remaining = (end - p.now).total_seconds()
+    p.st.message = f"step {p.st.step_index}: pausing {s.pause.duration}, {remaining:.0f}s left"
+    p.requeue.append(remaining)
+    return False
+
+
+def _step_analysis(p: _Pass, s: CanaryStep) -> bool:
+    assert p.analysis is not None
+    names = _inline_metrics(p, s)
+    fresh = {n: _fresh(p, n) for n in names}
+    if any(m is None for m in fresh.values()):
+        p.st.message = f"step {p.st.step_index}: measuring {', '.join(names)}"
+        return False
+    measured = [m for m in fresh.values() if m is not None]
+    failed = [m for m in measured if m.phase == "Failed"]
+    if failed:
+        _abort(p, f"analysis step {p.st.step_index}: {failed[0].message}", failed[0].metric)
+        return False
+    verdict = assess(p.analysis, p.st.analysis, names)
+    if verdict.aborts:
+        _abort(p, verdict.reason, verdict.metric)
+        return False
+    errors = [m for m in measured if m.phase == "Error"]
+    if errors:
+        p.st.message = f"step {p.st.step_index}: analysis error, retrying: {errors[0].message}"
+        p.requeue.append(_requeue_for_analysis(p))
+        return False
+    inconclusive = [m for m in measured if m.phase == "Inconclusive"]
+    if inconclusive:
+        _pause(p, "Inconclusive", f"analysis step {p.st.step_index}: {inconclusive[0].message}")
+        return False
+    _unpause(p, "Inconclusive", f"analysis step {p.st.step_index} succeeded; resuming")
+    p.event("AnalysisSuccessful", f"analysis step {p.st.step_index}: all of {', '.join(names)} succeeded")
+    return True
+
+
+def _step_eval_gate(p: _Pass, s: CanaryStep) -> bool:
+    assert s.eval_gate is not None
+    gate = s.eval_gate.name
+    st = p.st
+    p.extra_canary = max(p.extra_canary, 1)  # the gate needs a canary pod to talk to
+    run = st.eval_run
+    if run is None or run.step_index != st.step_index or run.gate != gate:
+        if p.ready(p.canary) < 1:
+            st.message = f"step {st.step_index}: eval gate {gate} waits for a ready canary pod"
+            p.requeue.append(REPLICA_POLL_SECONDS)
+            return False
+        st.eval_run = EvalRunStatus(gate=gate, step_index=st.step_index, started_at=p.now, phase="Pending")
+        p.event("EvalGateStarted", f"step {st.step_index}: evaluating revision {p.canary} with gate {gate}")
+        run = st.eval_run
+    result = p.observed.eval_result
+    if result is not None:
+        run.phase = result.phase
+        run.name = result.name or run.name
+        run.message = result.message
+    if result is None or result.phase in ("Pending", "Running"):
+        p.actions.append(StartEvalRun(gate, p.canary, p.observed.stable_revision, st.step_index))
+        st.message = f"step {st.step_index}: waiting for eval gate {gate}: " + (
+            f"run {result.phase}" if result else "no EvalRun result reported yet (is the EvalGate available?)"
+        )
+        p.requeue.append(EVAL_POLL_SECONDS)
+        return False
+    if result.phase == "Passed":
+        _unpause(p, "EvalGateError", f"eval gate {gate} passed")
+        p.event(
+            "EvalGatePassed",
+            f"eval gate {gate} passed for revision {p.canary}: {result.message}".rstrip(": "),
+        )
+        return True
+    if result.phase == "Failed":
+        _abort(p, f"eval gate {gate} failed: {result.message or 'assertions failed'}", None)
+        return False
+    _pause(p, "EvalGateError", f"eval gate {gate} could not be judged: {result.message or 'error'}")
+    return False
+
+
+def _complete(p: _Pass) -> None:
+    """After the last step: the canary to full size, then all traffic, then promote."""
+    total = p.observed.total_replicas
+    p.extra_canary = max(p.extra_canary, total)
+    ready = p.ready(p.canary)
+    if ready < total:
+        p.st.message = f"all steps done; scaling canary {p.canary} to {total} replicas ({ready} ready)"
+        p.requeue.append(REPLICA_POLL_SECONDS)
+        return
+    if p.st.weight != 100:
+        p.event("Promoted", f"revision {p.canary} promoted to stable")
+    p.st.weight = 100
+    p.st.message = f"revision {p.canary} promoted to stable"
+    p.actions.append(Promote(p.canary))
+
+
+# ---------------------------------------------------------------------------------------------
+# desired state
+# ---------------------------------------------------------------------------------------------
+
+
+def _finish(p: _Pass) -> tuple[list[Action], RolloutStatus]:
+    st, obs = p.st, p.observed
+    total = obs.total_replicas
+    dynamic = bool(p.spec.canary and p.spec.canary.dynamic_stable_scale)
+    if st.abort:
+        canary_replicas, stable_replicas = 0, total
+    else:
+        ratio = split(st.weight, total, dynamic)
+        canary_replicas = min(total, max(ratio.canary, p.extra_canary)) if total else 0
+        stable_replicas = ratio.stable
+    desired: list[Action] = [SetWeight(st.weight), ScaleRevision(p.canary, canary_replicas)]
+    if obs.stable_revision and obs.stable_revision != p.canary:
+        desired.append(ScaleRevision(obs.stable_revision, stable_replicas))
+    due = _due_metrics(p)
+    if due and not obs.measurements:
+        desired.append(RunAnalysis(tuple(due)))
+    elif p.analysis is not None and _background_active(p) and not st.abort:
+        p.requeue.append(_requeue_for_analysis(p))
+    actions = desired + p.actions
+    if p.requeue:
+        actions.append(RequeueAfter(min(p.requeue)))
+    actions.extend(p.events)
+    return actions, st
+
+
+# ---------------------------------------------------------------------------------------------
+# phase
+# ---------------------------------------------------------------------------------------------
+
+RolloutPhase = Literal["Progressing", "Paused", "Degraded", "Ready"]
+
+
+def phase(spec: RolloutSpec, status: RolloutStatus, canary_revision: str | None) -> RolloutPhase:
+    """The rollout's contribution to the Model phase (Argo `CalculateRolloutPhase`)."""
+    if canary_revision is None or status.revision != canary_revision:
+        return "Ready" if canary_revision is None else "Progressing"
+    if status.abort:
+        return "Degraded"
+    if status.pause_conditions:
+        return "Paused"
+    return "Progressing"
+
+
+def next_due(spec: RolloutSpec, status: RolloutStatus) -> datetime | None:
+    """When the next background measurement falls due (for timers); None without analysis."""
+    analysis = spec.canary.analysis if spec.canary else None
+    if analysis is None or not analysis.metrics or status.abort or status.weight == 0:
+        return None
+    last = status.analysis.last_measured_at
+    return None if last is None else last + analysis.interval_delta
+
+
+__all__ = [
+    "Abort",
+    "Action",
+    "EmitEvent",
+    "EvalResult",
+    "Observed",
+    "Promote",
+    "RequeueAfter",
+    "RunAnalysis",
+    "ScaleRevision",
+    "SetWeight",
+    "StartEvalRun",
+    "next_due",
+    "phase",
+    "step",
+]

@@ -1,0 +1,1 @@
+"""Traffic splitting: replica ratio (default) and Gateway API HTTPRoute weights."""
