@@ -142,6 +142,8 @@ class Assertion(ApiModel):
     """contains: any or all of `values` must appear."""
     case_insensitive: bool = False
     """equals, contains, regex: ignore case."""
+    negate: bool = False
+    """equals, contains, regex, jsonSchema: pass when the check does not hold (e.g. must not contain)."""
     threshold: float | None = None
     """Minimum 0..1 score for scored types; maximum milliseconds for latency."""
     weight: float = Field(default=1.0, ge=0)
@@ -165,6 +167,8 @@ class Assertion(ApiModel):
             raise ValueError("jsonSchema needs value (the schema)")
         if self.type != "latency" and self.threshold is not None and not 0 <= self.threshold <= 1:
             raise ValueError("threshold is a score between 0 and 1 (milliseconds only for latency)")
+        if self.negate and self.type not in ("equals", "contains", "regex", "jsonSchema"):
+            raise ValueError("negate applies to equals, contains, regex and jsonSchema only")
         if self.type == "regex":
             for pattern in [self.value, *(self.values or [])]:
                 if isinstance(pattern, str):

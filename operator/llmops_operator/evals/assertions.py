@@ -183,6 +183,7 @@ def bleu_score(answer: str, references: list[str]) -> float:
 
 
 def check_threshold(score: float, threshold: float, label: str) -> Outcome:
+    score = min(1.0, max(0.0, score))  # libraries may return 1.0000000000000004
     ok = score >= threshold
     return Outcome(ok, score, "" if ok else f"{label} {score:.3f} < {threshold:.3f}")
 
@@ -282,6 +283,13 @@ def check_judge(judge_answer: str, threshold: float) -> Outcome:
     return check_threshold(score, threshold, "judge score")
 
 
+def _negated(outcome: Outcome, negate: bool) -> Outcome:
+    if not negate or outcome.error:
+        return outcome
+    ok = not outcome.passed
+    return Outcome(ok, float(ok), "" if ok else "matched, but must not")
+
+
 def evaluate(
     assertion: Assertion,
     name: str,
@@ -291,6 +299,17 @@ def evaluate(
     judge_answer: str | None = None,
 ) -> Outcome:
     """Apply one assertion to one answer; `judge_answer` is the judge's reply for llmJudge."""
+    return _negated(_evaluate(assertion, name, answer, case, latency_ms, judge_answer), assertion.negate)
+
+
+def _evaluate(
+    assertion: Assertion,
+    name: str,
+    answer: str,
+    case: Case,
+    latency_ms: float | None = None,
+    judge_answer: str | None = None,
+) -> Outcome:
     if assertion.type == "latency":
         return check_latency(latency_ms, float(assertion.threshold or 0))
     if assertion.type == "llmJudge":
