@@ -410,7 +410,8 @@ def _walk(p: _Pass) -> None:
             p.requeue.append(_requeue_for_analysis(p))
             return
         verdict = _background_verdict(p)
-        if verdict is not None and verdict.phase != "Successful":
+        inline = s is not None and s.analysis is not None  # an analysis step decides by itself
+        if verdict is not None and verdict.phase != "Successful" and not inline:
             p.st.message = f"holding at step {p.st.step_index}: {verdict.reason}"
             return
         if s is None:
@@ -510,7 +511,9 @@ def _step_eval_gate(p: _Pass, s: CanaryStep) -> bool:
         st.eval_run = EvalRunStatus(gate=gate, step_index=st.step_index, started_at=p.now, phase="Pending")
         p.event("EvalGateStarted", f"step {st.step_index}: evaluating revision {p.canary} with gate {gate}")
         run = st.eval_run
-    result = p.observed.eval_result
+        result = None  # whatever was observed belongs to an earlier run: never pass on it
+    else:
+        result = p.observed.eval_result
     if result is not None:
         run.phase = result.phase
         run.name = result.name or run.name
