@@ -288,7 +288,7 @@ def test_measurement_not_due_is_not_requested_and_requeue_points_at_next_due() -
     spec = make_spec([{"setWeight": 20}, {"pause": {}}], [ERRORS])
     world = World()
     world.set("errors", QueryResult.of(0.0))
-    _, status, now = drive(spec, world, passes=3)
+    _, status, _ = drive(spec, world, passes=3)
     last = rollout(status).analysis.last_measured_at
     assert last is not None
     actions, _ = step(spec, rollout(status), world.observed(), last + timedelta(seconds=10))

@@ -222,7 +222,7 @@ class GatewayAPIRouting(ApiModel):
 class TrafficRouting(ApiModel):
     """How the canary weight becomes traffic. Empty: replica ratio."""
 
-    gateway_api: GatewayAPIRouting | None = None
+    gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
     """Use HTTPRoute backendRef weights instead of the replica ratio."""
 
 
