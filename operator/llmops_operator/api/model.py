@@ -46,7 +46,10 @@ URI_RULES: list[tuple[str, str, str]] = [
     ("pvc://", PVC_URI, "pvc:// URIs name a PersistentVolumeClaim and a path: pvc://<claim>/<path>"),
 ]
 
-QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
 
 
 def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
