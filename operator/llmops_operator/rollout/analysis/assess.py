@@ -83,12 +83,12 @@ def measure(
 
     stable_value: float | None = None
     if needs_stable(metric):
-        if stable is None or stable.kind == "no_data" or stable.value is None:
+        if stable is not None and stable.kind == "error":
+            return result("Error", f"{metric.name}: stable query error: {stable.message}", value)
+        if stable is None or stable.value is None:
             # Without a baseline we cannot compare; that is not the canary's fault.
             why = stable.message if stable else "no stable revision"
             return result("Inconclusive", f"{metric.name}: no stable value to compare with ({why})", value)
-        if stable.kind == "error":
-            return result("Error", f"{metric.name}: stable query error: {stable.message}", value)
         stable_value = stable.value
         ratio = (1.0 if value == 0 else float("inf")) if stable_value == 0 else value / stable_value
         if metric.max_ratio_to_stable is not None and ratio > metric.max_ratio_to_stable:
