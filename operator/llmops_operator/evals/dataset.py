@@ -92,7 +92,13 @@ def parse_jsonl(text: str) -> list[Case]:
 
 def parse_csv(text: str) -> list[Case]:
     """Header row first; `id` and `expected` columns are special, `metadata.x` goes to metadata."""
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _parse_csv_rows(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise DatasetError(f"not valid CSV: {exc}") from exc
+
+
+def _parse_csv_rows(reader: csv.DictReader) -> list[Case]:
     if not reader.fieldnames:
         raise DatasetError("dataset is empty: CSV needs a header row and at least one case")
     cases: list[Case] = []
