@@ -120,6 +120,11 @@ _ASSERTION_RULES = [
         "rule": _THRESHOLD_IN_RANGE,
         "message": "threshold is a score between 0 and 1 (milliseconds only for latency)",
     },
+    {
+        "rule": "!has(self.negate) || !self.negate || "
+        "self.type in ['equals', 'contains', 'regex', 'jsonSchema']",
+        "message": "negate applies to equals, contains, regex and jsonSchema only",
+    },
 ]
 
 

@@ -82,12 +82,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not args.endpoint or not args.gate:
             raise InputError("--endpoint and --gate are required (or --evalrun NAMESPACE/NAME in a cluster)")
-        docs = load_documents([args.gate, *args.prompt])
+        dataset_is_yaml = args.dataset is not None and args.dataset.suffix in (".yaml", ".yml")
+        docs = load_documents([args.gate, *args.prompt, *([args.dataset] if dataset_is_yaml else [])])
         gate = find_gate(docs)
         prompt = find_prompt(docs, gate.prompt.name, gate.prompt.version)
-        dataset_text = (
-            args.dataset.read_text(encoding="utf-8") if args.dataset else find_dataset_text(docs, gate)
-        )
+        if args.dataset is not None and not dataset_is_yaml:
+            dataset_text = args.dataset.read_text(encoding="utf-8")
+        else:
+            dataset_text = find_dataset_text(docs, gate)
         judges = parse_judges(args.judge)
     except (InputError, OSError, yaml.YAMLError, ValidationError) as exc:
         result = EvalResult("Error", _one_line(exc), started, datetime.now(UTC), revision=args.revision)
