@@ -313,6 +313,28 @@ def structural_schema(model: type, extra_validations: list[dict[str, str]] | Non
     return schema
 
 
+def cel_blind_spots(node: dict[str, Any], path: str = "") -> list[str]:
+    """CEL rules naming a field that has no type: the API server cannot compile them
+    ("undefined field") because untyped free-form fields are invisible to CEL."""
+    problems = []
+    props = node.get("properties", {})
+    for rule in node.get("x-kubernetes-validations", []):
+        for name in re.findall(r"self\.(\w+)", rule["rule"]):
+            field_schema = props.get(name)
+            if (
+                field_schema is not None
+                and "type" not in field_schema
+                and not field_schema.get("x-kubernetes-int-or-string")
+            ):
+                problems.append(f"{path or '<root>'}: rule {rule['rule']!r} uses untyped field {name!r}")
+    for name, sub in props.items():
+        problems += cel_blind_spots(sub, f"{path}.{name}")
+    for key, suffix in (("items", "[]"), ("additionalProperties", "{}")):
+        if isinstance(node.get(key), dict):
+            problems += cel_blind_spots(node[key], path + suffix)
+    return problems
+
+
 # ---------------------------------------------------------------------------------------------
 # CRDs
 # ---------------------------------------------------------------------------------------------
