@@ -19,11 +19,13 @@ venv: ## Create the Python venv (outside the repo) and install the project with 
 deps: ## Install missing Debian packages (prometheus, openssl, ...)
 	bash hack/cluster/deps.sh
 
-build: ## Build the control plane, etcd and KWOK from Go modules (cached)
+build: ## Build the control plane, etcd, KWOK and helm from Go modules (cached)
 	bash hack/cluster/build.sh
+	bash hack/tools/build-helm.sh >/dev/null
 
 crds: venv ## Regenerate crds/ from the pydantic models
 	$(PY) -m llmops_operator.api.crdgen --out crds
+	bash hack/sync-chart-crds.sh
 
 lint: venv ## ruff check and format check
 	$(VENV)/bin/ruff check operator hack/sim tests bench

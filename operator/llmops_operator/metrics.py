@@ -19,7 +19,10 @@ class OperatorMetrics:
             registry=self.registry,
         )
         self.rollout_step = Gauge(
-            "llmops_rollout_step_index", "Current canary step index", ["namespace", "model"], registry=self.registry
+            "llmops_rollout_step_index",
+            "Current canary step index",
+            ["namespace", "model"],
+            registry=self.registry,
         )
         self.rollout_weight = Gauge(
             "llmops_rollout_canary_weight",
@@ -34,7 +37,10 @@ class OperatorMetrics:
             registry=self.registry,
         )
         self.rollbacks = Counter(
-            "llmops_rollbacks", "Automatic and manual rollbacks", ["namespace", "model"], registry=self.registry
+            "llmops_rollbacks",
+            "Automatic and manual rollbacks",
+            ["namespace", "model"],
+            registry=self.registry,
         )
         self.reconciles = Counter(
             "llmops_reconciles", "Reconcile passes by result", ["result"], registry=self.registry

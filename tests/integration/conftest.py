@@ -100,4 +100,6 @@ def wait_for(
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}; last value: {last!r}")
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {message or predicate}; last value: {last!r}"
+    )

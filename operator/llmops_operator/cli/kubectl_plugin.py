@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(2)
         patch = control_patch(args.command, getattr(args, "full", False))
         kube.patch_status("Model", namespace, args.model, patch)
-        print(f"model.llmops.dev/{args.model} {args.command}{' --full' if getattr(args, 'full', False) else ''}")
+        print(
+            f"model.llmops.dev/{args.model} {args.command}{' --full' if getattr(args, 'full', False) else ''}"
+        )
         return 0
     except NotFound:
         print(f"error: model {namespace}/{args.model} not found", file=sys.stderr)

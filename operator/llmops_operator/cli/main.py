@@ -55,7 +55,9 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_load_weights(subparsers: argparse._SubParsersAction) -> None:
-    load = subparsers.add_parser("load-weights", help="download model weights into a cache volume (loader Job)")
+    load = subparsers.add_parser(
+        "load-weights", help="download model weights into a cache volume (loader Job)"
+    )
     load.add_argument("--uri", required=True, help="hf://org/repo, s3://bucket/prefix or pvc://claim/path")
     load.add_argument("--revision", default=None, help="source revision (commit or tag)")
     load.add_argument("--dest", required=True, help="directory on the cache volume")

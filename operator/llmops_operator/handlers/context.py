@@ -81,3 +81,5 @@ def configure_logging(log_format: str, verbose: bool) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    if not verbose:  # kopf reports every successful event handler at INFO
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
-import kopf
 from pydantic import ValidationError
 
 from llmops_operator import prompts
+from llmops_operator.api.common import API_VERSION
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.handlers.context import OperatorContext
 from llmops_operator.kube.client import KubeError, NotFound
@@ -60,4 +61,11 @@ def reconcile_prompt_version(ctx: OperatorContext, obj: dict[str, Any]) -> None:
         log.warning("could not write status of PromptVersion %s/%s: %s", meta["namespace"], meta["name"], exc)
         return
     if not desired["valid"] and current.get("valid") is not False:
-        kopf.event(obj, type="Warning", reason="InvalidPrompt", message=desired["reason"][:1000])
+        involved = {**obj, "apiVersion": API_VERSION, "kind": "PromptVersion"}
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            ctx.kube.post_event(involved, "Warning", "InvalidPrompt", desired["reason"], stamp)
+        except KubeError as exc:
+            log.warning(
+                "could not post Event on PromptVersion %s/%s: %s", meta["namespace"], meta["name"], exc
+            )

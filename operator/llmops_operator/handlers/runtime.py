@@ -77,7 +77,7 @@ def _child_handler(kind: str, *resource: str, labels: dict[str, Any]) -> None:
     def handler(type: str | None, body: kopf.Body, **_: Any) -> None:
         _enqueue_owner(_ctx().store.on_event(kind, type, body))
 
-    handler.__name__ = f"{kind.lower()}_event"
+    handler.__name__ = handler.__qualname__ = f"{kind.lower()}_event"
     kopf.on.event(*resource, labels=labels)(handler)
 
 

@@ -7,6 +7,7 @@ object is a server-side apply under one field manager and every request is count
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from typing import Any
@@ -129,20 +130,62 @@ class Kube:
         query = {"fieldManager": self.field_manager, "force": "true"}
         return self._call("PATCH", path, body=obj, query=query, content_type="application/apply-patch+yaml")
 
-    def patch_status(self, kind: str, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
+    def patch_status(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource (lists such as conditions are replaced whole).
+
+        With `resource_version` the write fails with 409 if the object changed since it was read,
+        so a user's concurrent abort or promote is never overwritten.
+        """
         path = object_path(kind, namespace, name, "status")
-        return self._call(
-            "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
-        )
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return self._call("PATCH", path, body=body, content_type="application/merge-patch+json")
+
+    def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch (used to scale revisions whose template is not re-rendered)."""
+        path = object_path(kind, namespace, name)
+        return self._call("PATCH", path, body=patch, content_type="application/merge-patch+json")
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        return self._call("POST", object_path(obj["kind"], meta["namespace"]), body=obj)
+
+    def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str, now: str) -> None:
+        """A core/v1 Event on `involved` (a person reads these with kubectl describe)."""
+        meta = involved["metadata"]
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "type": type_,
+            "reason": reason[:128],
+            "message": message[:1024],
+            "source": {"component": self.field_manager},
+            "reportingComponent": self.field_manager,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        self.create(event)
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
-        try:
-            self._call(
-                "DELETE", object_path(kind, namespace, name), body={"propagationPolicy": "Background"}
-            )
-        except NotFound:
-            pass
+        with contextlib.suppress(NotFound):
+            self._call("DELETE", object_path(kind, namespace, name), body={"propagationPolicy": "Background"})
 
 
 def _reason(exc: ApiException) -> str:

@@ -1,0 +1,262 @@
+"""One reconcile pass of a Model: gather the world, ask `model_plan`, execute the plan.
+
+The only decisions here are about I/O: skip an apply whose body and target are unchanged since
+our last write, and never overwrite a status a user changed after we read it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from llmops_operator.api.common import API_VERSION
+from llmops_operator.api.model import ModelSpec
+from llmops_operator.handlers.context import OperatorContext
+from llmops_operator.handlers.store import Key
+from llmops_operator.kube.client import KubeError, NotFound
+from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
+from llmops_operator.planner import GpuNodeInfo
+from llmops_operator.rollout.analysis.provider import PrometheusProvider
+from llmops_operator.rollout.analysis.run import take_measurements
+
+log = logging.getLogger("llmops.model")
+CONFLICT_RETRY_SECONDS = 0.3
+ERROR_RETRY_SECONDS = 5.0
+
+
+def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
+    """Returns seconds until the next pass (None: nothing scheduled)."""
+    namespace, name = key
+    model = ctx.store.models.get(namespace, name)
+    if model is None or model["metadata"].get("deletionTimestamp"):
+        return None
+    started = time.monotonic()
+    now = datetime.now(UTC)
+    try:
+        world = gather(ctx, model, now)
+        plan = plan_model(world)
+        if plan.run_analysis:
+            world = replace(world, measurements=tuple(measure(ctx, model, plan, now)))
+            plan = plan_model(world)
+        requeue = execute(ctx, model, plan, now)
+        ctx.metrics.reconciles.labels("ok").inc()
+        return requeue
+    except KubeError as exc:
+        ctx.metrics.reconciles.labels("error").inc()
+        if exc.status == 409:
+            return CONFLICT_RETRY_SECONDS
+        log.warning("Model %s/%s: API error, retrying in %ss: %s", namespace, name, ERROR_RETRY_SECONDS, exc)
+        return ERROR_RETRY_SECONDS
+    finally:
+        ctx.metrics.reconcile_seconds.observe(time.monotonic() - started)
+        ctx.metrics.api_requests.set(ctx.kube.request_count)
+
+
+# ---------------------------------------------------------------------------------------------
+# gather
+# ---------------------------------------------------------------------------------------------
+
+
+def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
+    """Everything `plan_model` needs; reads caches, plus the Secret and HTTPRoute when used."""
+    meta = model["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    store = ctx.store
+    spec = model.get("spec") or {}
+    return World(
+        model=model,
+        now=now,
+        operator_image=ctx.settings.operator_image,
+        deployments=store.deployments.owned_by(namespace, name),
+        pods=store.pods.owned_by(namespace, name),
+        jobs=store.jobs.owned_by(namespace, name),
+        prompt_versions=[pv for (ns, _), pv in store.prompt_versions.objects.items() if ns == namespace],
+        eval_runs=store.eval_runs.owned_by(namespace, name),
+        secret=_check_secret(ctx, namespace, (spec.get("source") or {}).get("credentialsSecretRef")),
+        inventory=_inventory(ctx),
+        http_route=_http_route(ctx, namespace, spec),
+    )
+
+
+def _check_secret(ctx: OperatorContext, namespace: str, ref: dict[str, Any] | None) -> SecretCheck | None:
+    """Only existence is kept; the value never leaves this function."""
+    if not ref or not ref.get("name"):
+        return None
+    secret = ctx.kube.get_or_none("Secret", namespace, ref["name"])
+    if secret is None:
+        return SecretCheck(exists=False, has_key=False)
+    key = ref.get("key") or "token"
+    return SecretCheck(
+        exists=True, has_key=key in (secret.get("data") or {}) or key in (secret.get("stringData") or {})
+    )
+
+
+def _inventory(ctx: OperatorContext) -> list[GpuNodeInfo] | None:
+    nodes = ctx.store.nodes
+    if not nodes:
+        return None  # unknown (e.g. no permission to list nodes): no capacity check
+    inventory = []
+    for name, node in nodes.items():
+        product = node["labels"].get("nvidia.com/gpu.product")
+        gpus = node["allocatable"].get("nvidia.com/gpu")
+        if not product or not gpus:
+            continue
+        memory = node["labels"].get("nvidia.com/gpu.memory")
+        inventory.append(
+            GpuNodeInfo(
+                name=name, product=product, gpus=int(gpus), memory_mib=int(memory) if memory else None
+            )
+        )
+    return inventory
+
+
+def _http_route(ctx: OperatorContext, namespace: str, spec: dict[str, Any]) -> dict[str, Any] | None:
+    routing = (((spec.get("rollout") or {}).get("canary") or {}).get("trafficRouting") or {}).get(
+        "gatewayAPI"
+    )
+    if not routing:
+        return None
+    try:
+        return ctx.kube.get_or_none("HTTPRoute", routing.get("namespace") or namespace, routing["httpRoute"])
+    except KubeError:
+        return None
+
+
+def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: datetime) -> list[Any]:
+    """Take the analysis measurements the plan asked for (Prometheus I/O)."""
+    meta = model["metadata"]
+    try:
+        spec = ModelSpec.model_validate(model.get("spec") or {})
+    except ValidationError:
+        return []
+    analysis = spec.rollout.canary.analysis if spec.rollout.canary else None
+    status = plan.status
+    if analysis is None or not status.get("canaryRevision"):
+        return []
+    provider = PrometheusProvider(ctx.settings.prometheus_url)
+    measurements = take_measurements(
+        analysis,
+        plan.run_analysis,
+        provider,
+        spec.engine.type,
+        meta["namespace"],
+        meta["name"],
+        status["canaryRevision"],
+        status.get("stableRevision"),
+        now,
+    )
+    for m in measurements:
+        ctx.metrics.analysis_measurements.labels(meta["namespace"], meta["name"], m.metric, m.phase).inc()
+    return measurements
+
+
+# ---------------------------------------------------------------------------------------------
+# execute
+# ---------------------------------------------------------------------------------------------
+
+
+def _fingerprint(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("generation") or meta.get("resourceVersion") or "")
+
+
+def _body_hash(obj: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def apply_owned(ctx: OperatorContext, obj: dict[str, Any]) -> None:
+    """Server-side apply unless the same body was applied and nobody changed the object since."""
+    meta = obj["metadata"]
+    key = (obj["kind"], meta["namespace"], meta["name"])
+    cache = _cache(ctx, obj["kind"])
+    observed = cache.get(meta["namespace"], meta["name"]) if cache else None
+    body_hash = _body_hash(obj)
+    if (
+        observed is not None
+        and ctx.applied_hash.get(key) == body_hash
+        and ctx.applied_generation.get(key) == _fingerprint(observed)
+    ):
+        return
+    result = ctx.kube.apply(obj)
+    ctx.applied_hash[key] = body_hash
+    ctx.applied_generation[key] = _fingerprint(result)
+    if cache is not None:
+        cache.upsert(result)
+
+
+def _cache(ctx: OperatorContext, kind: str) -> Any:
+    try:
+        return ctx.store.cache_for(kind)
+    except KeyError:
+        return None
+
+
+def merge_patch(current: Any, desired: Any) -> Any:
+    """RFC 7386 merge patch turning `current` into `desired` (None = nothing to change)."""
+    if not isinstance(current, dict) or not isinstance(desired, dict):
+        return None if current == desired else desired
+    patch: dict[str, Any] = {}
+    for key in current.keys() - desired.keys():
+        patch[key] = None
+    for key, value in desired.items():
+        if key not in current:
+            patch[key] = value
+            continue
+        sub = merge_patch(current[key], value)
+        if sub is not None or (value is None and current[key] is not None):
+            patch[key] = sub
+    return patch or None
+
+
+def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: datetime) -> float | None:
+    meta = model["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    for obj in plan.apply:
+        if obj["kind"] == "EvalRun" and ctx.store.eval_runs.get(namespace, obj["metadata"]["name"]):
+            continue  # an EvalRun is created once; its status belongs to the eval Job
+        apply_owned(ctx, obj)
+    for deployment, replicas in plan.scale.items():
+        current = ctx.store.deployments.get(namespace, deployment)
+        if current is not None and (current.get("spec") or {}).get("replicas") != replicas:
+            result = ctx.kube.patch("Deployment", namespace, deployment, {"spec": {"replicas": replicas}})
+            ctx.store.deployments.upsert(result)
+    for kind, object_name in plan.delete:
+        cache = _cache(ctx, kind)
+        if cache is None or cache.get(namespace, object_name) is not None:
+            ctx.kube.delete(kind, namespace, object_name)
+            if cache is not None:
+                cache.remove(namespace, object_name)
+    if plan.route_patch is not None:
+        ctx.kube.apply(plan.route_patch)
+    patch = merge_patch(model.get("status") or {}, plan.status)
+    if patch:
+        try:
+            result = ctx.kube.patch_status(
+                "Model", namespace, name, patch, resource_version=meta.get("resourceVersion")
+            )
+        except NotFound:
+            return None
+        ctx.store.models.upsert(result)
+    involved = {**model, "apiVersion": API_VERSION, "kind": "Model"}
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for type_, reason, message in plan.events:
+        try:
+            ctx.kube.post_event(involved, type_, reason, message, stamp)
+        except KubeError as exc:
+            log.warning("could not post Event %s on %s/%s: %s", reason, namespace, name, exc)
+    _record_metrics(ctx, namespace, name, plan.status)
+    return plan.requeue_after
+
+
+def _record_metrics(ctx: OperatorContext, namespace: str, name: str, status: dict[str, Any]) -> None:
+    ctx.metrics.set_phase(namespace, name, status.get("phase", "Pending"))
+    rollout = status.get("rollout") or {}
+    ctx.metrics.rollout_step.labels(namespace, name).set(rollout.get("stepIndex", 0))
+    ctx.metrics.rollout_weight.labels(namespace, name).set(rollout.get("weight", 0))
