@@ -77,4 +77,4 @@ def test_cel_rules_mirror_the_validators() -> None:
     assert dataset_rules[0]["rule"] == "has(self.configMapRef) != has(self.inline)"
     assert judge_rules[0]["rule"] == "has(self.model) != has(self.endpoint)"
     assertion_rules = EvalGateSpec.model_json_schema()["$defs"]["Assertion"]["x-kubernetes-validations"]
-    assert len(assertion_rules) == 5
+    assert len(assertion_rules) == 4
