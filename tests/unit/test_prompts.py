@@ -121,6 +121,19 @@ def test_immutable_sandbox_refuses_mutation() -> None:
         prompts.render(pv, {"items": []})
 
 
+@pytest.mark.parametrize(
+    "template",
+    ["{{ 'a' * 100000000 }}", "{{ [1] * 10000000 }}", "{{ 100000000 * 'ab' }}", "{{ 9 ** 99999999 }}"],
+)
+def test_resource_exhaustion_is_refused(template: str) -> None:
+    with pytest.raises(prompts.PromptRenderError, match="unsafe"):
+        prompts.render(spec(template), {})
+
+
+def test_small_arithmetic_still_works() -> None:
+    assert prompts.render(spec("{{ '-' * 3 }}{{ 2 ** 10 }}{{ 3 * 4 }}"), {})[0]["content"] == "---102412"
+
+
 def test_spec_rejects_unknown_fields_and_bad_versions() -> None:
     with pytest.raises(ValidationError):
         spec("hi", version=0)
