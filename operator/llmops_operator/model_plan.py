@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmops_operator import conditions as cond
-from llmops_operator import engines, planner, prompts, resources, revisions
+from llmops_operator import engines, eval_jobs, planner, prompts, resources, revisions
 from llmops_operator.api.common import API_VERSION, LABEL_REVISION, Condition
 from llmops_operator.api.model import ModelSpec, ModelStatus, PlanStatus
 from llmops_operator.api.prompt import PromptVersionSpec
@@ -51,10 +51,13 @@ class World:
     jobs: Sequence[Mapping[str, Any]] = ()
     prompt_versions: Sequence[Mapping[str, Any]] = ()
     eval_runs: Sequence[Mapping[str, Any]] = ()
+    eval_gates: Sequence[Mapping[str, Any]] = ()
     secret: SecretCheck | None = None
     inventory: Sequence[planner.GpuNodeInfo] | None = None
     http_route: Mapping[str, Any] | None = None
     measurements: Sequence[Measurement] = ()
+    endpoint_template: str = eval_jobs.DEFAULT_ENDPOINT_TEMPLATE
+    """How eval Jobs reach a revision's Service (see `eval_jobs.endpoint`)."""
 
 
 @dataclass
@@ -195,7 +198,9 @@ def _deadline_exceeded(deployments: Sequence[Mapping[str, Any]], revision: str) 
 
 
 def eval_result(
-    eval_runs: Sequence[Mapping[str, Any]], rollout: RolloutStatus | None
+    eval_runs: Sequence[Mapping[str, Any]],
+    rollout: RolloutStatus | None,
+    jobs: Sequence[Mapping[str, Any]] = (),
 ) -> machine.EvalResult | None:
     """The result of the EvalRun that the current gate step started, if it reported one."""
     if rollout is None or rollout.eval_run is None or rollout.revision is None:
@@ -206,6 +211,13 @@ def eval_result(
         return None
     status = run.get("status") or {}
     phase = status.get("phase") or "Pending"
+    job = next((j for j in jobs if j["metadata"]["name"] == name), None)
+    if phase in ("Pending", "Running") and _job_state(job) == "Failed":
+        return machine.EvalResult(
+            phase="Error",
+            name=name,
+            message=f"eval Job {name} failed before recording a result; see its logs",
+        )
     message = status.get("message") or ""
     failing = status.get("failingAssertions") or []
     if phase == "Failed" and failing:
@@ -514,7 +526,9 @@ def _plan_canary(
         total_replicas=total,
         ready_replicas={rev: o.ready_replicas for rev, o in observed.items()},
         measurements=tuple(p.world.measurements),
-        eval_result=eval_result(p.world.eval_runs, rollout if rollout.revision == desired else None),
+        eval_result=eval_result(
+            p.world.eval_runs, rollout if rollout.revision == desired else None, p.world.jobs
+        ),
     )
     actions, new_rollout = machine.step(spec.rollout, rollout, obs, p.world.now)
     replicas: dict[str, int] = {}
@@ -525,7 +539,10 @@ def _plan_canary(
         elif isinstance(action, machine.RunAnalysis):
             p.plan.run_analysis = action.metrics
         elif isinstance(action, machine.StartEvalRun):
-            p.plan.apply.append(_eval_run(p, spec, action))
+            run = _eval_run(p, spec, action)
+            p.plan.apply.extend(eval_jobs.eval_identity(p.namespace))
+            p.plan.apply.append(run)
+            p.plan.apply.append(eval_jobs.eval_job(run, p.world.operator_image, _owner(p)))
         elif isinstance(action, machine.Promote):
             new_stable, canary = action.revision, None
             status.revisions = revisions.record_revision(
@@ -580,12 +597,18 @@ def _rollout_conditions(p: _Pass, spec: ModelSpec, rollout: RolloutStatus) -> No
             p.set(cond.ANALYSIS, status_value, worst.phase, worst.message)
 
 
+def _owner(p: _Pass) -> dict[str, Any]:
+    return resources.owner_reference({**p.world.model, "apiVersion": API_VERSION, "kind": "Model"})
+
+
 def _eval_run(p: _Pass, spec: ModelSpec, action: machine.StartEvalRun) -> dict[str, Any]:
+    """The EvalRun of a gate step: the candidate (and stable, as baseline) and its bound prompt."""
     info = engines.get_engine(spec.engine.type)
     port = info.openai_port or info.http_port
 
     def endpoint_of(revision: str) -> str:
-        return f"http://{revisions.revision_service_name(p.name, revision)}.{p.namespace}.svc:{port}/v1"
+        service = revisions.revision_service_name(p.name, revision)
+        return eval_jobs.endpoint(p.world.endpoint_template, service, p.namespace, port, p.name, revision)
 
     run_spec: dict[str, Any] = {
         "gate": action.gate,
@@ -596,6 +619,11 @@ def _eval_run(p: _Pass, spec: ModelSpec, action: machine.StartEvalRun) -> dict[s
     if action.stable_revision:
         run_spec["baselineRevision"] = action.stable_revision
         run_spec["baselineEndpoint"] = endpoint_of(action.stable_revision)
+    gate = next((g for g in p.world.eval_gates if g["metadata"]["name"] == action.gate), None)
+    gate_prompt = (((gate or {}).get("spec") or {}).get("prompt") or {}).get("name")
+    bound = next((ref.version for ref in spec.prompts if ref.name == gate_prompt), None)
+    if bound is not None:
+        run_spec["promptVersion"] = bound
     return {
         "apiVersion": API_VERSION,
         "kind": "EvalRun",
@@ -603,9 +631,7 @@ def _eval_run(p: _Pass, spec: ModelSpec, action: machine.StartEvalRun) -> dict[s
             "name": eval_run_name(action.revision, action.gate, action.step_index),
             "namespace": p.namespace,
             "labels": {**revisions.revision_labels(p.name, action.revision, component="eval")},
-            "ownerReferences": [
-                resources.owner_reference({**p.world.model, "apiVersion": API_VERSION, "kind": "Model"})
-            ],
+            "ownerReferences": [_owner(p)],
         },
         "spec": run_spec,
     }

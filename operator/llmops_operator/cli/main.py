@@ -51,6 +51,12 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         default=float(os.environ.get("LLMOPS_RESYNC_SECONDS", "30")),
         help="how often each Model is reconciled when nothing happens (env LLMOPS_RESYNC_SECONDS)",
     )
+    run.add_argument(
+        "--eval-endpoint-template",
+        default=os.environ.get("LLMOPS_EVAL_ENDPOINT_TEMPLATE", "http://{service}.{namespace}.svc:{port}/v1"),
+        help="how eval Jobs reach a revision; placeholders {service} {namespace} {port} {model} {revision} "
+        "(env LLMOPS_EVAL_ENDPOINT_TEMPLATE)",
+    )
     run.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
 

@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmops_operator.eval_jobs import DEFAULT_ENDPOINT_TEMPLATE
 from llmops_operator.handlers.queue import WorkQueue
 from llmops_operator.handlers.store import Key, Store
 from llmops_operator.kube.client import Kube
@@ -20,6 +21,7 @@ class Settings:
     prometheus_url: str
     operator_image: str
     resync_seconds: float = 30.0
+    eval_endpoint_template: str = DEFAULT_ENDPOINT_TEMPLATE
 
 
 @dataclass
@@ -45,6 +47,7 @@ class OperatorContext:
                 prometheus_url=args.prometheus_url,
                 operator_image=args.operator_image,
                 resync_seconds=args.resync_seconds,
+                eval_endpoint_template=args.eval_endpoint_template,
             ),
         )
 

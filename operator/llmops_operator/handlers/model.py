@@ -47,7 +47,7 @@ def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
             plan = plan_model(world)
         requeue = execute(ctx, model, plan, now)
         ctx.metrics.reconciles.labels("ok").inc()
-        return requeue
+        return min(requeue or ctx.settings.resync_seconds, ctx.settings.resync_seconds)
     except KubeError as exc:
         ctx.metrics.reconciles.labels("error").inc()
         if exc.status == 409:
@@ -79,6 +79,8 @@ def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
         jobs=store.jobs.owned_by(namespace, name),
         prompt_versions=[pv for (ns, _), pv in store.prompt_versions.objects.items() if ns == namespace],
         eval_runs=store.eval_runs.owned_by(namespace, name),
+        eval_gates=[g for (ns, _), g in store.eval_gates.objects.items() if ns == namespace],
+        endpoint_template=ctx.settings.eval_endpoint_template,
         secret=_check_secret(ctx, namespace, (spec.get("source") or {}).get("credentialsSecretRef")),
         inventory=_inventory(ctx),
         http_route=_http_route(ctx, namespace, spec),
@@ -178,11 +180,10 @@ def apply_owned(ctx: OperatorContext, obj: dict[str, Any]) -> None:
     cache = _cache(ctx, obj["kind"])
     observed = cache.get(meta["namespace"], meta["name"]) if cache else None
     body_hash = _body_hash(obj)
-    if (
-        observed is not None
-        and ctx.applied_hash.get(key) == body_hash
-        and ctx.applied_generation.get(key) == _fingerprint(observed)
-    ):
+    unchanged = ctx.applied_hash.get(key) == body_hash
+    if unchanged and cache is None:
+        return  # not watched (ServiceAccount, Role, ...): applied once per operator start
+    if unchanged and observed is not None and ctx.applied_generation.get(key) == _fingerprint(observed):
         return
     result = ctx.kube.apply(obj)
     ctx.applied_hash[key] = body_hash

@@ -50,6 +50,12 @@ class WorkQueue:
         if timer is not None:
             timer.cancel()
 
+    def close(self) -> None:
+        """Cancel every pending requeue (at shutdown, before the loop closes)."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
     def _fire(self, key: Hashable) -> None:
         self._timers.pop(key, None)
         self.add(key)

@@ -45,6 +45,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 @kopf.on.cleanup()
 async def stop_workers(**_: Any) -> None:
+    _ctx().queue.close()
     for task in _ctx().tasks:
         task.cancel()
 
