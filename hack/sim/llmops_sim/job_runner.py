@@ -1,0 +1,88 @@
+"""Runs the operator's eval Jobs as local processes.
+
+Stands in for the kubelet and the container runtime, which KWOK does not have: KWOK marks Job
+pods Running and then Succeeded without running anything. This runner watches Jobs labelled
+`llmops.dev/component=eval` and runs each one's container command once, on this machine, with
+the dev cluster's kubeconfig, so the real `llmops-operator eval --evalrun NS/NAME` code reads the
+EvalRun and writes its result exactly as it would in a pod.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as k8s
+
+EVAL_SELECTOR = "llmops.dev/component=eval"
+
+
+class JobRunner:
+    """Polls for eval Jobs and runs each new one (by uid) in a subprocess."""
+
+    def __init__(
+        self,
+        api_client: k8s.ApiClient,
+        kubeconfig: str,
+        namespace: str | None = None,
+        interval: float = 0.5,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.batch = k8s.BatchV1Api(api_client)
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.interval = interval
+        self.log_dir = log_dir
+        self.started: dict[str, subprocess.Popen[bytes]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="job-runner", daemon=True)
+
+    def _jobs(self) -> list[Any]:
+        if self.namespace:
+            return self.batch.list_namespaced_job(self.namespace, label_selector=EVAL_SELECTOR).items
+        return self.batch.list_job_for_all_namespaces(label_selector=EVAL_SELECTOR).items
+
+    def command_for(self, job: Any) -> list[str]:
+        """The Job's container command, with `llmops-operator` resolved to this interpreter."""
+        container = job.spec.template.spec.containers[0]
+        command = list(container.command or []) + list(container.args or [])
+        if command and command[0] == "llmops-operator":
+            command = [sys.executable, "-m", "llmops_operator.cli.main", *command[1:]]
+        return command
+
+    def poll(self) -> None:
+        for job in self._jobs():
+            uid = job.metadata.uid
+            if uid in self.started:
+                continue
+            env = {**os.environ, "KUBECONFIG": self.kubeconfig}
+            output: Any = subprocess.DEVNULL
+            if self.log_dir is not None:
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                output = open(self.log_dir / f"{job.metadata.name}.log", "wb")  # noqa: SIM115
+            self.started[uid] = subprocess.Popen(
+                self.command_for(job), env=env, stdout=output, stderr=subprocess.STDOUT
+            )
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception:  # the API server restarting must not end the runner
+                pass
+            self._stop.wait(self.interval)
+
+    def start(self) -> JobRunner:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for proc in self.started.values():
+            if proc.poll() is None:
+                proc.terminate()
