@@ -1,0 +1,594 @@
+"""Reconcile at scale: apply N Models at once and measure how fast the operator makes them Ready.
+
+For each N (default 100 and 500), in a fresh namespace on the dev cluster (`bash hack/cluster/up.sh`):
+start `llmops-operator run --namespace <ns>` as a subprocess, create N small Models concurrently,
+and measure
+
+- the time from the last create until every Model shows `status.phase: Ready`,
+- each Model's create-to-Ready latency (p50, p99, max), from a watch on Models,
+- the operator's peak RSS (psutil, process plus children, sampled every 0.2 s),
+- the API requests the operator's reconciles made (`llmops_api_requests` on its metrics
+  endpoint; kopf's own list/watch requests are not counted there).
+
+Goal (issue 3): 500 Models all Ready within 60 s of the last apply, operator RSS under 250 MiB.
+
+The dev cluster has 40 GPUs, so only `--gpu-models` Models (default 24) are vLLM with one GPU,
+spread over H100, A100 and L4. The rest are ONNX Runtime on CPU (`gpus: 0`, `pvc://models/bench`,
+tiny CPU and memory requests) with a toleration for the GPU taint, so they spread over all seven
+KWOK nodes (250 pods each); the CPU node alone would hold only 250. The PVC `models` is bound to a
+hostPath PV created for the run, so the scheduler's volume check passes.
+
+    KUBECONFIG=.cluster/kubeconfig /root/.cache/llmops-operator/venv/bin/python \
+        bench/reconcile_scale.py --counts 100,500
+
+`--cprofile DIR` runs the operator under cProfile in every thread (reconciles run in worker
+threads, which `python -m cProfile` would miss) and writes DIR/operator-<N>.prof.
+Results: a table on stdout and JSON in bench/results/reconcile_scale.json. The namespace, the PV
+and the operator are removed at the end, also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes import watch as k8s_watch
+from kubernetes.client.rest import ApiException
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+GROUP, VERSION, PLURAL = "llmops.dev", "v1alpha1", "models"
+GPU_PRODUCTS = ("NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB", "NVIDIA-L4")
+GOAL_READY_SECONDS = 60.0
+GOAL_RSS_MIB = 250.0
+GOAL_COUNT = 500
+PROFILE_BOOTSTRAP = """
+import cProfile, pstats, sys, threading
+from llmops_operator.cli.main import main
+
+out = sys.argv.pop(1)
+profiles = [cProfile.Profile()]
+_bootstrap_inner = threading.Thread._bootstrap_inner
+
+def _profiled_bootstrap_inner(self):
+    prof = cProfile.Profile()
+    profiles.append(prof)
+    prof.enable()
+    try:
+        _bootstrap_inner(self)
+    finally:
+        prof.disable()
+
+threading.Thread._bootstrap_inner = _profiled_bootstrap_inner
+profiles[0].enable()
+try:
+    main(sys.argv[1:])
+finally:
+    profiles[0].disable()
+    stats = None
+    for prof in profiles:
+        prof.create_stats()
+        if prof.stats:
+            stats = pstats.Stats(prof) if stats is None else stats.add(prof)
+    if stats is not None:
+        stats.dump_stats(out)
+"""
+
+
+@dataclass
+class RunResult:
+    count: int
+    namespace: str
+    gpu_models: int
+    apply_seconds: float
+    ready: int
+    all_ready_after_last_apply_seconds: float | None
+    latency_p50_seconds: float | None
+    latency_p99_seconds: float | None
+    latency_max_seconds: float | None
+    peak_rss_mib: float
+    baseline_rss_mib: float
+    api_requests: int | None
+    api_requests_after_settle: int | None
+    reconciles: dict[str, float] = field(default_factory=dict)
+    reconcile_seconds_sum: float | None = None
+    operator_log: str = ""
+    goal_ready: bool | None = None
+    goal_rss: bool | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# cluster objects
+# ---------------------------------------------------------------------------------------------
+
+
+def model_body(index: int, gpu_models: int) -> dict[str, Any]:
+    """A small Model: vLLM on one GPU for the first `gpu_models`, ONNX Runtime on CPU after."""
+    name = f"m{index:04d}"
+    if index < gpu_models:
+        spec: dict[str, Any] = {
+            "source": {"uri": "hf://bench/tiny-llm"},
+            "engine": {"type": "vllm"},
+            "resources": {
+                "gpus": 1,
+                "gpuProducts": [GPU_PRODUCTS[index % len(GPU_PRODUCTS)]],
+                "cpu": "100m",
+                "memory": "256Mi",
+            },
+        }
+    else:
+        spec = {
+            "source": {"uri": "pvc://models/bench"},
+            "engine": {"type": "onnxruntime"},
+            "resources": {"gpus": 0, "cpu": "10m", "memory": "64Mi"},
+            "placement": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}]},
+        }
+    spec.update(replicas=1, cache={"enabled": False}, rollout={"strategy": "RollingUpdate"})
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Model", "metadata": {"name": name}, "spec": spec}
+
+
+@contextmanager
+def bench_namespace(core: k8s.CoreV1Api, count: int) -> Iterator[str]:
+    """A fresh namespace with a bound PVC `models`; deleted (with its PV) on exit."""
+    namespace = f"bench-scale-{count}-{uuid.uuid4().hex[:6]}"
+    pv_name = f"{namespace}-models"
+    core.create_namespace(
+        {"metadata": {"name": namespace, "labels": {"llmops.dev/bench": "reconcile-scale"}}}
+    )
+    try:
+        core.create_persistent_volume(
+            {
+                "metadata": {"name": pv_name, "labels": {"llmops.dev/bench": "reconcile-scale"}},
+                "spec": {
+                    "capacity": {"storage": "1Gi"},
+                    "accessModes": ["ReadOnlyMany", "ReadWriteMany"],
+                    "hostPath": {"path": "/tmp/llmops-bench-models"},
+                    "storageClassName": "",
+                    "persistentVolumeReclaimPolicy": "Delete",
+                    "claimRef": {"namespace": namespace, "name": "models"},
+                },
+            }
+        )
+        core.create_namespaced_persistent_volume_claim(
+            namespace,
+            {
+                "metadata": {"name": "models"},
+                "spec": {
+                    "accessModes": ["ReadOnlyMany"],
+                    "storageClassName": "",
+                    "volumeName": pv_name,
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        )
+        _wait(
+            lambda: (
+                core.read_namespaced_persistent_volume_claim(namespace=namespace, name="models").status.phase
+                == "Bound"
+            ),
+            60,
+            "PVC models to bind",
+        )
+        yield namespace
+    finally:
+        _delete_namespace(core, namespace, pv_name)
+
+
+def _delete_namespace(core: k8s.CoreV1Api, namespace: str, pv_name: str) -> None:
+    print(f"  cleanup: deleting namespace {namespace}", flush=True)
+    try:
+        core.delete_namespace(namespace, propagation_policy="Background")
+    except ApiException as exc:
+        if exc.status != 404:
+            print(f"  cleanup: could not delete namespace {namespace}: {exc.reason}", file=sys.stderr)
+    try:
+        core.delete_persistent_volume(pv_name)
+    except ApiException as exc:
+        if exc.status != 404:
+            print(f"  cleanup: could not delete PV {pv_name}: {exc.reason}", file=sys.stderr)
+
+    def gone() -> bool:
+        try:
+            core.read_namespace(namespace)
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
+    try:  # pods of this run would otherwise take node capacity from the next one
+        _wait(gone, 300, f"namespace {namespace} to be deleted")
+    except TimeoutError as exc:
+        print(f"  cleanup: {exc}", file=sys.stderr)
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+# ---------------------------------------------------------------------------------------------
+# the operator process
+# ---------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Operator:
+    process: subprocess.Popen[bytes]
+    metrics_url: str
+    log_path: Path
+
+
+@contextmanager
+def operator_process(
+    namespace: str, kubeconfig: str, log_path: Path, profile: Path | None
+) -> Iterator[Operator]:
+    """`llmops-operator run` limited to `namespace`; stopped with SIGINT (then SIGKILL) on exit."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "KUBECONFIG": kubeconfig,
+        "LLMOPS_METRICS_PORT": str(port),
+        "LLMOPS_METRICS_ADDRESS": "127.0.0.1",
+        "LLMOPS_PROMETHEUS_URL": "http://127.0.0.1:19090",
+        "PYTHONUNBUFFERED": "1",
+    }
+    run_args = ["run", "--namespace", namespace]
+    if profile is not None:
+        command = [sys.executable, "-c", PROFILE_BOOTSTRAP, str(profile), *run_args]
+    else:
+        command = [sys.executable, "-m", "llmops_operator.cli.main", *run_args]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    operator = Operator(process, f"http://127.0.0.1:{port}/metrics", log_path)
+    try:
+        _wait(
+            lambda: process.poll() is not None or scrape(operator.metrics_url) is not None,
+            60,
+            "the operator's metrics endpoint",
+        )
+        if process.poll() is not None:
+            raise RuntimeError(f"the operator exited with {process.returncode}; see {log_path}")
+        yield operator
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def scrape(url: str) -> dict[str, float] | None:
+    """Prometheus text exposition as {series: value}; None when the endpoint does not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            try:
+                values[series] = float(value)
+            except ValueError:
+                continue
+    return values
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of a process tree, sampled every `interval` seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.root = psutil.Process(pid)
+        self.interval = interval
+        self.peak = 0
+        self.last = 0
+        self._halt = threading.Event()
+
+    def sample(self) -> int:
+        total = 0
+        try:
+            for proc in [self.root, *self.root.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.NoSuchProcess:
+                    continue
+        except psutil.NoSuchProcess:
+            return 0
+        return total
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.last = self.sample()
+            self.peak = max(self.peak, self.last)
+            self._halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+# ---------------------------------------------------------------------------------------------
+# watching Models
+# ---------------------------------------------------------------------------------------------
+
+
+class ReadyWatcher(threading.Thread):
+    """Records the first time each Model of a namespace is seen with phase Ready."""
+
+    def __init__(self, custom: k8s.CustomObjectsApi, namespace: str) -> None:
+        super().__init__(daemon=True)
+        self.custom = custom
+        self.namespace = namespace
+        self.ready_at: dict[str, float] = {}
+        self.changed = threading.Condition()
+        self._halt = threading.Event()
+        self.started = threading.Event()
+
+    def _see(self, obj: dict[str, Any], seen: float) -> None:
+        if (obj.get("status") or {}).get("phase") == "Ready":
+            name = obj["metadata"]["name"]
+            with self.changed:
+                if name not in self.ready_at:
+                    self.ready_at[name] = seen
+                    self.changed.notify_all()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                listing = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
+                seen = time.monotonic()
+                for obj in listing.get("items", []):
+                    self._see(obj, seen)
+                self.started.set()
+                stream = k8s_watch.Watch().stream(
+                    self.custom.list_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    self.namespace,
+                    PLURAL,
+                    resource_version=listing["metadata"]["resourceVersion"],
+                    timeout_seconds=60,
+                )
+                for event in stream:
+                    self._see(event["object"], time.monotonic())
+                    if self._halt.is_set():
+                        return
+            except Exception as exc:  # a broken watch is relisted; the list catches up
+                if not self._halt.is_set():
+                    print(f"  watch: {exc!r}; relisting", file=sys.stderr)
+                    time.sleep(0.2)
+
+    def wait_for(self, names: set[str], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while not names <= self.ready_at.keys():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.changed.wait(min(left, 1.0))
+        return True
+
+    def stop(self) -> None:
+        self._halt.set()
+
+
+# ---------------------------------------------------------------------------------------------
+# one run
+# ---------------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def run_once(
+    args: argparse.Namespace, count: int, core: k8s.CoreV1Api, custom: k8s.CustomObjectsApi
+) -> RunResult:
+    gpu_models = min(args.gpu_models, count)
+    with bench_namespace(core, count) as namespace:
+        print(f"N={count}: namespace {namespace}", flush=True)
+        log_path = RESULTS / f"reconcile_scale-operator-{count}.log"
+        profile = Path(args.cprofile) / f"operator-{count}.prof" if args.cprofile else None
+        if profile is not None:
+            profile.parent.mkdir(parents=True, exist_ok=True)
+        with operator_process(namespace, args.kubeconfig, log_path, profile) as operator:
+            sampler = RssSampler(operator.process.pid)
+            sampler.start()
+            watcher = ReadyWatcher(custom, namespace)
+            watcher.start()
+            try:
+                watcher.started.wait(30)
+                time.sleep(1.0)  # kopf lists and starts its watches after the metrics endpoint is up
+                baseline = sampler.sample()
+                created_at: dict[str, float] = {}
+
+                def create(index: int) -> None:
+                    body = model_body(index, gpu_models)
+                    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+                    created_at[body["metadata"]["name"]] = time.monotonic()
+
+                started = time.monotonic()
+                with ThreadPoolExecutor(args.apply_concurrency) as pool:
+                    list(pool.map(create, range(count)))
+                last_apply = max(created_at.values())
+                apply_seconds = last_apply - started
+                print(f"  applied {count} Models in {apply_seconds:.1f}s; waiting for Ready", flush=True)
+                all_ready = watcher.wait_for(set(created_at), args.timeout)
+                done = time.monotonic()
+                metrics_at_ready = scrape(operator.metrics_url) or {}
+                time.sleep(args.settle)
+                metrics_settled = scrape(operator.metrics_url) or {}
+            finally:
+                watcher.stop()
+                sampler.stop()
+            if operator.process.poll() is not None:
+                print(f"  the operator exited early ({operator.process.returncode}); see {log_path}")
+        ready_at = dict(watcher.ready_at)
+    latencies = [ready_at[name] - created_at[name] for name in created_at if name in ready_at]
+    requests = metrics_at_ready.get("llmops_api_requests")
+    settled_requests = metrics_settled.get("llmops_api_requests")
+    last_ready = max((ready_at[n] for n in created_at if n in ready_at), default=None)
+    result = RunResult(
+        count=count,
+        namespace=namespace,
+        gpu_models=gpu_models,
+        apply_seconds=round(apply_seconds, 3),
+        ready=len(latencies),
+        all_ready_after_last_apply_seconds=round(last_ready - last_apply, 3)
+        if all_ready and last_ready is not None
+        else None,
+        latency_p50_seconds=_round(percentile(latencies, 50)),
+        latency_p99_seconds=_round(percentile(latencies, 99)),
+        latency_max_seconds=_round(max(latencies, default=None)),
+        peak_rss_mib=round(sampler.peak / 2**20, 1),
+        baseline_rss_mib=round(baseline / 2**20, 1),
+        api_requests=int(requests) if requests is not None else None,
+        api_requests_after_settle=int(settled_requests) if settled_requests is not None else None,
+        reconciles={
+            series.split('"')[1]: value
+            for series, value in metrics_settled.items()
+            if series.startswith("llmops_reconciles_total{")
+        },
+        reconcile_seconds_sum=_round(metrics_settled.get("llmops_reconcile_duration_seconds_sum")),
+        operator_log=str(log_path.relative_to(REPO)),
+    )
+    if not all_ready:
+        print(f"  only {result.ready}/{count} Ready after {done - last_apply:.0f}s", flush=True)
+    if count >= GOAL_COUNT:
+        result.goal_ready = (
+            result.all_ready_after_last_apply_seconds is not None
+            and result.all_ready_after_last_apply_seconds <= GOAL_READY_SECONDS
+        )
+        result.goal_rss = result.peak_rss_mib < GOAL_RSS_MIB
+    return result
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def print_table(results: list[RunResult]) -> None:
+    def fmt(value: Any, suffix: str = "") -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return f"{value:.2f}{suffix}"
+        return f"{value}{suffix}"
+
+    headers = [
+        "N", "apply s", "ready", "all Ready s", "p50 s", "p99 s", "max s",
+        "RSS MiB", "API req", "req/Model", "reconciles", "goal",
+    ]  # fmt: skip
+    rows = []
+    for r in results:
+        goal = "-" if r.goal_ready is None else ("met" if r.goal_ready and r.goal_rss else "MISSED")
+        per_model = r.api_requests / r.count if r.api_requests is not None else None
+        rows.append(
+            [
+                fmt(r.count), fmt(r.apply_seconds), f"{r.ready}/{r.count}",
+                fmt(r.all_ready_after_last_apply_seconds), fmt(r.latency_p50_seconds),
+                fmt(r.latency_p99_seconds), fmt(r.latency_max_seconds), fmt(r.peak_rss_mib),
+                fmt(r.api_requests), fmt(per_model), fmt(int(sum(r.reconciles.values()))), goal,
+            ]
+        )  # fmt: skip
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    print()
+    print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    print(
+        f"\nall Ready s: last create -> every Model phase Ready; p50/p99/max: per-Model create -> Ready."
+        f"\nRSS: operator peak (process + children, 0.2 s samples). API req: llmops_api_requests at"
+        f" all-Ready (reconcile requests only; kopf's list/watch requests are not counted)."
+        f"\nGoal at N>={GOAL_COUNT}: all Ready <= {GOAL_READY_SECONDS:.0f}s, RSS < {GOAL_RSS_MIB:.0f} MiB."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--counts", default="100,500", help="comma-separated Model counts (default 100,500)")
+    parser.add_argument(
+        "--kubeconfig",
+        default=os.environ.get("KUBECONFIG") or str(REPO / ".cluster" / "kubeconfig"),
+        help="dev cluster kubeconfig (default: $KUBECONFIG or .cluster/kubeconfig)",
+    )
+    parser.add_argument("--gpu-models", type=int, default=24, help="vLLM Models with one GPU (default 24)")
+    parser.add_argument("--apply-concurrency", type=int, default=32, help="threads creating Models")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for all Ready")
+    parser.add_argument(
+        "--settle", type=float, default=5, help="seconds after all Ready before the last scrape"
+    )
+    parser.add_argument("--cprofile", metavar="DIR", help="profile the operator (all threads) into DIR")
+    parser.add_argument("--output", default=str(RESULTS / "reconcile_scale.json"), help="JSON results file")
+    args = parser.parse_args(argv)
+    args.kubeconfig = str(Path(args.kubeconfig).resolve())
+
+    k8s_config.load_kube_config(config_file=args.kubeconfig)
+    configuration = k8s.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = max(args.apply_concurrency + 8, 16)
+    api_client = k8s.ApiClient(configuration)
+    core, custom = k8s.CoreV1Api(api_client), k8s.CustomObjectsApi(api_client)
+
+    results: list[RunResult] = []
+    for count in (int(c) for c in args.counts.split(",") if c.strip()):
+        results.append(run_once(args, count, core, custom))
+    print_table(results)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(
+        json.dumps(
+            {
+                "command": " ".join([Path(sys.executable).name, *sys.argv]),
+                "goal": {"count": GOAL_COUNT, "ready_seconds": GOAL_READY_SECONDS, "rss_mib": GOAL_RSS_MIB},
+                "runs": [asdict(r) for r in results],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\nwrote {output.relative_to(REPO) if output.is_relative_to(REPO) else output}")
+    ok = all(r.goal_ready is not False and r.goal_rss is not False for r in results)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
