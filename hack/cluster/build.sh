@@ -85,7 +85,12 @@ build_go() {  # build_go <gomod dir> <out dir> <ldflags> <pkg:binary-name>...
 }
 
 module_dir() {  # module_dir <module@version>: download into the module cache, print its directory
-  (cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json "$1") | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+  local json
+  json=$(cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json "$1" 2>&1) || true
+  if ! grep -q '"Dir"' <<<"$json"; then
+    die "go mod download $1 failed: $(grep -o '"Error": "[^"]*"' <<<"$json" || echo "$json" | tail -n1)"
+  fi
+  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json"
 }
 
 build_etcd() {

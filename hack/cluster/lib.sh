@@ -67,12 +67,16 @@ is_ours() {
 }
 
 # our_pids <name>: every live process of this component for this state dir (pidfile or not).
+# One `find` lists every /proc/<pid>/exe target, so this stays fast with many processes.
 our_pids() {
-  local name=$1 p pid
-  for p in /proc/[0-9]*; do
-    pid=${p#/proc/}
+  local name=$1 bin dir target pid
+  bin=$(readlink -f "${BIN[$name]}")
+  while read -r dir target; do
+    target=${target% (deleted)}
+    [[ "$target" == "$bin" ]] || continue
+    pid=${dir#/proc/}
     is_ours "$pid" "$name" && echo "$pid"
-  done
+  done < <(find /proc -mindepth 2 -maxdepth 2 -name exe -printf '%h %l\n' 2>/dev/null)
   return 0
 }
 
@@ -94,13 +98,13 @@ port_in_use() {
 stop_pid() {
   local pid=$1 name=$2 i
   kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 1 100); do
+  for i in $(seq 1 50); do
     [[ -d /proc/$pid ]] || return 0
     # A zombie we do not reap still has /proc/pid; treat it as gone.
     [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]] && return 0
     sleep 0.1
   done
-  log "$name (pid $pid) did not stop on TERM; killing"
+  log "$name (pid $pid) still running 5s after TERM; sending KILL"
   kill -KILL "$pid" 2>/dev/null || true
 }
 

@@ -188,8 +188,8 @@ ensure_running() {
   fi
   args_for "$name"
   log "starting $name on 127.0.0.1:$port"
-  # setsid: our processes survive the shell that started them and are not hit by its Ctrl-C.
-  setsid "${BIN[$name]}" "${ARGS[@]}" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  # setsid: our processes outlive this shell and miss its Ctrl-C; 8>&- keeps the up.sh lock out of them.
+  setsid "${BIN[$name]}" "${ARGS[@]}" >>"$LOGS/$name.log" 2>&1 </dev/null 8>&- &
   echo $! >"$PIDS/$name.pid"
   STARTED+=("$name")
   wait_healthy "$name" "$limit"
@@ -301,10 +301,10 @@ install_gateway_crds() {
   log "installing Gateway API $GATEWAY_API_VERSION CRDs"
   "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" apply --server-side --force-conflicts \
     -f "$GATEWAY_API_DIR/crds/" >/dev/null
-  "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" wait --for=condition=Established --timeout=60s \
-    crd -l gateway.networking.k8s.io/bundle-version 2>/dev/null >/dev/null ||
-    "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" wait --for=condition=Established --timeout=60s \
-      -f "$GATEWAY_API_DIR/crds/" >/dev/null
+  local crds
+  crds=$("$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" get crd -o name | grep '\.gateway\.networking\.k8s\.io$')
+  # shellcheck disable=SC2086
+  "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" wait --for=condition=Established --timeout=60s $crds >/dev/null
 }
 
 # ---- main ---------------------------------------------------------------------------------------
