@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,6 @@ from helpers_model import (
     model_events,
     model_manifest,
     small_spec,
-    unique,
     wait_for,
 )
 
@@ -40,14 +40,11 @@ def kube(cluster: Any) -> Kubectl:
 
 
 @pytest.fixture
-def ns(kube: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace per test; deleted afterwards with the volumes bound into it."""
-    name = unique("mt-" + request.node.name.removeprefix("test_").replace("_", "-")[:30].strip("-").lower())
-    kube.run("create", "namespace", name)
-    wait_for(lambda: kube.get("serviceaccount", name, "default"), 30, message="default ServiceAccount")
-    yield name
-    kube.run("delete", "namespace", name, "--wait=false", check=False)
-    kube.run("delete", "pv", "-l", f"llmops.dev/test-namespace={name}", "--wait=false", check=False)
+def ns(kube: Kubectl, namespace: str) -> Iterator[str]:
+    """The session's fresh test namespace (watched by the session's operator); the volumes
+    bound into it are deleted with it."""
+    yield namespace
+    kube.run("delete", "pv", "-l", f"llmops.dev/test-namespace={namespace}", "--wait=false", check=False)
 
 
 def get_model(kube: Kubectl, ns: str, name: str) -> dict[str, Any]:
@@ -329,7 +326,7 @@ def test_pods_the_scheduler_cannot_place_set_scheduled_false(
 def unmanaged_node(kube: Kubectl) -> Iterator[str]:
     """A Node KWOK does not manage (no `kwok.x-k8s.io/node: fake`): pods bound to it never start,
     as on a node whose kubelet cannot run them. Tainted so that only pods that ask land there."""
-    name = unique("mt-never-ready")
+    name = f"mt-never-ready-{uuid.uuid4().hex[:6]}"
     kube.apply(
         {
             "apiVersion": "v1",
