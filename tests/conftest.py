@@ -28,6 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("LLMOPS_CLUSTER_DIR", REPO / ".cluster"))
 UP_SCRIPT = REPO / "hack" / "cluster" / "up.sh"
 CRD_DIR = REPO / "crds"
+SESSION = uuid.uuid4().hex[:4]
+"""Prefix of this test session's namespaces, so the session's operator (watching `t<SESSION>-*`)
+never touches namespaces of another session sharing the dev cluster."""
+NAMESPACE_PREFIX = f"t{SESSION}-"
+os.environ["LLMOPS_TEST_NAMESPACE_PREFIX"] = NAMESPACE_PREFIX
 
 
 def _fail(cause: str, fix: str) -> None:
@@ -149,7 +154,7 @@ def cluster() -> Cluster:
 
 def _namespace_name(request: pytest.FixtureRequest) -> str:
     base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    return f"t-{base}-{uuid.uuid4().hex[:6]}"
+    return f"{NAMESPACE_PREFIX}{base}-{uuid.uuid4().hex[:6]}"[:63].rstrip("-")
 
 
 @pytest.fixture

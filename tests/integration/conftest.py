@@ -13,6 +13,13 @@ from typing import Any
 
 import pytest
 
+from llmops_sim.emitter import Emitter
+from llmops_sim.job_runner import JobRunner
+from llmops_sim.openai_stub import OpenAIStub
+from llmops_sim.pod_mirror import PodMirror
+
+NAMESPACE_PREFIX = os.environ["LLMOPS_TEST_NAMESPACE_PREFIX"]  # set by tests/conftest.py
+
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / ".cluster" / "logs"
 
@@ -44,7 +51,16 @@ class OperatorProcess:
         log.write(f"\n===== operator start #{self.starts} =====\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llmops_operator.cli.main", "run", "--log-format", "full"],
+            [
+                sys.executable,
+                "-m",
+                "llmops_operator.cli.main",
+                "run",
+                "--log-format",
+                "full",
+                "--namespace",
+                f"{NAMESPACE_PREFIX}*",
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -80,10 +96,19 @@ class OperatorProcess:
 
 
 @pytest.fixture(scope="session")
-def operator(cluster: Any, prometheus: Any) -> Iterator[OperatorProcess]:
-    """The operator, running cluster-wide for the whole session."""
+def openai_stub() -> Iterator[OpenAIStub]:
+    """A local OpenAI-compatible server standing in for model answers. Eval Jobs reach revision R
+    at `/r/R/v1`: configure one revision's answers with `openai_stub.configure_route(R, ...)`."""
+    with OpenAIStub(port=0) as stub:
+        yield stub
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator[OperatorProcess]:
+    """The operator for the whole session, watching only this session's namespaces."""
     url = prometheus.url if hasattr(prometheus, "url") else str(prometheus)
-    proc = OperatorProcess(str(cluster.kubeconfig), url)
+    template = f"http://127.0.0.1:{openai_stub.port}/r/{{revision}}/v1"
+    proc = OperatorProcess(str(cluster.kubeconfig), url, {"LLMOPS_EVAL_ENDPOINT_TEMPLATE": template})
     proc.start()
     yield proc
     proc.stop()
@@ -103,3 +128,22 @@ def wait_for(
     raise AssertionError(
         f"timed out after {timeout}s waiting for {message or predicate}; last value: {last!r}"
     )
+
+
+@pytest.fixture
+def traffic(emitter: Emitter, cluster: Any, namespace: str) -> Iterator[Emitter]:
+    """The emitter, kept equal to the engine pods running in the test namespace: each serving pod
+    'exposes' engine metrics while it runs. Set shapes per revision with `traffic.set_shape`."""
+    mirror = PodMirror(emitter, cluster.api_client, namespace, interval=0.5).start()
+    yield emitter
+    mirror.stop()
+
+
+@pytest.fixture
+def job_runner(cluster: Any, namespace: str) -> Iterator[JobRunner]:
+    """Runs the eval Jobs of the test namespace as local processes (KWOK runs no containers)."""
+    runner = JobRunner(
+        cluster.api_client, str(cluster.kubeconfig), namespace, log_dir=LOG_DIR / "eval-jobs"
+    ).start()
+    yield runner
+    runner.stop()

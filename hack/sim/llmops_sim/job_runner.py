@@ -9,6 +9,7 @@ EvalRun and writes its result exactly as it would in a pod.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -70,10 +71,8 @@ class JobRunner:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
+            with contextlib.suppress(Exception):  # an API server restart must not end the runner
                 self.poll()
-            except Exception:  # the API server restarting must not end the runner
-                pass
             self._stop.wait(self.interval)
 
     def start(self) -> JobRunner:

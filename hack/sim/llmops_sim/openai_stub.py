@@ -15,6 +15,9 @@ Modes (switchable while running, from Python or with `POST /control`):
   flaky  good answers, but a `flakyRate` share of requests gets 429 or 500
 
 Endpoints: POST /v1/chat/completions, GET /v1/models, GET /health, GET|POST /control.
+Routes: `/r/<route>/v1/...` answers with the settings of `<route>` (see `configure_route`), so one
+stub can play several revisions, e.g. a good canary and a bad one, behind an endpoint template
+such as `http://127.0.0.1:PORT/r/{revision}/v1`.
 
     python -m llmops_sim.openai_stub --port 8001 --mode good --answers answers.json
 """
@@ -111,8 +114,17 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b"{}"
         return json.loads(raw or b"{}")
 
+    def _route(self) -> str | None:
+        """Strip a `/r/<route>` prefix from the path; return the route."""
+        if self.path.startswith("/r/"):
+            route, _, rest = self.path[3:].partition("/")
+            self.path = "/" + rest
+            return route
+        return None
+
     def do_GET(self) -> None:
         stub = self.server.stub
+        self._route()
         if self.path == "/health":
             with stub.lock:
                 healthy = stub.state.mode != "error"
@@ -131,6 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         stub = self.server.stub
+        route = self._route()
         try:
             body = self._body()
         except (ValueError, UnicodeDecodeError):
@@ -145,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
             with stub.lock:
                 self._send(200, stub.state.view())
         elif self.path in ("/v1/chat/completions", "/chat/completions"):
-            code, payload, headers = stub.answer(body)
+            code, payload, headers = stub.answer(body, route)
             self._send(code, payload, headers)
         else:
             self._send(404, {"error": {"message": f"no route {self.path}"}})
@@ -163,6 +176,7 @@ class OpenAIStub:
         self.lock = threading.Lock()
         self.state = StubState()
         self.state.update(settings)
+        self.routes: dict[str, StubState] = {}
         self._random = random.Random(seed)
         self._server = _StubServer((host, port), _Handler)
         self._server.stub = self
@@ -192,11 +206,30 @@ class OpenAIStub:
         with self.lock:
             return list(self.state.last_requests)
 
-    def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def configure_route(self, route: str, **changes: Any) -> None:
+        """Settings for requests under `/r/<route>/`; starts from the stub's defaults."""
+        with self.lock:
+            state = self.routes.get(route)
+            if state is None:
+                state = StubState(
+                    mode=self.state.mode,
+                    answers=dict(self.state.answers),
+                    default_answer=self.state.default_answer,
+                    judge_score=self.state.judge_score,
+                    model=self.state.model,
+                )
+                self.routes[route] = state
+            state.update(changes)
+
+    def answer(
+        self, body: dict[str, Any], route: str | None = None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         """Status, JSON body and headers for one chat completions request."""
         with self.lock:
-            state = self.state
-            state.requests += 1
+            state = self.routes.get(route, self.state) if route else self.state
+            self.state.requests += 1
+            if state is not self.state:
+                state.requests += 1
             state.last_requests = [*state.last_requests[-99:], body]
             mode, delay_ms = state.mode, state.delay_ms
             flaky = self._random.random() < state.flaky_rate

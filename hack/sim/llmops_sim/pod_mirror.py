@@ -8,6 +8,7 @@ name, engine, Model and revision. Shapes set per revision apply to new pods as t
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -72,10 +73,8 @@ class PodMirror:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
+            with contextlib.suppress(Exception):  # an API server restart must not end the mirror
                 self.sync()
-            except Exception:  # the API server restarting must not end the mirror
-                pass
             self._stop.wait(self.interval)
 
     def start(self) -> PodMirror:
