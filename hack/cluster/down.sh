@@ -17,6 +17,12 @@ for arg in "$@"; do
   esac
 done
 
+# Wait for a running up.sh (e.g. another test session) instead of racing it.
+if [[ -d "$STATE" ]]; then
+  exec 8>"$STATE/.up.lock"
+  flock 8
+fi
+
 stopped=0
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   name=${COMPONENTS[$i]}
