@@ -8,6 +8,7 @@ a PVC pre-bind a hostPath PersistentVolume to it.
 from __future__ import annotations
 
 import copy
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -327,14 +328,18 @@ def unmanaged_node(kube: Kubectl) -> Iterator[str]:
     """A Node KWOK does not manage (no `kwok.x-k8s.io/node: fake`): pods bound to it never start,
     as on a node whose kubelet cannot run them. Tainted so that only pods that ask land there."""
     name = f"mt-never-ready-{uuid.uuid4().hex[:6]}"
-    kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {"name": name, "labels": {"llmops.dev/test-node": name}},
-            "spec": {"taints": [{"key": "llmops.dev/test-node", "value": name, "effect": "NoSchedule"}]},
-        }
-    )
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"llmops.dev/test-node": name, "kubernetes.io/hostname": name}},
+        "spec": {"taints": [{"key": "llmops.dev/test-node", "value": name, "effect": "NoSchedule"}]},
+        "status": {
+            "capacity": {"cpu": "8", "memory": "32Gi", "pods": "10"},
+            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "10"},
+        },
+    }
+    # create, not apply: a Node's status (capacity) is only taken from the object on create
+    kube.run("create", "-f", "-", stdin=json.dumps(node))
     yield name
     kube.run("delete", "node", name, "--wait=false", check=False)
 
@@ -518,10 +523,21 @@ def test_edited_service_selector_is_restored(kube: Kubectl, ns: str, operator: O
     create_model(kube, ns, "drift-s", small_spec())
     wait_phase(kube, ns, "drift-s", "Ready", operator)
     original = copy.deepcopy(kube.get("service", ns, "drift-s")["spec"]["selector"])  # type: ignore[index]
-    kube.patch("service", ns, "drift-s", {"spec": {"selector": {"llmops.dev/component": "hijacked"}}})
-    assert kube.get("service", ns, "drift-s")["spec"]["selector"] != original  # type: ignore[index]
+    hijacked = {"spec": {"selector": {"llmops.dev/component": "hijacked"}}}
+    edited = json.loads(
+        kube.run(
+            "-n", ns, "patch", "service", "drift-s", "--type=merge", "-p", json.dumps(hijacked), "-o", "json"
+        ).stdout
+    )
+    assert edited["spec"]["selector"]["llmops.dev/component"] == "hijacked"
+    # the operator may restore it before the next read; either way it must end up restored and
+    # written after the edit
+    edited_version = int(edited["metadata"]["resourceVersion"])
     wait_for(
-        lambda: kube.get("service", ns, "drift-s")["spec"]["selector"] == original,  # type: ignore[index]
+        lambda: (
+            (svc := kube.get("service", ns, "drift-s"))["spec"]["selector"] == original  # type: ignore[index]
+            and int(svc["metadata"]["resourceVersion"]) > edited_version
+        ),  # type: ignore[index]
         30,
         message=f"Service selector restored to {original}; log:\n{operator.log_tail(20)}",
     )
