@@ -72,6 +72,21 @@ def model_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         _ctx().forget_model(key)
     else:
         _ctx().queue.add(key)
+    _refresh_used_by(obj)
+
+
+def _refresh_used_by(model: dict[str, Any]) -> None:
+    """PromptVersion usedBy follows Model bindings: re-check the versions this Model binds or
+    is listed by (a status write happens only when usedBy changed)."""
+    from llmops_operator.handlers.prompts import reconcile_prompt_version
+
+    ctx = _ctx()
+    namespace, name = model["metadata"]["namespace"], model["metadata"]["name"]
+    bound = {p.get("name") for p in (model.get("spec") or {}).get("prompts") or []}
+    for (pv_namespace, _), pv in list(ctx.store.prompt_versions.objects.items()):
+        listed = name in ((pv.get("status") or {}).get("usedBy") or [])
+        if pv_namespace == namespace and ((pv.get("spec") or {}).get("prompt") in bound or listed):
+            reconcile_prompt_version(ctx, pv)
 
 
 def _child_handler(kind: str, *resource: str, labels: dict[str, Any]) -> None:
