@@ -501,13 +501,17 @@ def _plan_rolling(
                     status.revisions, old, p.world.now, revisions.SUPERSEDED, f"replaced by {desired}"
                 )
     status.rollout = None
-    if rp.complete:
+    if rp.complete or desired == stable:
+        # scaling the stable revision (or waiting for its pods) is not a rollout
         p.set(cond.PROGRESSING, "True", Reason.ROLLOUT_COMPLETE, f"revision {desired} is stable")
         p.clear(cond.ROLLED_BACK)
+        if not rp.complete:
+            p.requeue(PENDING_POLL_SECONDS)
         return desired, None, rp.replicas, 100
     p.set(cond.PROGRESSING, "True", Reason.ROLLING_UPDATE, f"rolling out revision {desired}")
     p.requeue(PENDING_POLL_SECONDS)
-    return rp.stable_revision, desired, rp.replicas, 100 if rp.stable_revision is None else 0
+    # every ready pod of both revisions serves while the new one replaces the old one
+    return rp.stable_revision, desired, rp.replicas, 100
 
 
 def _plan_canary(
@@ -755,9 +759,15 @@ def _phase(p: _Pass) -> str:
         return "Progressing"
     if cond.is_true(p.conditions, cond.READY):
         return "Ready"
-    if status.stable_revision:
+    available = cond.get_condition(p.conditions, cond.AVAILABLE)
+    progressing = cond.get_condition(p.conditions, cond.PROGRESSING)
+    if status.stable_revision and (
+        status.ready_replicas == 0
+        or (available is not None and available.reason == Reason.PODS_NOT_READY)
+        or (progressing is not None and progressing.status == "False")
+    ):
         return "Degraded"
-    return "Pending"
+    return "Progressing" if status.stable_revision else "Pending"
 
 
 def _finish(p: _Pass, before: list[Condition], raw_status: dict[str, Any]) -> ModelPlan:
