@@ -27,8 +27,15 @@ LOG_DIR = ROOT / ".cluster" / "logs"
 class OperatorProcess:
     """`llmops-operator run` in a subprocess; its log stays in .cluster/logs for failures."""
 
-    def __init__(self, kubeconfig: str, prometheus_url: str, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        kubeconfig: str,
+        prometheus_url: str,
+        extra_env: dict[str, str] | None = None,
+        namespace_glob: str | None = None,
+    ) -> None:
         self.kubeconfig = kubeconfig
+        self.namespace_glob = namespace_glob or f"{NAMESPACE_PREFIX}*"
         self.prometheus_url = prometheus_url
         self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -59,7 +66,7 @@ class OperatorProcess:
                 "--log-format",
                 "full",
                 "--namespace",
-                f"{NAMESPACE_PREFIX}*",
+                self.namespace_glob,
             ],
             env=env,
             stdout=log,

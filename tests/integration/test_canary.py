@@ -1,0 +1,475 @@
+"""Canary rollouts on the dev cluster with the real operator, Prometheus and the metrics emitter
+(issue 4 acceptance).
+
+Each Model is first applied (its first revision becomes stable at once), then a change of
+`engine.args` starts a canary. The `traffic` fixture makes every Running engine pod of the test
+namespace emit vLLM metrics; a test sets a revision's shape (regression, error spike, no data).
+Durations are short: analysis every 3-4 s over 10 s windows, pauses of a few seconds.
+
+Timing bounds are correctness properties of the design (a regression is caught by the next
+measurements), not speed targets: the measured figures are printed, and the benchmark
+`bench/rollback_latency.py` reports them over 10 runs.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from helpers_canary import (
+    CanaryModel,
+    DeploymentCensus,
+    analysis,
+    canary_spec,
+    error_rate,
+    parse_time,
+    ttft_ratio,
+    utcnow,
+)
+from helpers_model import Kubectl, model_manifest, unique
+
+from llmops_operator.rollout.traffic.gateway import route_weights
+
+pytestmark = pytest.mark.cluster
+
+OperatorProcess = Any  # tests/integration/conftest.py: .kill(), .start(), .stop(), .log_tail(), .proc
+NAMESPACE_PREFIX = os.environ["LLMOPS_TEST_NAMESPACE_PREFIX"]  # set by tests/conftest.py
+
+SEED = int(os.environ.get("LLMOPS_CANARY_SEED", "4"))
+"""Seed of every random choice here (step, kill moments): rerun with the printed seed."""
+INTERVAL = 4.0
+"""Analysis interval of the regression tests (seconds)."""
+ALLOWANCE = 3.0
+"""Beyond two intervals: the scrape (1 s), the two samples rate() needs, and the reconcile."""
+
+
+@pytest.fixture(scope="module")
+def kube(cluster: Any) -> Kubectl:
+    return Kubectl(cluster.kubeconfig)
+
+
+def new_model(kube: Kubectl, namespace: str, operator: OperatorProcess, name: str = "") -> CanaryModel:
+    return CanaryModel(kube, namespace, name or unique("chat"), lambda: operator.log_tail(40))
+
+
+# ---------------------------------------------------------------------------------------------
+# healthy canary
+# ---------------------------------------------------------------------------------------------
+
+
+def test_healthy_canary_walks_every_step_and_becomes_stable(
+    kube: Kubectl, namespace: str, operator: OperatorProcess, traffic: Any
+) -> None:
+    steps = [
+        {"setWeight": 25},
+        {"pause": {"duration": "3s"}},
+        {"analysis": {}},
+        {"setWeight": 50},
+        {"pause": {"duration": "3s"}},
+    ]
+    model = new_model(kube, namespace, operator)
+    old = model.given_stable(canary_spec(steps, analysis("3s", ttft_ratio(), error_rate()), replicas=4))
+
+    canary = model.when_args_change()
+    assert canary != old
+
+    seen_weights: set[int] = set()
+
+    def promoted(m: dict[str, Any]) -> bool:
+        status = m.get("status") or {}
+        seen_weights.add(int((status.get("rollout") or {}).get("weight", 0)))
+        return status.get("stableRevision") == canary and status.get("phase") == "Ready"
+
+    model.wait(promoted, 120, f"revision {canary} promoted")
+    assert {25, 50} <= seen_weights, f"weights seen while polling: {sorted(seen_weights)}"
+    model.wait(lambda m: model.deployment_of(old) is None, 30, f"Deployment of {old} removed")
+    assert [d["metadata"]["labels"]["llmops.dev/revision"] for d in model.deployments()] == [canary]
+    assert model.replicas_of(canary) == 4
+    assert model.revision_record(canary).get("outcome") == "Stable"
+    assert model.revision_record(old).get("outcome") == "Superseded"
+
+    reasons = [reason for _, reason, _ in model.events()]
+    completed = [m for _, r, m in model.events() if r == "StepCompleted"]
+    assert "RolloutStarted" in reasons and "Promoted" in reasons
+    assert "AnalysisSuccessful" in reasons
+    assert len(completed) == len(steps), completed
+
+
+# ---------------------------------------------------------------------------------------------
+# regressions roll back
+# ---------------------------------------------------------------------------------------------
+
+REGRESSIONS = {
+    "ttft-regression": ("ttft", "latency_regression", {"factor": 1.5}),
+    "error-spike": ("errors", "error_spike", {"rate": 0.3}),
+}
+REGRESSION_STEPS = [
+    {"setWeight": 25},
+    {"pause": {"duration": "20s"}},
+    {"analysis": {}},
+    {"setWeight": 50},
+    {"pause": {"duration": "20s"}},
+]
+
+
+@pytest.mark.parametrize("case", sorted(REGRESSIONS))
+def test_regression_rolls_back_within_two_intervals(
+    case: str, kube: Kubectl, namespace: str, operator: OperatorProcess, traffic: Any
+) -> None:
+    metric, shape, params = REGRESSIONS[case]
+    rng = random.Random(f"{SEED}-{case}")
+    # steps where the canary takes traffic (background analysis runs only at weight > 0);
+    # the pauses are longer than two intervals so that a late regression is still judged
+    start_step = rng.choice(range(1, len(REGRESSION_STEPS)))
+    print(f"\n[{case}] seed={SEED} regression starts at step {start_step}")
+    model = new_model(kube, namespace, operator)
+    spec = canary_spec(
+        REGRESSION_STEPS,
+        analysis(f"{INTERVAL:.0f}s", ttft_ratio(), error_rate(), failureLimit=0),
+        replicas=2,
+    )
+    old = model.given_stable(spec)
+    canary = model.when_args_change()
+
+    model.wait_step(start_step)
+    started_wall, started = utcnow(), time.monotonic()
+    traffic.set_shape(shape, revision=canary, namespace=namespace, **params)
+
+    model.wait(lambda m: model.rolled_back_to_stable(), 60, "rollback to stable")
+    elapsed = time.monotonic() - started
+    rollout = model.rollout()
+    decided = (parse_time(rollout["abortedAt"]) - started_wall).total_seconds()
+    print(
+        f"[{case}] rolled back {elapsed:.1f}s after the regression started (operator decided after "
+        f"{decided:.1f}s); interval {INTERVAL:.0f}s, bound {2 * INTERVAL + ALLOWANCE:.0f}s"
+    )
+    assert elapsed <= 2 * INTERVAL + ALLOWANCE
+
+    rolled_back = model.condition("RolledBack")
+    assert rolled_back.get("status") == "True", rolled_back
+    assert metric in rolled_back["message"]
+    threshold = "maxRatioToStable 1.2" if metric == "ttft" else "max 0.05"
+    assert threshold in rolled_back["message"], rolled_back["message"]
+    failed = [m for m in rollout["analysis"]["measurements"] if m["phase"] == "Failed"]
+    assert failed and failed[-1]["metric"] == metric and failed[-1]["value"] is not None
+    assert failed[-1]["message"] in rolled_back["message"]  # the measurement, with its value
+    assert f"{failed[-1]['value']:.6g}" in rolled_back["message"]
+    status = model.status()
+    assert status["phase"] == "Degraded"
+    assert status["stableRevision"] == old
+    assert model.replicas_of(old) == 2
+    assert model.replicas_of(canary) == 0
+    assert model.revision_record(canary).get("outcome") == "RolledBack"
+    assert any(r == "RolledBack" for _, r, _ in model.events())
+
+    # not tried again by itself: still rolled back after a few more passes
+    time.sleep(2 * INTERVAL)
+    assert model.rolled_back_to_stable()
+    assert model.status()["stableRevision"] == old
+
+
+# ---------------------------------------------------------------------------------------------
+# no data
+# ---------------------------------------------------------------------------------------------
+
+
+def test_no_data_pauses_inconclusive_then_resumes_when_traffic_starts(
+    kube: Kubectl, namespace: str, operator: OperatorProcess, traffic: Any
+) -> None:
+    steps = [
+        {"setWeight": 50},
+        {"pause": {"duration": "3s"}},
+        {"analysis": {}},
+        {"pause": {"duration": "3s"}},
+    ]
+    model = new_model(kube, namespace, operator)
+    old = model.given_stable(
+        canary_spec(steps, analysis("3s", ttft_ratio(), error_rate(), inconclusiveLimit=1), replicas=2)
+    )
+    canary = model.when_args_change()
+    traffic.set_shape("no_data", revision=canary, namespace=namespace)
+
+    def inconclusive_pause(m: dict[str, Any]) -> dict[str, Any] | None:
+        rollout = (m.get("status") or {}).get("rollout") or {}
+        pauses = [c for c in rollout.get("pauseConditions") or [] if c["reason"] == "Inconclusive"]
+        return pauses[0] if pauses else None
+
+    pause = model.wait(inconclusive_pause, 60, "an Inconclusive pause condition")
+    assert "no data" in pause["message"]
+    assert model.status()["phase"] == "Paused"
+    analysis_condition = model.condition("Analysis")
+    assert (analysis_condition["status"], analysis_condition["reason"]) == ("Unknown", "Inconclusive")
+    assert model.status()["stableRevision"] == old
+    held_at = model.rollout()["stepIndex"]
+    time.sleep(6)  # two more intervals: still paused, nothing promoted
+    assert inconclusive_pause(model.model()) is not None
+    assert model.rollout()["stepIndex"] == held_at
+
+    traffic.set_shape("steady", revision=canary, namespace=namespace)
+    model.wait(
+        lambda m: (m.get("status") or {}).get("stableRevision") == canary, 90, f"revision {canary} promoted"
+    )
+    reasons = [r for _, r, _ in model.events()]
+    assert "Resumed" in reasons and "Promoted" in reasons
+
+
+# ---------------------------------------------------------------------------------------------
+# Prometheus unreachable
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lone_namespace(cluster: Any) -> Iterator[str]:
+    """A namespace outside this session's prefix, so only a dedicated operator watches it."""
+    name = f"x{NAMESPACE_PREFIX}prom-down-{uuid.uuid4().hex[:6]}"
+    cluster.core.create_namespace({"metadata": {"name": name, "labels": {"llmops.dev/test": "true"}}})
+    yield name
+    cluster.core.delete_namespace(name, propagation_policy="Background")
+
+
+def test_prometheus_unreachable_errors_then_aborts_never_promotes(
+    kube: Kubectl, cluster: Any, lone_namespace: str, operator: OperatorProcess
+) -> None:
+    # a second operator of the same class, watching only the lone namespace, with a dead Prometheus
+    proc = type(operator)(str(cluster.kubeconfig), "http://127.0.0.1:1", namespace_glob=lone_namespace)
+    proc.log_path = proc.log_path.with_name("operator-prom-down.log")
+    proc.start()
+    try:
+        steps = [{"setWeight": 50}, {"pause": {"duration": "2s"}}, {"pause": {"duration": "2s"}}]
+        model = CanaryModel(kube, lone_namespace, unique("chat"), lambda: proc.log_tail(40))
+        old = model.given_stable(
+            canary_spec(steps, analysis("3s", ttft_ratio(), consecutiveErrorLimit=2), replicas=2)
+        )
+        canary = model.when_args_change()
+        seen: dict[str, Any] = {"max_step": 0, "errors": set(), "unreachable_condition": False}
+
+        def aborted(m: dict[str, Any]) -> bool:
+            status = m.get("status") or {}
+            rollout = status.get("rollout") or {}
+            assert status.get("stableRevision") == old, "a rollout without analysis data was promoted"
+            seen["max_step"] = max(seen["max_step"], rollout.get("stepIndex", 0))
+            for item in (rollout.get("analysis") or {}).get("measurements") or []:
+                if item["phase"] == "Error":
+                    seen["errors"].add(item["measuredAt"])
+            for c in status.get("conditions") or []:
+                if c["type"] == "Analysis" and c["reason"] == "Error" and "unreachable" in c["message"]:
+                    seen["unreachable_condition"] = True
+            return bool(rollout.get("abort"))
+
+        model.wait(aborted, 60, "abort after consecutiveErrorLimit")
+        assert seen["max_step"] <= 1, "a step completed while the analysis could not measure"
+        assert len(seen["errors"]) >= 3, f"expected 3 Errors (limit 2), saw {sorted(seen['errors'])}"
+        assert seen["unreachable_condition"], "the Analysis condition never said Prometheus is unreachable"
+        rolled_back = model.condition("RolledBack")
+        assert rolled_back.get("status") == "True"
+        assert "Prometheus" in rolled_back["message"] and "unreachable" in rolled_back["message"]
+        assert model.status()["phase"] == "Degraded"
+        model.wait(lambda m: model.replicas_of(canary) == 0, 15, "canary scaled to 0")
+        assert model.revision_record(canary).get("outcome") == "RolledBack"
+    finally:
+        proc.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# SIGKILL during rollouts
+# ---------------------------------------------------------------------------------------------
+
+KILL_STEPS = [
+    {"setWeight": 50},
+    {"pause": {"duration": "5s"}},
+    {"analysis": {}},
+    {"pause": {"duration": "5s"}},
+]
+ANY_GPU = ["NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB", "NVIDIA-L4"]
+
+
+def test_operator_killed_during_ten_rollouts_same_outcomes_no_duplicates(
+    kube: Kubectl, namespace: str, operator: OperatorProcess, traffic: Any
+) -> None:
+    rng = random.Random(f"{SEED}-kill")
+    print(f"\n[kill] seed={SEED}")
+    models = [new_model(kube, namespace, operator, f"m{i}") for i in range(10)]
+    regress = {m.name: i % 2 == 1 for i, m in enumerate(models)}
+    for m in models:
+        spec = canary_spec(KILL_STEPS, analysis("3s", error_rate(), failureLimit=0), replicas=1, tag=m.name)
+        spec["resources"]["gpuProducts"] = ANY_GPU
+        kube.apply(model_manifest(m.name, spec), namespace)
+    for m in models:
+        m.stable = m.wait_phase("Ready", 120)["status"]["stableRevision"]
+
+    census = DeploymentCensus(kube, [namespace]).start()
+    kills: list[tuple[float, float]] = []  # (killed, restarted), monotonic
+    done = threading.Event()
+
+    def killer() -> None:
+        while not done.is_set():
+            if done.wait(rng.uniform(2.0, 5.0)):
+                return
+            killed = time.monotonic()
+            operator.kill()
+            time.sleep(rng.uniform(0.5, 3.0))
+            operator.start()
+            kills.append((killed, time.monotonic()))
+
+    started: dict[str, float] = {}
+    finished: dict[str, float] = {}
+    outcome: dict[str, str] = {}
+    thread = threading.Thread(target=killer, name="killer", daemon=True)
+    try:
+        thread.start()
+        for m in models:
+            m.when_args_change()
+            started[m.name] = time.monotonic()
+            if regress[m.name]:
+                traffic.set_shape("error_spike", revision=m.canary, namespace=namespace, rate=0.5)
+            time.sleep(rng.uniform(0.0, 1.5))
+        deadline = time.monotonic() + 240
+        while len(outcome) < len(models) and time.monotonic() < deadline:
+            for m in models:
+                if m.name in outcome:
+                    continue
+                try:
+                    status = m.status()
+                except AssertionError:
+                    continue
+                if status.get("stableRevision") == m.canary and not status.get("canaryRevision"):
+                    outcome[m.name], finished[m.name] = "promoted", time.monotonic()
+                elif (status.get("rollout") or {}).get("abort"):
+                    outcome[m.name], finished[m.name] = "rolled back", time.monotonic()
+            time.sleep(0.3)
+    finally:
+        done.set()
+        thread.join(timeout=15)
+        if operator.proc is None or operator.proc.poll() is not None:
+            operator.start()
+    census.poll()
+    census.stop()
+
+    expected = {m.name: "rolled back" if regress[m.name] else "promoted" for m in models}
+    assert outcome == expected, f"outcomes {outcome}\noperator log:\n{operator.log_tail(40)}"
+    killed_during = {
+        m.name: sum(1 for k, _ in kills if started[m.name] <= k <= finished[m.name]) for m in models
+    }
+    print(f"[kill] {len(kills)} kills; kills during each rollout: {killed_during}")
+    assert all(n >= 1 for n in killed_during.values()), f"a rollout saw no kill: {killed_during}"
+    assert census.duplicates == []
+    assert max(census.max_per_model.values()) <= 2, census.max_per_model
+    assert census.polls > 20
+    for m in models:  # settled: exactly one Deployment serves (promoted) or stable + canary at 0
+        m.wait(lambda _m, m=m: len(m.deployments()) == (2 if regress[m.name] else 1), 30, "settled")
+        if regress[m.name]:
+            assert m.replicas_of(m.canary) == 0 and m.status()["stableRevision"] == m.stable
+            assert m.revision_record(m.canary).get("outcome") == "RolledBack"
+
+
+# ---------------------------------------------------------------------------------------------
+# manual control through the kubectl plugin
+# ---------------------------------------------------------------------------------------------
+
+
+def paused_at(index: int) -> Any:
+    def check(m: dict[str, Any]) -> bool:
+        rollout = (m.get("status") or {}).get("rollout") or {}
+        reasons = [c["reason"] for c in rollout.get("pauseConditions") or []]
+        return rollout.get("stepIndex") == index and reasons == ["PausedStep"]
+
+    return check
+
+
+def test_plugin_promote_abort_retry_and_promote_full(
+    kube: Kubectl, namespace: str, operator: OperatorProcess, traffic: Any
+) -> None:
+    steps = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}, {"setWeight": 75}]
+    model = new_model(kube, namespace, operator)
+    old = model.given_stable(canary_spec(steps, replicas=2))
+    canary = model.when_args_change()
+
+    model.wait(paused_at(1), 60, "paused at step 1")
+    assert model.status()["phase"] == "Paused"
+    shown = model.plugin("status").stdout
+    assert model.name in shown and canary in shown and "-> 1: pause" in shown
+
+    model.plugin("promote")
+    model.wait(paused_at(3), 60, "promoted one step, paused at step 3")
+    assert model.rollout()["weight"] == 50
+
+    model.plugin("abort")
+    model.wait(lambda m: model.rolled_back_to_stable(), 30, "abort: traffic back to stable")
+    model.wait_phase("Degraded", 15)
+    assert model.condition("RolledBack").get("reason") == "Aborted"
+    assert model.status()["stableRevision"] == old
+
+    model.plugin("retry")
+    model.wait(paused_at(1), 60, "retry: from step 0 to the pause at step 1")
+    assert not model.rollout().get("abort")
+    assert any(r == "Retry" and "step 0" in msg for _, r, msg in model.events())
+
+    model.plugin("promote", "--full")
+    model.wait(lambda m: (m.get("status") or {}).get("stableRevision") == canary, 60, "promoted fully")
+    model.wait_phase("Ready", 30)
+    model.wait(lambda m: model.deployment_of(old) is None, 30, f"Deployment of {old} removed")
+    assert model.replicas_of(canary) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Gateway API
+# ---------------------------------------------------------------------------------------------
+
+
+def test_gateway_api_weights_follow_steps_and_return_to_stable_on_abort(
+    kube: Kubectl, namespace: str, operator: OperatorProcess, traffic: Any
+) -> None:
+    model = new_model(kube, namespace, operator)
+    route_name = f"{model.name}-route"
+    kube.apply(
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": route_name},
+            "spec": {
+                "parentRefs": [{"name": "shared-gateway"}],
+                "rules": [
+                    {
+                        "matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}],
+                        "backendRefs": [{"name": model.name, "port": 8000}],
+                    }
+                ],
+            },
+        },
+        namespace,
+    )
+    steps = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]
+    routing = {"gatewayAPI": {"httpRoute": route_name}}
+    old = model.given_stable(canary_spec(steps, replicas=2, traffic_routing=routing))
+
+    def weights() -> dict[str, int]:
+        route = kube.get("httproute", namespace, route_name)
+        return route_weights(route or {}, model.name)
+
+    stable_svc = f"{model.name}-{old}"
+    model.wait(lambda m: weights() == {stable_svc: 100}, 30, "route on the stable revision")
+
+    canary = model.when_args_change()
+    canary_svc = f"{model.name}-{canary}"
+    model.wait(paused_at(1), 60, "paused at step 1")
+    model.wait(lambda m: weights() == {stable_svc: 80, canary_svc: 20}, 15, "weights 80/20")
+
+    model.plugin("promote")
+    model.wait(paused_at(3), 60, "paused at step 3")
+    model.wait(lambda m: weights() == {stable_svc: 40, canary_svc: 60}, 15, "weights 40/60")
+    route = kube.get("httproute", namespace, route_name) or {}
+    rule = route["spec"]["rules"][0]
+    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/v1"}}]
+    assert route["spec"]["parentRefs"][0]["name"] == "shared-gateway"
+
+    model.plugin("abort")
+    model.wait(
+        lambda m: weights() in ({stable_svc: 100, canary_svc: 0}, {stable_svc: 100}), 30, "all on stable"
+    )
+    model.wait_phase("Degraded", 15)
