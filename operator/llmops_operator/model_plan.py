@@ -565,6 +565,10 @@ def _plan_canary(
             p.requeue(max(action.seconds, 0.5))
         elif isinstance(action, machine.EmitEvent):
             p.event(action.type, action.reason, action.message)
+            if action.reason == "EvalGatePassed":
+                # the machine moves past the gate in the same pass (status.rollout.evalRun is
+                # cleared), so the verdict is recorded from the event
+                p.set(cond.EVAL_GATE_PASSED, "True", "EvalPassed", action.message)
     if new_stable == desired:
         status.rollout = None
         p.set(cond.PROGRESSING, "True", Reason.ROLLOUT_COMPLETE, f"revision {desired} promoted to stable")
