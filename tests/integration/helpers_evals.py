@@ -21,6 +21,7 @@ API_VERSION = "llmops.dev/v1alpha1"
 PROMPT = "support-bot"
 GATE = "support-quality"
 H100 = "NVIDIA-H100-80GB-HBM3"
+A100 = "NVIDIA-A100-SXM4-80GB"
 EVAL_JOB_LOGS = ROOT / ".cluster" / "logs" / "eval-jobs"
 
 CASES: list[dict[str, Any]] = [
@@ -125,7 +126,7 @@ def gated_model_spec(
     return {
         "source": {"uri": f"hf://org/tiny-llm-{tag}"},
         "engine": {"type": "vllm", "args": ["--max-num-seqs=8"]},
-        "resources": {"gpus": 1, "gpuProducts": [H100]},
+        "resources": {"gpus": 1, "gpuProducts": [H100, A100]},
         "prompts": [{"name": PROMPT, "version": prompt_version_number}],
         "replicas": replicas,
         "rollout": rollout,
