@@ -12,7 +12,7 @@ and measure
 
 Goal (issue 3): 500 Models all Ready within 60 s of the last apply, operator RSS under 250 MiB.
 
-The dev cluster has 40 GPUs, so only `--gpu-models` Models (default 24) are vLLM with one GPU,
+The dev cluster has 40 GPUs, so only `--gpu-models` Models (default 12) are vLLM with one GPU,
 spread over H100, A100 and L4. The rest are ONNX Runtime on CPU (`gpus: 0`, `pvc://models/bench`,
 tiny CPU and memory requests) with a toleration for the GPU taint, so they spread over all seven
 KWOK nodes (250 pods each); the CPU node alone would hold only 250. The PVC `models` is bound to a
@@ -60,7 +60,24 @@ GPU_PRODUCTS = ("NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB", "NVIDIA-L4")
 GOAL_READY_SECONDS = 60.0
 GOAL_RSS_MIB = 250.0
 GOAL_COUNT = 500
-PROFILE_BOOTSTRAP = """
+# Experiment only (--operator-workers): the reconcile worker count, patched in before kopf starts.
+WORKERS_PATCH = """
+import os
+if os.environ.get("LLMOPS_BENCH_WORKERS"):
+    import llmops_operator.handlers.runtime as runtime
+    runtime.WORKERS = int(os.environ["LLMOPS_BENCH_WORKERS"])
+"""
+PLAIN_BOOTSTRAP = (
+    WORKERS_PATCH
+    + """
+import sys
+from llmops_operator.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+)
+PROFILE_BOOTSTRAP = (
+    WORKERS_PATCH
+    + """
 import cProfile, pstats, sys, threading
 from llmops_operator.cli.main import main
 
@@ -91,6 +108,7 @@ finally:
     if stats is not None:
         stats.dump_stats(out)
 """
+)
 
 
 @dataclass
@@ -98,6 +116,7 @@ class RunResult:
     count: int
     namespace: str
     gpu_models: int
+    operator_workers: int | None
     apply_seconds: float
     ready: int
     all_ready_after_last_apply_seconds: float | None
@@ -193,29 +212,37 @@ def bench_namespace(core: k8s.CoreV1Api, count: int) -> Iterator[str]:
 
 
 def _delete_namespace(core: k8s.CoreV1Api, namespace: str, pv_name: str) -> None:
-    print(f"  cleanup: deleting namespace {namespace}", flush=True)
-    try:
-        core.delete_namespace(namespace, propagation_policy="Background")
-    except ApiException as exc:
-        if exc.status != 404:
-            print(f"  cleanup: could not delete namespace {namespace}: {exc.reason}", file=sys.stderr)
-    try:
-        core.delete_persistent_volume(pv_name)
-    except ApiException as exc:
-        if exc.status != 404:
-            print(f"  cleanup: could not delete PV {pv_name}: {exc.reason}", file=sys.stderr)
+    """Delete the run's namespace and PV, retrying while the API server is unreachable."""
+    print(f"  cleanup: deleting namespace {namespace} and PV {pv_name}", flush=True)
+
+    def request(call: Any, *args: Any, **kwargs: Any) -> bool:
+        """True once the call succeeded or the object is gone."""
+        try:
+            call(*args, **kwargs)
+        except ApiException as exc:
+            return exc.status == 404
+        except Exception:  # connection refused while someone restarts the dev cluster
+            return False
+        return True
+
+    def deleted() -> bool:
+        ns_done = request(core.delete_namespace, namespace, propagation_policy="Background")
+        return request(core.delete_persistent_volume, pv_name) and ns_done
 
     def gone() -> bool:
         try:
             core.read_namespace(namespace)
         except ApiException as exc:
             return exc.status == 404
+        except Exception:
+            return False
         return False
 
     try:  # pods of this run would otherwise take node capacity from the next one
+        _wait(deleted, 120, f"the API server to accept deleting {namespace}")
         _wait(gone, 300, f"namespace {namespace} to be deleted")
     except TimeoutError as exc:
-        print(f"  cleanup: {exc}", file=sys.stderr)
+        print(f"  cleanup: {exc}; delete it by hand", file=sys.stderr)
 
 
 def _wait(predicate: Any, timeout: float, what: str) -> None:
@@ -247,7 +274,7 @@ class Operator:
 
 @contextmanager
 def operator_process(
-    namespace: str, kubeconfig: str, log_path: Path, profile: Path | None
+    namespace: str, kubeconfig: str, log_path: Path, profile: Path | None, workers: int | None = None
 ) -> Iterator[Operator]:
     """`llmops-operator run` limited to `namespace`; stopped with SIGINT (then SIGKILL) on exit."""
     port = _free_port()
@@ -259,9 +286,13 @@ def operator_process(
         "LLMOPS_PROMETHEUS_URL": "http://127.0.0.1:19090",
         "PYTHONUNBUFFERED": "1",
     }
+    if workers:
+        env["LLMOPS_BENCH_WORKERS"] = str(workers)
     run_args = ["run", "--namespace", namespace]
     if profile is not None:
         command = [sys.executable, "-c", PROFILE_BOOTSTRAP, str(profile), *run_args]
+    elif workers:
+        command = [sys.executable, "-c", PLAIN_BOOTSTRAP, *run_args]
     else:
         command = [sys.executable, "-m", "llmops_operator.cli.main", *run_args]
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -428,7 +459,9 @@ def run_once(
         profile = Path(args.cprofile) / f"operator-{count}.prof" if args.cprofile else None
         if profile is not None:
             profile.parent.mkdir(parents=True, exist_ok=True)
-        with operator_process(namespace, args.kubeconfig, log_path, profile) as operator:
+        with operator_process(
+            namespace, args.kubeconfig, log_path, profile, args.operator_workers
+        ) as operator:
             sampler = RssSampler(operator.process.pid)
             sampler.start()
             watcher = ReadyWatcher(custom, namespace)
@@ -469,6 +502,7 @@ def run_once(
         count=count,
         namespace=namespace,
         gpu_models=gpu_models,
+        operator_workers=args.operator_workers,
         apply_seconds=round(apply_seconds, 3),
         ready=len(latencies),
         all_ready_after_last_apply_seconds=round(last_ready - last_apply, 3)
@@ -551,13 +585,18 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("KUBECONFIG") or str(REPO / ".cluster" / "kubeconfig"),
         help="dev cluster kubeconfig (default: $KUBECONFIG or .cluster/kubeconfig)",
     )
-    parser.add_argument("--gpu-models", type=int, default=24, help="vLLM Models with one GPU (default 24)")
+    parser.add_argument("--gpu-models", type=int, default=12, help="vLLM Models with one GPU (default 12)")
     parser.add_argument("--apply-concurrency", type=int, default=32, help="threads creating Models")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for all Ready")
     parser.add_argument(
         "--settle", type=float, default=5, help="seconds after all Ready before the last scrape"
     )
     parser.add_argument("--cprofile", metavar="DIR", help="profile the operator (all threads) into DIR")
+    parser.add_argument(
+        "--operator-workers",
+        type=int,
+        help="experiment: override the operator's reconcile worker count (handlers.runtime.WORKERS)",
+    )
     parser.add_argument("--output", default=str(RESULTS / "reconcile_scale.json"), help="JSON results file")
     args = parser.parse_args(argv)
     args.kubeconfig = str(Path(args.kubeconfig).resolve())
