@@ -21,7 +21,9 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 log() { printf 'build: %s\n' "$*" >&2; }
 die() { printf 'build: error: %s\n' "$*" >&2; exit 1; }
 
-command -v go >/dev/null 2>&1 || die "go not found; install Go >= 1.26 (hack/cluster/deps.sh installs Debian's golang-go)"
+command -v go >/dev/null 2>&1 || die "go not found on PATH; install Go >= 1.26 from https://go.dev/dl (or put /usr/local/go/bin on PATH)"
+GO_MINOR=$(go env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+((${GO_MINOR:-0} >= 26)) || die "$(go env GOVERSION) is too old: the wrapper modules need Go >= 1.26 (install it from https://go.dev/dl)"
 
 # One build at a time per cache: a second caller waits instead of racing on the same output.
 exec 9>"$CACHE/.build.lock"

@@ -11,15 +11,14 @@ declare -A wanted=(
   [openssl]=openssl
   [curl]=curl
   [ss]=iproute2
-  [go]=golang-go
+  [flock]=util-linux
 )
+# Go is not installed from Debian: bookworm's golang-go (1.19) is too old for the wrapper modules
+# (go 1.26); build.sh says so if the Go on PATH is missing or older.
 
 missing=()
 for cmd in "${!wanted[@]}"; do
   if ! command -v "$cmd" >/dev/null 2>&1; then
-    if [[ "$cmd" == go && -x /usr/local/go/bin/go ]]; then
-      continue
-    fi
     missing+=("${wanted[$cmd]}")
   fi
 done

@@ -26,9 +26,7 @@ fi
 stopped=0
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   name=${COMPONENTS[$i]}
-  before=$( (pidfile_pid "$name"; our_pids "$name") | sort -u | while read -r pid; do
-    is_ours "$pid" "$name" && echo "$pid"
-  done | wc -l)
+  before=$(our_pids "$name" | wc -l)
   stop_component "$name"
   if ((before)); then
     log "stopped $name"

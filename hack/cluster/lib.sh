@@ -111,7 +111,9 @@ stop_pid() {
 stop_component() {
   local name=$1 pid
   for pid in $(pidfile_pid "$name") $(our_pids "$name"); do
-    is_ours "$pid" "$name" && stop_pid "$pid" "$name"
+    if is_ours "$pid" "$name"; then
+      stop_pid "$pid" "$name"
+    fi
   done
   rm -f "$PIDS/$name.pid"
 }
