@@ -1,0 +1,280 @@
+"""Rollback latency: time from a time-to-first-token regression to all traffic back on stable.
+
+On the dev cluster (`bash hack/cluster/up.sh`, with its Prometheus scraping every second), in a
+fresh namespace watched by an operator of its own (`llmops-operator run --namespace <ns>`):
+
+1. A metrics emitter (hack/sim) registered as a Prometheus target, kept equal to the Running
+   engine pods of the namespace (every pod of a revision "serves" steady vLLM traffic).
+2. `--runs` canary Models (vLLM, `--replicas` replicas of one GPU each) are applied and become
+   stable. Their analysis: `timeToFirstTokenP95` with `maxRatioToStable: 1.2` over `--window`,
+   every `--interval`, `failureLimit: 0`; steps: setWeight 25, pause P, setWeight 50, pause P.
+3. One run per Model, one after the other: change `engine.args` (a canary starts), wait for a
+   pause step chosen at random, wait a random moment within it, then make the canary's TTFT
+   1.5x slower (`latency_regression`). Latency = from that moment until the canary Deployment
+   has `spec.replicas: 0` and `status.rollout.abort` is true (polled every 0.1 s). The operator's
+   own decision time (`status.rollout.abortedAt` minus the start) is recorded too.
+
+Goal (issue 4): p95 under two analysis intervals. Prints p50/p95/max next to the interval and
+writes bench/results/rollback_latency.json. The namespace and the operator are removed at the end.
+
+    KUBECONFIG=.cluster/kubeconfig /root/.cache/llmops-operator/venv/bin/python \
+        bench/rollback_latency.py --runs 10 --interval 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import kubernetes
+from kubernetes import client as k8s
+
+from llmops_sim.emitter import Emitter
+from llmops_sim.pod_mirror import PodMirror
+
+REPO = Path(__file__).resolve().parents[1]
+STATE = Path(os.environ.get("LLMOPS_CLUSTER_DIR", REPO / ".cluster"))
+RESULTS = REPO / "bench" / "results" / "rollback_latency.json"
+GROUP, VERSION, PLURAL = "llmops.dev", "v1alpha1", "models"
+GPUS = ["NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB", "NVIDIA-L4"]
+
+
+def wait(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except k8s.ApiException:
+            pass  # the shared API server may restart; keep polling
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), -(-int(q * len(ordered)) // 100)))
+    return ordered[rank - 1]
+
+
+def model_body(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    pause = {"pause": {"duration": f"{args.pause:.0f}s"}}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Model",
+        "metadata": {"name": name},
+        "spec": {
+            "source": {"uri": "hf://org/tiny-llm"},
+            "engine": {"type": "vllm", "args": ["--max-num-seqs=8", f"--served-model-name={name}"]},
+            "resources": {"gpus": 1, "gpuProducts": GPUS},
+            "replicas": args.replicas,
+            "rollout": {
+                "strategy": "Canary",
+                "canary": {
+                    "steps": [{"setWeight": 25}, pause, {"setWeight": 50}, pause],
+                    "analysis": {
+                        "interval": f"{args.interval:.0f}s",
+                        "failureLimit": 0,
+                        "metrics": [
+                            {
+                                "name": "ttft",
+                                "builtin": "timeToFirstTokenP95",
+                                "maxRatioToStable": 1.2,
+                                "window": args.window,
+                            }
+                        ],
+                    },
+                },
+            },
+        },
+    }
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        kubeconfig = os.environ.get("KUBECONFIG", str(STATE / "kubeconfig"))
+        self.kubeconfig = kubeconfig
+        self.api_client = kubernetes.config.new_client_from_config(config_file=kubeconfig)
+        self.core = k8s.CoreV1Api(self.api_client)
+        self.apps = k8s.AppsV1Api(self.api_client)
+        self.custom = k8s.CustomObjectsApi(self.api_client)
+        self.namespace = f"bench-rollback-{uuid.uuid4().hex[:6]}"
+        port = os.environ.get("LLMOPS_PROMETHEUS_PORT", "19090")
+        self.prometheus_url = f"http://127.0.0.1:{port}"
+        self.rng = random.Random(args.seed)
+        self.emitter = Emitter()
+
+    def model(self, name: str) -> dict[str, Any]:
+        return self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)  # type: ignore[no-any-return]
+
+    def canary_replicas(self, name: str, revision: str) -> int | None:
+        items = self.apps.list_namespaced_deployment(
+            self.namespace, label_selector=f"llmops.dev/model={name},llmops.dev/revision={revision}"
+        ).items
+        return int(items[0].spec.replicas or 0) if items else None
+
+    def one_run(self, name: str) -> dict[str, Any]:
+        model = self.model(name)
+        stable = model["status"]["stableRevision"]
+        args = list(model["spec"]["engine"]["args"])
+        args[0] = "--max-num-seqs=16"
+        self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name, {"spec": {"engine": {"args": args}}}
+        )
+        canary = wait(lambda: self.model(name).get("status", {}).get("canaryRevision"), 30, "canary")
+        pause_step = self.rng.choice([1, 3])
+        delay = self.rng.uniform(0.0, self.args.pause - 2 * self.args.interval - 4)
+
+        def at_step() -> bool:
+            return int(self.model(name)["status"].get("rollout", {}).get("stepIndex", 0)) >= pause_step
+
+        wait(at_step, 120, f"{name} at step {pause_step}")
+        time.sleep(delay)
+        step_now = int(self.model(name)["status"].get("rollout", {}).get("stepIndex", 0))
+        started_wall, started = datetime.now(UTC), time.monotonic()
+        self.emitter.set_shape("latency_regression", revision=canary, namespace=self.namespace, factor=1.5)
+
+        def rolled_back() -> bool:
+            rollout = self.model(name)["status"].get("rollout") or {}
+            return bool(rollout.get("abort")) and self.canary_replicas(name, canary) == 0
+
+        wait(rolled_back, 120, f"{name} rolled back")
+        latency = time.monotonic() - started
+        rollout = self.model(name)["status"]["rollout"]
+        aborted_at = datetime.fromisoformat(rollout["abortedAt"].replace("Z", "+00:00"))
+        run = {
+            "model": name,
+            "stable": stable,
+            "canary": canary,
+            "pause_step": pause_step,
+            "step_at_regression": step_now,
+            "delay_into_step_s": round(delay, 2),
+            "latency_s": round(latency, 2),
+            "decided_after_s": round((aborted_at - started_wall).total_seconds(), 2),
+            "message": rollout.get("message", ""),
+        }
+        print(
+            f"  {name}: regression at step {step_now} (+{delay:.1f}s) -> rolled back after "
+            f"{latency:.1f}s (operator decided after {run['decided_after_s']:.1f}s)",
+            flush=True,
+        )
+        return run
+
+    def run(self) -> dict[str, Any]:
+        args = self.args
+        self.core.create_namespace(
+            {"metadata": {"name": self.namespace, "labels": {"llmops.dev/bench": "rollback"}}}
+        )
+        self.emitter.start()
+        target = STATE / "prometheus" / "targets" / f"bench-rollback-{self.emitter.port}.json"
+        target.write_text(
+            json.dumps([{"targets": [self.emitter.address], "labels": {"job": "bench-rollback"}}])
+        )
+        mirror = PodMirror(self.emitter, self.api_client, self.namespace, interval=0.5).start()
+        log_path = STATE / "logs" / f"operator-{self.namespace}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "KUBECONFIG": self.kubeconfig,
+            "LLMOPS_PROMETHEUS_URL": self.prometheus_url,
+            "LLMOPS_METRICS_PORT": "0",
+            "LLMOPS_RESYNC_SECONDS": "5",
+        }
+        with open(log_path, "ab") as log:
+            operator = subprocess.Popen(
+                [sys.executable, "-m", "llmops_operator.cli.main", "run", "--namespace", self.namespace],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+            )
+        try:
+            httpx.get(f"{self.prometheus_url}/-/ready", timeout=5).raise_for_status()
+            names = [f"m{i}" for i in range(args.runs)]
+            for name in names:
+                self.custom.create_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, PLURAL, model_body(name, args)
+                )
+            for name in names:
+                wait(
+                    lambda n=name: self.model(n).get("status", {}).get("phase") == "Ready",
+                    180,
+                    f"{name} Ready",
+                )
+            print(
+                f"rollback latency: {args.runs} runs, interval {args.interval:.0f}s, window {args.window}, "
+                f"pause {args.pause:.0f}s, replicas {args.replicas}, seed {args.seed}",
+                flush=True,
+            )
+            runs = [self.one_run(name) for name in names]
+        finally:
+            operator.terminate()
+            try:
+                operator.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+            mirror.stop()
+            target.unlink(missing_ok=True)
+            self.emitter.stop()
+            try:
+                self.core.delete_namespace(self.namespace, propagation_policy="Background")
+            except k8s.ApiException as err:
+                print(f"  cleanup: could not delete namespace {self.namespace}: {err.reason}")
+        latencies = [r["latency_s"] for r in runs]
+        decided = [r["decided_after_s"] for r in runs]
+        summary = {
+            "interval_s": args.interval,
+            "goal_s": 2 * args.interval,
+            "window": args.window,
+            "runs": len(runs),
+            "latency_p50_s": percentile(latencies, 50),
+            "latency_p95_s": percentile(latencies, 95),
+            "latency_max_s": max(latencies),
+            "decided_p50_s": percentile(decided, 50),
+            "decided_p95_s": percentile(decided, 95),
+            "goal_met": percentile(latencies, 95) < 2 * args.interval,
+            "seed": args.seed,
+            "details": runs,
+        }
+        return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--interval", type=float, default=5.0, help="analysis interval, seconds")
+    parser.add_argument("--window", default="10s", help="TTFT p95 rate window")
+    parser.add_argument("--pause", type=float, default=25.0, help="pause step duration, seconds")
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=4)
+    args = parser.parse_args()
+    if args.pause < 2 * args.interval + 5:
+        parser.error("--pause must exceed two intervals plus 5s, or a late regression is promoted")
+    summary = Bench(args).run()
+    print(
+        f"\ninterval {summary['interval_s']:.0f}s (goal: p95 < {summary['goal_s']:.0f}s): "
+        f"latency p50 {summary['latency_p50_s']:.1f}s, p95 {summary['latency_p95_s']:.1f}s, "
+        f"max {summary['latency_max_s']:.1f}s; operator decision p50 {summary['decided_p50_s']:.1f}s, "
+        f"p95 {summary['decided_p95_s']:.1f}s -> goal {'met' if summary['goal_met'] else 'MISSED'}"
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2))
+    print(f"written to {RESULTS.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
