@@ -123,18 +123,18 @@ def deploy_stable(kube: Kubectl, ns: str, operator: Any, spec: dict[str, Any], b
     return revision
 
 
-def apply_prompts_and_gate(kube: Kubectl, ns: str, *versions: int) -> None:
+def apply_prompts_and_gate(kube: Kubectl, ns: str, *versions: int, gate: dict | None = None) -> None:
     for version in versions:
         kube.apply(prompt_version(f"{PROMPT}-v{version}", prompt_spec(version)), ns)
-    kube.apply(gate_manifest(), ns)
+    kube.apply(gate or gate_manifest(), ns)
 
 
 def start_prompt_change(
-    kube: Kubectl, ns: str, operator: Any, stub: Any, candidate_mode: str
+    kube: Kubectl, ns: str, operator: Any, stub: Any, candidate_mode: str, gate: dict | None = None
 ) -> tuple[str, str]:
     """Deploy with prompt v1 (stable answers well), then bind v2 only: (stable, candidate)."""
     tag = unique("t")
-    apply_prompts_and_gate(kube, ns, 1, 2)
+    apply_prompts_and_gate(kube, ns, 1, 2, gate=gate)
     stable_spec = gated_model_spec(1, tag)
     stable = expected_revision(stable_spec, [prompt_spec(1)])
     stub.configure_route(stable, mode="good", answers=ANSWERS)
@@ -425,7 +425,8 @@ def test_candidate_that_answers_badly_fails_the_gate_and_is_rolled_back(
     run = wait_eval_phase(kube, ns, operator, candidate, "Failed")
 
     assert_gate_run_wiring(run, stub, stable, candidate)
-    assert sorted(run["status"]["failingAssertions"]) == sorted(FAILING_ASSERTIONS)
+    # both assertions fail on every case, and so does the regression criterion vs the baseline
+    assert set(run["status"]["failingAssertions"]) == {*FAILING_ASSERTIONS, "maxRegressionVsBaseline"}
     model = wait_model(
         kube,
         ns,
@@ -500,3 +501,27 @@ def test_unreachable_candidate_gives_eval_error_and_pauses_until_promoted(
     assert revision_record(model, candidate)["outcome"] == "Stable"
     reasons = {reason for _, reason, _ in events_of(kube, ns, "Model", MODEL)}
     assert {"Paused", "Promoted"} <= reasons
+
+
+def test_gate_with_an_invalid_regex_is_an_eval_error_naming_it_never_a_pass(
+    kube: Kubectl, ns: str, operator: Any, stub: Any, job_runner: Any
+) -> None:
+    """`value` is untyped in the CRD (it may hold a JSON schema), so the API server cannot check a
+    regex; the run reports Error with the pattern, and the rollout pauses."""
+    bad_regex = {"name": "no-rudeness", "type": "regex", "value": "([a-z", "negate": True}
+    gate = gate_manifest(assertions=[bad_regex])
+    stable, candidate = start_prompt_change(kube, ns, operator, stub, candidate_mode="good", gate=gate)
+
+    run = wait_eval_phase(kube, ns, operator, candidate, "Error")
+
+    assert "invalid regex" in run["status"]["message"] and "([a-z" in run["status"]["message"]
+    model = wait_model(
+        kube,
+        ns,
+        operator,
+        "rollout paused on EvalGateError",
+        lambda m: status_of(m).get("phase") == "Paused",
+        GATE_TIMEOUT,
+    )
+    assert "invalid regex" in condition(model, "EvalGatePassed")["message"]
+    assert status_of(model)["stableRevision"] == stable
