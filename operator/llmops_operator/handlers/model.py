@@ -16,13 +16,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmops_operator.api.common import API_VERSION
+from llmops_operator.api.common import API_VERSION, LABEL_REVISION
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.handlers.context import OperatorContext
 from llmops_operator.handlers.store import Key
 from llmops_operator.kube.client import KubeError, NotFound
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
 from llmops_operator.planner import GpuNodeInfo
+from llmops_operator.revisions import deployment_name
 from llmops_operator.rollout.analysis.provider import PrometheusProvider
 from llmops_operator.rollout.analysis.run import take_measurements
 
@@ -74,7 +75,7 @@ def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
         model=model,
         now=now,
         operator_image=ctx.settings.operator_image,
-        deployments=store.deployments.owned_by(namespace, name),
+        deployments=_deployments(ctx, model),
         pods=store.pods.owned_by(namespace, name),
         jobs=store.jobs.owned_by(namespace, name),
         prompt_versions=[pv for (ns, _), pv in store.prompt_versions.objects.items() if ns == namespace],
@@ -85,6 +86,22 @@ def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
         inventory=_inventory(ctx),
         http_route=_http_route(ctx, namespace, spec),
     )
+
+
+def _deployments(ctx: OperatorContext, model: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Model's Deployments from the cache, with the stable and canary ones read from the API
+    when the cache lacks them: right after a restart the Model watch may deliver before the
+    Deployment watch has listed, and a stable Deployment missing from the plan counts as lost."""
+    namespace, name = model["metadata"]["namespace"], model["metadata"]["name"]
+    cached = ctx.store.deployments.owned_by(namespace, name)
+    have = {(d["metadata"].get("labels") or {}).get(LABEL_REVISION) for d in cached}
+    status = model.get("status") or {}
+    missing = [r for r in (status.get("stableRevision"), status.get("canaryRevision")) if r and r not in have]
+    for revision in missing:
+        live = ctx.kube.get_or_none("Deployment", namespace, deployment_name(name, revision))
+        if live is not None:
+            ctx.store.deployments.upsert(live)
+    return ctx.store.deployments.owned_by(namespace, name) if missing else cached
 
 
 def _check_secret(ctx: OperatorContext, namespace: str, ref: dict[str, Any] | None) -> SecretCheck | None:
