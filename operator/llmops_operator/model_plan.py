@@ -28,6 +28,8 @@ from llmops_operator.rollout import machine
 from llmops_operator.rollout.traffic.gateway import httproute_weights
 
 RESYNC_SECONDS = 30.0
+QUIET_REASONS = frozenset({Reason.REPLICAS_NOT_READY, "AvailableUnknown", "EvalRunning"})
+"""Condition reasons that change often during normal progress: no Event for them."""
 PENDING_POLL_SECONDS = 5.0
 
 
@@ -785,6 +787,8 @@ def _finish(p: _Pass, before: list[Condition], raw_status: dict[str, Any]) -> Mo
     p.status.observed_generation = p.generation
     p.plan.status = p.status.model_dump(by_alias=True, exclude_none=True, mode="json")
     for condition in cond.changed(before, p.conditions):
+        if condition.reason in QUIET_REASONS:
+            continue  # normal progress (pods starting), visible in status; not worth an Event
         if (
             condition.type == cond.READY
             or condition.status != "True"

@@ -54,8 +54,14 @@ def kube(cluster: Any) -> Kubectl:
     return Kubectl(cluster.kubeconfig)
 
 
+def log_lines_of(operator: OperatorProcess, namespace: str, lines: int = 30) -> str:
+    """The operator log's recent lines about one namespace (sessions share the log file)."""
+    recent = operator.log_tail(3000).splitlines()
+    return "\n".join([line for line in recent if namespace in line][-lines:])
+
+
 def new_model(kube: Kubectl, namespace: str, operator: OperatorProcess, name: str = "") -> CanaryModel:
-    return CanaryModel(kube, namespace, name or unique("chat"), lambda: operator.log_tail(40))
+    return CanaryModel(kube, namespace, name or unique("chat"), lambda: log_lines_of(operator, namespace))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,7 +379,7 @@ def test_operator_killed_during_ten_rollouts_same_outcomes_no_duplicates(
     census.stop()
 
     expected = {m.name: "rolled back" if regress[m.name] else "promoted" for m in models}
-    assert outcome == expected, f"outcomes {outcome}\noperator log:\n{operator.log_tail(40)}"
+    assert outcome == expected, f"outcomes {outcome}\noperator log:\n{log_lines_of(operator, namespace)}"
     killed_during = {
         m.name: sum(1 for k, _ in kills if started[m.name] <= k <= finished[m.name]) for m in models
     }

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,10 @@ class OperatorContext:
     applied_generation: dict[tuple[str, str, str], int] = field(default_factory=dict)
     # Hash of the last applied body per owned object, to skip no-op applies.
     applied_hash: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    events: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="events")
+    )
+    """Posts Events off the reconcile path, in order per submit."""
     loop: asyncio.AbstractEventLoop | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 

@@ -52,6 +52,7 @@ def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
     except KubeError as exc:
         ctx.metrics.reconciles.labels("error").inc()
         if exc.status == 409:
+            log.debug("Model %s/%s: conflict, retrying: %s", namespace, name, exc)
             return CONFLICT_RETRY_SECONDS
         log.warning("Model %s/%s: API error, retrying in %ss: %s", namespace, name, ERROR_RETRY_SECONDS, exc)
         return ERROR_RETRY_SECONDS
@@ -262,15 +263,23 @@ def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
         except NotFound:
             return None
         ctx.store.models.upsert(result)
-    involved = {**model, "apiVersion": API_VERSION, "kind": "Model"}
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    for type_, reason, message in plan.events:
+    if plan.events:
+        involved = {**model, "apiVersion": API_VERSION, "kind": "Model"}
+        ctx.events.submit(_post_events, ctx, involved, plan.events, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    _record_metrics(ctx, namespace, name, plan.status)
+    return plan.requeue_after
+
+
+def _post_events(
+    ctx: OperatorContext, involved: dict[str, Any], events: list[tuple[str, str, str]], stamp: str
+) -> None:
+    """Events go out after the status write, off the reconcile path: they inform, never decide."""
+    meta = involved["metadata"]
+    for type_, reason, message in events:
         try:
             ctx.kube.post_event(involved, type_, reason, message, stamp)
         except KubeError as exc:
-            log.warning("could not post Event %s on %s/%s: %s", reason, namespace, name, exc)
-    _record_metrics(ctx, namespace, name, plan.status)
-    return plan.requeue_after
+            log.warning("could not post Event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc)
 
 
 def _record_metrics(ctx: OperatorContext, namespace: str, name: str, status: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,7 +21,8 @@ from llmops_operator.handlers.context import OperatorContext
 log = logging.getLogger("llmops.runtime")
 CONTEXT: OperatorContext | None = None
 MANAGED = {LABEL_MANAGED_BY: "llmops-operator"}
-WORKERS = 8
+WORKERS = int(os.environ.get("LLMOPS_WORKERS", "32"))
+"""Concurrent reconciles. Passes mostly wait on the API server, so this is well above the cores."""
 
 
 def _ctx() -> OperatorContext:
@@ -38,7 +40,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.request_timeout = 30
     ctx = _ctx()
     ctx.loop = asyncio.get_running_loop()
-    ctx.loop.set_default_executor(ThreadPoolExecutor(WORKERS, thread_name_prefix="reconcile"))
+    ctx.loop.set_default_executor(ThreadPoolExecutor(WORKERS + 4, thread_name_prefix="reconcile"))
     for _index in range(WORKERS):
         ctx.tasks.append(asyncio.create_task(ctx.queue.worker(_reconcile_async)))
 

@@ -53,13 +53,18 @@ class KubeError(Exception):
         self.message = message
 
 
-def load_api_client() -> k8s.ApiClient:
-    """In-cluster config when running in a pod, otherwise the current kubeconfig."""
+def load_api_client(pool_size: int = 32) -> k8s.ApiClient:
+    """In-cluster config when running in a pod, otherwise the current kubeconfig.
+
+    The connection pool holds `pool_size` connections so every reconcile worker keeps one.
+    """
+    configuration = k8s.Configuration()
     try:
-        k8s_config.load_incluster_config()
+        k8s_config.load_incluster_config(client_configuration=configuration)
     except k8s_config.ConfigException:
-        k8s_config.load_kube_config()
-    return k8s.ApiClient()
+        k8s_config.load_kube_config(client_configuration=configuration)
+    configuration.connection_pool_maxsize = pool_size
+    return k8s.ApiClient(configuration)
 
 
 def object_path(kind: str, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
