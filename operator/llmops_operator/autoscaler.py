@@ -29,8 +29,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from llmops_operator.api.common import StatusModel
-from llmops_operator.api.model import AutoscalingSpec
+from llmops_operator.api.model import AutoscalerState, AutoscalingSpec
 
 SIGNAL_MAX_AGE = timedelta(minutes=2)
 """Signals measured longer ago than this are treated as no data."""
@@ -61,28 +60,6 @@ class Signals:
     """When the value was read (signals older than SIGNAL_MAX_AGE are ignored)."""
     message: str = ""
     """Why `value` is None (e.g. Prometheus unreachable), for status."""
-
-
-class AutoscalerState(StatusModel):
-    """What the autoscaler decided last and the scale-down window it is in (status.autoscaler)."""
-
-    desired_replicas: int = 0
-    """Replicas the autoscaler asks for across the Model's serving revisions."""
-    recommendation: int | None = None
-    """Replicas the last signal asked for, within bounds, before rate limits and stabilization."""
-    last_value: float | None = None
-    """The last metric value read (None: no data)."""
-    last_scale_time: datetime | None = None
-    """When desiredReplicas last changed."""
-    below_target_since: datetime | None = None
-    """Start of the current run of recommendations below desiredReplicas (None: not in one)."""
-    stabilized_recommendation: int | None = None
-    """Highest recommendation since belowTargetSince: where the pending scale-down will land."""
-    reason: str = ""
-    """CamelCase reason of the last decision: ScaledUp, ScaledDown, Steady, ScaleDownPending,
-    LimitedByMaxReplicas, NoData or Clamped."""
-    message: str = ""
-    """The numbers behind the last decision, for humans."""
 
 
 def clamp(replicas: int, policy: AutoscalingSpec) -> int:

@@ -17,17 +17,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from llmops_operator import autoscaler, engines, eval_jobs, planner, prompts, resources, revisions
 from llmops_operator import conditions as cond
-from llmops_operator import engines, eval_jobs, planner, prompts, resources, revisions
 from llmops_operator.api.common import API_VERSION, LABEL_REVISION, Condition
 from llmops_operator.api.model import ModelSpec, ModelStatus, PlanStatus
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.api.rollout import Measurement, RolloutStatus
+from llmops_operator.autoscaling_signals import unsupported_signal
 from llmops_operator.conditions import Reason
 from llmops_operator.rollout import machine
 from llmops_operator.rollout.traffic.gateway import httproute_weights
 
 RESYNC_SECONDS = 30.0
+AUTOSCALE_SECONDS = 15.0
+"""How often an autoscaled Model is re-decided."""
+AUTOSCALING = "Autoscaling"
 QUIET_REASONS = frozenset({Reason.REPLICAS_NOT_READY, "AvailableUnknown", "EvalRunning"})
 """Condition reasons that change often during normal progress: no Event for them."""
 PENDING_POLL_SECONDS = 5.0
@@ -58,6 +62,8 @@ class World:
     inventory: Sequence[planner.GpuNodeInfo] | None = None
     http_route: Mapping[str, Any] | None = None
     measurements: Sequence[Measurement] = ()
+    autoscaling_signals: autoscaler.Signals | None = None
+    """The load signal read from Prometheus for `spec.autoscaling` (None: none read)."""
     endpoint_template: str = eval_jobs.DEFAULT_ENDPOINT_TEMPLATE
     """How eval Jobs reach a revision's Service (see `eval_jobs.endpoint`)."""
 
@@ -353,7 +359,7 @@ def _plan_spec(p: _Pass, spec: ModelSpec) -> None:
         status.cache = None
 
     # render the desired revision now, so an engine error blocks it with a message
-    total = _desired_replicas(spec)
+    total = _desired_replicas(p, spec)
     configmap_name = revisions.prompts_configmap_name(p.name, desired) if prompt_data else None
     rendered: dict[str, Any] | None = None
     if not blocked:
@@ -443,9 +449,35 @@ def _reason(status: ModelStatus, revision: str) -> str:
     return record.reason if record is not None else ""
 
 
-def _desired_replicas(spec: ModelSpec) -> int:
-    """spec.replicas, or autoscaling.minReplicas until the autoscaler sets a number."""
-    return spec.autoscaling.min_replicas if spec.autoscaling else spec.replicas
+def _desired_replicas(p: _Pass, spec: ModelSpec) -> int:
+    """spec.replicas, or what the autoscaler decides from the LLM load signal (never the spec)."""
+    policy = spec.autoscaling
+    if policy is None:
+        p.status.autoscaler = None
+        p.clear(AUTOSCALING)
+        return spec.replicas
+    unsupported = unsupported_signal(spec.engine.type, policy.metric)
+    if unsupported:
+        p.set(AUTOSCALING, "False", "UnsupportedMetric", unsupported)
+    else:
+        p.clear(AUTOSCALING)
+    state = p.status.autoscaler
+    current = state.desired_replicas if state and state.desired_replicas else None
+    if current is None:
+        stable = p.status.stable_revision
+        deployed = [
+            int((d.get("spec") or {}).get("replicas") or 0)
+            for d in p.world.deployments
+            if _revision_of(d) == stable
+        ]
+        current = deployed[0] if deployed else policy.min_replicas
+    replicas, new_state = autoscaler.decide(policy, p.world.autoscaling_signals, state, current, p.world.now)
+    changed = state is None or new_state.desired_replicas != state.desired_replicas
+    if changed and new_state.reason in ("ScaledUp", "ScaledDown"):
+        p.event("Normal", new_state.reason, new_state.message or f"{current} -> {replicas} replicas")
+    p.status.autoscaler = new_state
+    p.requeue(AUTOSCALE_SECONDS)
+    return replicas
 
 
 def _plan_cache(

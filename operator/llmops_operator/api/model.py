@@ -533,6 +533,28 @@ class CacheStatus(StatusModel):
     """Whether the loader Job for the current source has succeeded."""
 
 
+class AutoscalerState(StatusModel):
+    """What the autoscaler decided last and the scale-down window it is in (status.autoscaler)."""
+
+    desired_replicas: int = 0
+    """Replicas the autoscaler asks for across the Model's serving revisions."""
+    recommendation: int | None = None
+    """Replicas the last signal asked for, within bounds, before rate limits and stabilization."""
+    last_value: float | None = None
+    """The last metric value read (None: no data)."""
+    last_scale_time: datetime | None = None
+    """When desiredReplicas last changed."""
+    below_target_since: datetime | None = None
+    """Start of the current run of recommendations below desiredReplicas (None: not in one)."""
+    stabilized_recommendation: int | None = None
+    """Highest recommendation since belowTargetSince: where the pending scale-down will land."""
+    reason: str = ""
+    """CamelCase reason of the last decision: ScaledUp, ScaledDown, Steady, ScaleDownPending,
+    LimitedByMaxReplicas, NoData or Clamped."""
+    message: str = ""
+    """The numbers behind the last decision, for humans."""
+
+
 class ModelStatus(StatusModel):
     """Observed state of a Model, written by the operator (users write only `rollout` controls)."""
 
@@ -562,3 +584,5 @@ class ModelStatus(StatusModel):
     """OpenAI-compatible base URL inside the cluster, e.g. http://NAME.NAMESPACE.svc:8000/v1."""
     cache: CacheStatus | None = None
     """Weight cache state, when the cache is enabled."""
+    autoscaler: AutoscalerState | None = None
+    """The autoscaler's last decision and the signal it saw, when `spec.autoscaling` is set."""

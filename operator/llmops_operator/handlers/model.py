@@ -18,6 +18,8 @@ from pydantic import ValidationError
 
 from llmops_operator.api.common import API_VERSION, LABEL_REVISION
 from llmops_operator.api.model import ModelSpec
+from llmops_operator.autoscaler import Signals
+from llmops_operator.autoscaling_signals import UnsupportedSignalError, read_signals
 from llmops_operator.handlers.context import OperatorContext
 from llmops_operator.handlers.store import Key
 from llmops_operator.kube.client import KubeError, NotFound
@@ -86,7 +88,31 @@ def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
         secret=_check_secret(ctx, namespace, (spec.get("source") or {}).get("credentialsSecretRef")),
         inventory=_inventory(ctx),
         http_route=_http_route(ctx, namespace, spec),
+        autoscaling_signals=_autoscaling_signals(ctx, model, now),
     )
+
+
+def _autoscaling_signals(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> Signals | None:
+    """The load signal over the serving revisions, when the Model autoscales (Prometheus I/O)."""
+    spec = model.get("spec") or {}
+    policy = spec.get("autoscaling")
+    status = model.get("status") or {}
+    revisions = [r for r in (status.get("stableRevision"), status.get("canaryRevision")) if r]
+    if not policy or not revisions:
+        return None
+    meta = model["metadata"]
+    try:
+        return read_signals(
+            PrometheusProvider(ctx.settings.prometheus_url),
+            (spec.get("engine") or {}).get("type", "vllm"),
+            meta["namespace"],
+            meta["name"],
+            revisions,
+            policy.get("metric", "queueDepth"),
+            now,
+        )
+    except UnsupportedSignalError:
+        return None  # the plan reports it as a condition
 
 
 def _deployments(ctx: OperatorContext, model: dict[str, Any]) -> list[dict[str, Any]]:
