@@ -10,6 +10,7 @@ machine) -> traffic -> status. Each stage may block the new revision; the stable
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -213,7 +214,8 @@ def eval_result(
     """The result of the EvalRun that the current gate step started, if it reported one."""
     if rollout is None or rollout.eval_run is None or rollout.revision is None:
         return None
-    name = eval_run_name(rollout.revision, rollout.eval_run.gate, rollout.eval_run.step_index)
+    run_status = rollout.eval_run
+    name = eval_run_name(rollout.revision, run_status.gate, run_status.step_index, run_status.started_at)
     run = next((r for r in eval_runs if r["metadata"]["name"] == name), None)
     if run is None:
         return None
@@ -233,9 +235,11 @@ def eval_result(
     return machine.EvalResult(phase=phase, name=name, message=message)
 
 
-def eval_run_name(revision: str, gate: str, step_index: int) -> str:
-    """Deterministic, so re-issuing StartEvalRun never creates a second run."""
-    return revisions._fit(gate[:40], f"{revision}-s{step_index}")
+def eval_run_name(revision: str, gate: str, step_index: int, started_at: datetime | None) -> str:
+    """Deterministic from status, so re-issuing StartEvalRun never creates a second run; the
+    start time makes a retried rollout (which starts the gate again) get a fresh run."""
+    attempt = hashlib.sha256(f"{started_at.timestamp() if started_at else 0:.6f}".encode()).hexdigest()[:5]
+    return revisions._fit(gate[:36], f"{revision}-s{step_index}-{attempt}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -577,7 +581,8 @@ def _plan_canary(
         elif isinstance(action, machine.RunAnalysis):
             p.plan.run_analysis = action.metrics
         elif isinstance(action, machine.StartEvalRun):
-            run = _eval_run(p, spec, action)
+            started = new_rollout.eval_run.started_at if new_rollout.eval_run else None
+            run = _eval_run(p, spec, action, started)
             p.plan.apply.extend(eval_jobs.eval_identity(p.namespace))
             p.plan.apply.append(run)
             p.plan.apply.append(eval_jobs.eval_job(run, p.world.operator_image, _owner(p)))
@@ -643,7 +648,9 @@ def _owner(p: _Pass) -> dict[str, Any]:
     return resources.owner_reference({**p.world.model, "apiVersion": API_VERSION, "kind": "Model"})
 
 
-def _eval_run(p: _Pass, spec: ModelSpec, action: machine.StartEvalRun) -> dict[str, Any]:
+def _eval_run(
+    p: _Pass, spec: ModelSpec, action: machine.StartEvalRun, started_at: datetime | None
+) -> dict[str, Any]:
     """The EvalRun of a gate step: the candidate (and stable, as baseline) and its bound prompt."""
     info = engines.get_engine(spec.engine.type)
     port = info.openai_port or info.http_port
@@ -670,7 +677,7 @@ def _eval_run(p: _Pass, spec: ModelSpec, action: machine.StartEvalRun) -> dict[s
         "apiVersion": API_VERSION,
         "kind": "EvalRun",
         "metadata": {
-            "name": eval_run_name(action.revision, action.gate, action.step_index),
+            "name": eval_run_name(action.revision, action.gate, action.step_index, started_at),
             "namespace": p.namespace,
             "labels": {**revisions.revision_labels(p.name, action.revision, component="eval")},
             "ownerReferences": [_owner(p)],

@@ -1,4 +1,4 @@
-"""PromptVersion status: validation result, content hash and the Models that bind it."""
+"""PromptVersion and EvalGate status: validation results, content hash, and the Models that bind them."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmops_operator import prompts
-from llmops_operator.api.common import API_VERSION
+from llmops_operator.api.common import API_VERSION, Condition
+from llmops_operator.api.evals import EvalGateSpec
 from llmops_operator.api.prompt import PromptVersionSpec
+from llmops_operator.conditions import set_condition
+from llmops_operator.evals.assertions import AssertionConfigError, check_assertion
 from llmops_operator.handlers.context import OperatorContext
 from llmops_operator.kube.client import KubeError, NotFound
 
@@ -69,3 +72,58 @@ def reconcile_prompt_version(ctx: OperatorContext, obj: dict[str, Any]) -> None:
             log.warning(
                 "could not post Event on PromptVersion %s/%s: %s", meta["namespace"], meta["name"], exc
             )
+
+
+def eval_gate_status(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The Valid condition of an EvalGate: what would make every run an Error, said at apply time."""
+    meta = obj["metadata"]
+    problem = ""
+    try:
+        spec = EvalGateSpec.model_validate(obj.get("spec") or {})
+        for index, assertion in enumerate(spec.assertions):
+            check_assertion(assertion, assertion.name or f"{assertion.type}[{index}]")
+    except ValidationError as exc:
+        problem = f"invalid spec: {exc.errors()[0]['msg']}"
+    except AssertionConfigError as exc:
+        problem = str(exc)
+    current = [Condition.model_validate(c) for c in (obj.get("status") or {}).get("conditions") or []]
+    conditions = set_condition(
+        current,
+        "Valid",
+        "False" if problem else "True",
+        "InvalidAssertion" if problem else "Validated",
+        problem or "assertions compile",
+        now,
+        meta.get("generation"),
+    )
+    return {
+        "conditions": [c.model_dump(by_alias=True, exclude_none=True, mode="json") for c in conditions],
+        "observedGeneration": meta.get("generation"),
+    }
+
+
+def reconcile_eval_gate(ctx: OperatorContext, obj: dict[str, Any]) -> None:
+    """Write the Valid condition when it changed; a Warning Event when the gate turns invalid."""
+    now = datetime.now(UTC)
+    desired = eval_gate_status(obj, now)
+    current = obj.get("status") or {}
+    before = {c.get("type"): c for c in current.get("conditions") or []}.get("Valid") or {}
+    after = desired["conditions"][[c["type"] for c in desired["conditions"]].index("Valid")]
+    if (before.get("status"), before.get("message")) == (after["status"], after["message"]) and current.get(
+        "observedGeneration"
+    ) == desired["observedGeneration"]:
+        return
+    meta = obj["metadata"]
+    try:
+        ctx.kube.patch_status("EvalGate", meta["namespace"], meta["name"], desired)
+    except (NotFound, KubeError) as exc:
+        log.warning("could not write status of EvalGate %s/%s: %s", meta["namespace"], meta["name"], exc)
+        return
+    if after["status"] == "False":
+        involved = {**obj, "apiVersion": API_VERSION, "kind": "EvalGate"}
+        try:
+            ctx.kube.post_event(
+                involved, "Warning", "InvalidAssertion", after["message"], now.strftime("%Y-%m-%dT%H:%M:%SZ")
+            )
+        except KubeError as exc:
+            log.warning("could not post Event on EvalGate %s/%s: %s", meta["namespace"], meta["name"], exc)

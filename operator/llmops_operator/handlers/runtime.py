@@ -127,7 +127,12 @@ def prompt_version_event(type: str | None, body: kopf.Body, **_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, "evalgates")
 def eval_gate_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    _ctx().store.on_event("EvalGate", type, body)
+    """Cache the gate for rollouts, and say at apply time when its assertions cannot compile."""
+    obj = _ctx().store.on_event("EvalGate", type, body)
+    if type != "DELETED":
+        from llmops_operator.handlers.prompts import reconcile_eval_gate
+
+        reconcile_eval_gate(_ctx(), obj)
 
 
 @kopf.on.event("v1", "nodes")
