@@ -22,6 +22,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from llmops_operator.eval_jobs import EVAL_ROLE_RULES
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "llmops-operator"
 CRDS = ROOT / "crds"
@@ -157,15 +159,9 @@ REQUIRED = {
     ("coordination.k8s.io", "leases"): "get create update",
 }
 
-# The evaluation Job's Role (created by the operator): Kubernetes only lets the operator grant what
-# it holds itself.
-EVAL_JOB_GRANTS = {
-    ("llmops.dev", "evalruns", "get"),
-    ("llmops.dev", "evalgates", "get"),
-    ("llmops.dev", "promptversions", "get"),
-    ("", "configmaps", "get"),
-    ("llmops.dev", "evalruns/status", "patch"),
-}
+# The evaluation Job's Role (created by the operator, eval_jobs.EVAL_ROLE_RULES): Kubernetes only
+# lets the operator grant what it holds itself.
+EVAL_JOB_GRANTS = permissions(EVAL_ROLE_RULES)
 
 
 def test_source_clusterrole_grants_exactly_what_the_operator_needs() -> None:
