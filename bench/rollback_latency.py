@@ -4,7 +4,7 @@ On the dev cluster (`bash hack/cluster/up.sh`, with its Prometheus scraping ever
 fresh namespace watched by an operator of its own (`llmops-operator run --namespace <ns>`):
 
 1. A metrics emitter (hack/sim) registered as a Prometheus target, kept equal to the Running
-   engine pods of the namespace (every pod of a revision "serves" steady vLLM traffic).
+   engine pods of the namespace (every pod "serves" steady vLLM traffic, 50 requests/s).
 2. `--runs` canary Models (vLLM, `--replicas` replicas of one GPU each) are applied and become
    stable. Their analysis: `timeToFirstTokenP95` with `maxRatioToStable: 1.2` over `--window`,
    every `--interval`, `failureLimit: 0`; steps: setWeight 25, pause P, setWeight 50, pause P.
@@ -47,6 +47,9 @@ REPO = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("LLMOPS_CLUSTER_DIR", REPO / ".cluster"))
 RESULTS = REPO / "bench" / "results" / "rollback_latency.json"
 GROUP, VERSION, PLURAL = "llmops.dev", "v1alpha1", "models"
+BUSY_RPS = 50.0
+"""Requests per second per pod: enough that a fresh canary pod's p95 is not coarse (at 5 rps a
+healthy canary a few seconds old can read 1.2x stable)."""
 GPUS = ["NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB", "NVIDIA-L4"]
 
 
@@ -130,12 +133,14 @@ class Bench:
     def one_run(self, name: str) -> dict[str, Any]:
         model = self.model(name)
         stable = model["status"]["stableRevision"]
+        self.emitter.set_shape("steady", revision=stable, namespace=self.namespace, rps=BUSY_RPS)
         args = list(model["spec"]["engine"]["args"])
         args[0] = "--max-num-seqs=16"
         self.custom.patch_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, name, {"spec": {"engine": {"args": args}}}
         )
         canary = wait(lambda: self.model(name).get("status", {}).get("canaryRevision"), 30, "canary")
+        self.emitter.set_shape("steady", revision=canary, namespace=self.namespace, rps=BUSY_RPS)
         pause_step = self.rng.choice([1, 3])
         delay = self.rng.uniform(0.0, self.args.pause - 2 * self.args.interval - 4)
 
@@ -146,7 +151,9 @@ class Bench:
         time.sleep(delay)
         step_now = int(self.model(name)["status"].get("rollout", {}).get("stepIndex", 0))
         started_wall, started = datetime.now(UTC), time.monotonic()
-        self.emitter.set_shape("latency_regression", revision=canary, namespace=self.namespace, factor=1.5)
+        self.emitter.set_shape(
+            "latency_regression", revision=canary, namespace=self.namespace, factor=1.5, rps=BUSY_RPS
+        )
 
         def rolled_back() -> bool:
             rollout = self.model(name)["status"].get("rollout") or {}
