@@ -124,7 +124,7 @@ def model(args: list[str], prompt: int) -> dict[str, Any]:
                             {
                                 "name": "ttft-p95",
                                 "builtin": "timeToFirstTokenP95",
-                                "maxRatioToStable": 1.2,
+                                "maxRatioToStable": 1.3,
                                 "window": "15s",
                             },
                             {"name": "error-rate", "builtin": "errorRate", "max": 0.02, "window": "15s"},
