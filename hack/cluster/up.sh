@@ -181,11 +181,11 @@ EOF
   esac
 }
 
-# ensure_running <name> <startup seconds>: reuse a healthy process of ours, restart a stale one,
-# refuse to touch a port someone else holds.
+# ensure_running <name> <startup seconds> [hook]: reuse a healthy process of ours, restart a stale
+# one (running hook first, if given), refuse to touch a port someone else holds.
 STARTED=()
 ensure_running() {
-  local name=$1 limit=$2 port=${PORT[$1]} pid owner
+  local name=$1 limit=$2 hook=${3:-} port=${PORT[$1]} pid owner
   pid=$(pidfile_pid "$name")
   if is_ours "$pid" "$name" && healthy "$name"; then
     return 0
@@ -196,6 +196,7 @@ ensure_running() {
     owner=$(port_owner "$port")
     die "port 127.0.0.1:$port for $name is in use by ${owner:-another process} (not ours); stop it or pick another port: ${PORT_ENV[$name]}=<port> make dev-cluster"
   fi
+  [[ -z "$hook" ]] || "$hook"
   args_for "$name"
   log "starting $name on 127.0.0.1:$port"
   # setsid: our processes outlive this shell and miss its Ctrl-C; 8>&- keeps the up.sh lock out of them.
@@ -302,6 +303,25 @@ create_nodes() {
     grep -v AlreadyExists >&2 || true
 }
 
+# A restarted kwok cannot take over node leases still held by its previous process, and it skips
+# pods on nodes whose lease it does not hold (they would stay Pending). The leases are ours: drop
+# them before kwok starts so it creates fresh ones at once.
+release_node_leases() {
+  "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" -n kube-node-lease delete lease --ignore-not-found \
+    "${NODES[@]}" >/dev/null 2>&1 || true
+}
+
+wait_node_leases() {
+  local i held
+  for i in $(seq 1 150); do
+    held=$("$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" -n kube-node-lease get lease "${NODES[@]}" \
+      -o name 2>/dev/null | wc -l)
+    ((held == ${#NODES[@]})) && return 0
+    sleep 0.2
+  done
+  die "kwok did not take the node leases within 30s; see $LOGS/kwok.log"
+}
+
 install_gateway_crds() {
   if "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" get crd httproutes.gateway.networking.k8s.io \
     -o jsonpath='{.metadata.annotations.gateway\.networking\.k8s\.io/bundle-version}' 2>/dev/null |
@@ -326,7 +346,8 @@ ensure_running kube-apiserver 90
 ensure_running kube-controller-manager 60
 ensure_running kube-scheduler 60
 create_nodes
-ensure_running kwok 30
+ensure_running kwok 30 release_node_leases
+wait_node_leases
 ensure_running prometheus 60
 install_gateway_crds
 
