@@ -7,9 +7,9 @@ promoted. Act 2 changes the engine arguments and the canary's time to first toke
 1.5x: the operator rolls it back by itself.
 
 What is simulated (no GPUs here): GPU nodes (KWOK), engine metrics (llmops_sim.emitter, mirrored
-to the running pods), model answers (llmops_sim.openai_stub) and running the eval Job's container
-(llmops_sim.job_runner). The API server, scheduler, controllers, Prometheus and the operator are
-real. Takes about three minutes.
+to the running pods), model answers (llmops_sim.openai_stub), running the eval Job's container
+(llmops_sim.job_runner) and a storage provisioner (llmops_sim.volumes). The API server,
+scheduler, controllers, Prometheus and the operator are real. Takes about three minutes.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from llmops_sim.emitter import Emitter
 from llmops_sim.job_runner import JobRunner
 from llmops_sim.openai_stub import OpenAIStub
 from llmops_sim.pod_mirror import PodMirror
+from llmops_sim.volumes import VolumeProvisioner
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".cluster"
@@ -212,6 +213,7 @@ def main() -> int:
     target = STATE / "prometheus" / "targets" / "demo-emitter.json"
     target.write_text(json.dumps([{"targets": [emitter.address], "labels": {"job": "demo-emitter"}}]))
     mirror = PodMirror(emitter, demo.api, NAMESPACE).start()
+    volumes = VolumeProvisioner(demo.api).start()
     stub = OpenAIStub(port=0, answers=ANSWERS).start()
     runner = JobRunner(demo.api, KUBECONFIG, NAMESPACE, log_dir=STATE / "logs" / "demo-eval-jobs").start()
     log = open(STATE / "logs" / "demo-operator.log", "wb")  # noqa: SIM115
@@ -273,6 +275,7 @@ def main() -> int:
         runner.stop()
         stub.stop()
         mirror.stop()
+        volumes.stop()
         emitter.stop()
         target.unlink(missing_ok=True)
         if not os.environ.get("DEMO_KEEP"):

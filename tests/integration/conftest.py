@@ -17,6 +17,7 @@ from llmops_sim.emitter import Emitter
 from llmops_sim.job_runner import JobRunner
 from llmops_sim.openai_stub import OpenAIStub
 from llmops_sim.pod_mirror import PodMirror
+from llmops_sim.volumes import VolumeProvisioner
 
 NAMESPACE_PREFIX = os.environ["LLMOPS_TEST_NAMESPACE_PREFIX"]  # set by tests/conftest.py
 
@@ -112,13 +113,16 @@ def openai_stub() -> Iterator[OpenAIStub]:
 
 @pytest.fixture(scope="session")
 def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator[OperatorProcess]:
-    """The operator for the whole session, watching only this session's namespaces."""
+    """The operator for the whole session, watching only this session's namespaces, with the
+    volume provisioner stand-in so weight-cache PVCs bind as they would on a real cluster."""
     url = prometheus.url if hasattr(prometheus, "url") else str(prometheus)
     template = f"http://127.0.0.1:{openai_stub.port}/r/{{revision}}/v1"
+    volumes = VolumeProvisioner(cluster.api_client).start()
     proc = OperatorProcess(str(cluster.kubeconfig), url, {"LLMOPS_EVAL_ENDPOINT_TEMPLATE": template})
     proc.start()
     yield proc
     proc.stop()
+    volumes.stop()
 
 
 def wait_for(
