@@ -279,7 +279,7 @@ def shared_service(
 def revision_service(
     model: ModelRef, spec: ModelSpec, revision: str, owner: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Service `<model>-<revision>` over one revision's pods (analysis, evaluation)."""
+    """Headless Service `<model>-<revision>` over one revision's pods (evaluation, Gateway API)."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -291,6 +291,9 @@ def revision_service(
         ),
         "spec": {
             "type": "ClusterIP",
+            # headless: analysis and evals reach the pods by DNS, and the API server assigns
+            # cluster IPs one at a time, the slowest write when hundreds of Models roll out
+            "clusterIP": "None",
             "selector": revisions.revision_selector(model.name, revision),
             "ports": _service_ports(spec.engine.type),
         },

@@ -165,6 +165,8 @@ def test_services() -> None:
     per_revision = resources.revision_service(MODEL, spec, "abc", owner=OWNER)
     assert_complete(per_revision, "Service", "support-llama-abc")
     assert per_revision["spec"]["selector"]["llmops.dev/revision"] == "abc"
+    assert per_revision["spec"]["clusterIP"] == "None"  # headless; the shared Service has the IP
+    assert "clusterIP" not in shared["spec"]
     assert resources.endpoint(MODEL, spec) == "http://support-llama.team-a.svc:8000/v1"
 
 
