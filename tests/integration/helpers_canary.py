@@ -19,6 +19,8 @@ from typing import Any
 
 from helpers_model import Kubectl, condition, model_events, model_manifest, small_spec
 
+ANY_GPU = ["NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB", "NVIDIA-L4"]
+"""Every GPU product of the dev cluster: the shared cluster's H100s are often all taken."""
 PLUGIN = Path("/root/.cache/llmops-operator/venv/bin/kubectl-llmops")
 DEPLOYMENT_LABEL = "llmops.dev/model"
 REVISION_LABEL = "llmops.dev/revision"
@@ -44,7 +46,7 @@ def canary_spec(
     traffic_routing: dict[str, Any] | None = None,
     tag: str = "",
 ) -> dict[str, Any]:
-    """A small vLLM Model (one H100 per replica) with strategy Canary. `tag` makes the revision
+    """A small vLLM Model (one GPU of any product per replica) with strategy Canary. `tag` makes the revision
     hash unique when several Models with otherwise equal specs share a namespace."""
     canary: dict[str, Any] = {"steps": steps}
     if analysis_spec is not None:
@@ -55,6 +57,7 @@ def canary_spec(
     return small_spec(
         replicas=replicas,
         engine={"type": "vllm", "args": args},
+        resources={"gpus": 1, "gpuProducts": ANY_GPU},
         rollout={"strategy": "Canary", "canary": canary},
     )
 

@@ -301,7 +301,6 @@ KILL_STEPS = [
     {"analysis": {}},
     {"pause": {"duration": "5s"}},
 ]
-ANY_GPU = ["NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB", "NVIDIA-L4"]
 
 
 def test_operator_killed_during_ten_rollouts_same_outcomes_no_duplicates(
@@ -316,7 +315,6 @@ def test_operator_killed_during_ten_rollouts_same_outcomes_no_duplicates(
     regress = {m.name: i % 2 == 1 for i, m in enumerate(models)}
     for m in models:
         spec = canary_spec(KILL_STEPS, analysis("3s", error_rate(), failureLimit=0), replicas=1, tag=m.name)
-        spec["resources"]["gpuProducts"] = ANY_GPU
         kube.apply(model_manifest(m.name, spec), namespace)
     for m in models:
         m.stable = m.wait_phase("Ready", 120)["status"]["stableRevision"]
