@@ -238,10 +238,3 @@ class DeploymentCensus:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
-    return ordered[rank - 1]
