@@ -51,27 +51,35 @@ def prompt_version_status(obj: dict[str, Any], models: Iterable[dict[str, Any]])
     }
 
 
+def _write_status(
+    ctx: OperatorContext,
+    kind: str,
+    obj: dict[str, Any],
+    status: dict[str, Any],
+    warning: tuple[str, str] | None,
+) -> None:
+    """Patch the status, then post the Warning Event (reason, message) if there is one."""
+    meta = obj["metadata"]
+    try:
+        ctx.kube.patch_status(kind, meta["namespace"], meta["name"], status)
+        if warning is not None:
+            involved = {**obj, "apiVersion": API_VERSION, "kind": kind}
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            ctx.kube.post_event(involved, "Warning", warning[0], warning[1], stamp)
+    except (NotFound, KubeError) as exc:
+        log.warning("could not write status of %s %s/%s: %s", kind, meta["namespace"], meta["name"], exc)
+
+
 def reconcile_prompt_version(ctx: OperatorContext, obj: dict[str, Any]) -> None:
     """Write the status when it changed; an invalid version gets a Warning Event once."""
     desired = prompt_version_status(obj, ctx.store.models.objects.values())
     current = obj.get("status") or {}
     if all(current.get(k) == v for k, v in desired.items()):
         return
-    meta = obj["metadata"]
-    try:
-        ctx.kube.patch_status("PromptVersion", meta["namespace"], meta["name"], desired)
-    except (NotFound, KubeError) as exc:
-        log.warning("could not write status of PromptVersion %s/%s: %s", meta["namespace"], meta["name"], exc)
-        return
-    if not desired["valid"] and current.get("valid") is not False:
-        involved = {**obj, "apiVersion": API_VERSION, "kind": "PromptVersion"}
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        try:
-            ctx.kube.post_event(involved, "Warning", "InvalidPrompt", desired["reason"], stamp)
-        except KubeError as exc:
-            log.warning(
-                "could not post Event on PromptVersion %s/%s: %s", meta["namespace"], meta["name"], exc
-            )
+    turned_invalid = not desired["valid"] and current.get("valid") is not False
+    _write_status(
+        ctx, "PromptVersion", obj, desired, ("InvalidPrompt", desired["reason"]) if turned_invalid else None
+    )
 
 
 def eval_gate_status(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -113,17 +121,5 @@ def reconcile_eval_gate(ctx: OperatorContext, obj: dict[str, Any]) -> None:
         "observedGeneration"
     ) == desired["observedGeneration"]:
         return
-    meta = obj["metadata"]
-    try:
-        ctx.kube.patch_status("EvalGate", meta["namespace"], meta["name"], desired)
-    except (NotFound, KubeError) as exc:
-        log.warning("could not write status of EvalGate %s/%s: %s", meta["namespace"], meta["name"], exc)
-        return
-    if after["status"] == "False":
-        involved = {**obj, "apiVersion": API_VERSION, "kind": "EvalGate"}
-        try:
-            ctx.kube.post_event(
-                involved, "Warning", "InvalidAssertion", after["message"], now.strftime("%Y-%m-%dT%H:%M:%SZ")
-            )
-        except KubeError as exc:
-            log.warning("could not post Event on EvalGate %s/%s: %s", meta["namespace"], meta["name"], exc)
+    warning = ("InvalidAssertion", after["message"]) if after["status"] == "False" else None
+    _write_status(ctx, "EvalGate", obj, desired, warning)
