@@ -525,3 +525,21 @@ def test_gate_with_an_invalid_regex_is_an_eval_error_naming_it_never_a_pass(
     )
     assert "invalid regex" in condition(model, "EvalGatePassed")["message"]
     assert status_of(model)["stableRevision"] == stable
+
+
+def test_gate_with_an_invalid_regex_says_so_at_apply_time(kube: Kubectl, ns: str) -> None:
+    """What would make every run an Error is reported on the EvalGate before any rollout uses it."""
+    bad_regex = {"name": "no-rudeness", "type": "regex", "value": "([a-z", "negate": True}
+    kube.apply(gate_manifest(assertions=[bad_regex]), ns)
+
+    gate = wait_status(kube, ns, "evalgate", GATE, "conditions")
+
+    valid = next(c for c in gate["status"]["conditions"] if c["type"] == "Valid")
+    assert valid["status"] == "False" and valid["reason"] == "InvalidAssertion"
+    assert "invalid regex" in valid["message"] and "([a-z" in valid["message"]
+    warnings = wait_for(
+        lambda: [e for e in events_of(kube, ns, "EvalGate", GATE) if e[0] == "Warning"],
+        30,
+        message="a Warning Event on the EvalGate",
+    )
+    assert warnings[0][1] == "InvalidAssertion"

@@ -21,6 +21,7 @@ from llmops_operator.handlers.context import OperatorContext
 log = logging.getLogger("llmops.runtime")
 CONTEXT: OperatorContext | None = None
 MANAGED = {LABEL_MANAGED_BY: "llmops-operator"}
+STARTUP_GRACE_SECONDS = float(os.environ.get("LLMOPS_STARTUP_GRACE_SECONDS", "2"))
 WORKERS = int(os.environ.get("LLMOPS_WORKERS", "32"))
 """Concurrent reconciles. Passes mostly wait on the API server, so this is well above the cores."""
 
@@ -41,6 +42,13 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     ctx = _ctx()
     ctx.loop = asyncio.get_running_loop()
     ctx.loop.set_default_executor(ThreadPoolExecutor(WORKERS + 4, thread_name_prefix="reconcile"))
+    ctx.tasks.append(asyncio.create_task(_start_workers(ctx)))
+
+
+async def _start_workers(ctx: OperatorContext) -> None:
+    """Reconciles start after a grace period, so the watches of owned objects have listed first:
+    a pass planned from an empty cache would take a live Deployment for a lost one."""
+    await asyncio.sleep(STARTUP_GRACE_SECONDS)
     for _index in range(WORKERS):
         ctx.tasks.append(asyncio.create_task(ctx.queue.worker(_reconcile_async)))
 
