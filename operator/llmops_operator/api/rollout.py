@@ -191,6 +191,11 @@ class AnalysisSpec(ApiModel):
     promotes and never rolls back."""
     on_no_data: Literal["Inconclusive", "Failed"] = "Inconclusive"
     """What a query that returns no data counts as."""
+    min_requests: int = Field(default=20, ge=0)
+    """Fewest requests the canary (and, for ratio thresholds, the stable revision) must have
+    served in a metric's window for its measurement to count; fewer is Inconclusive (a canary
+    that served none at all counts as `onNoData`). Applies to errorRate and the latency
+    builtins; queueDepth and custom queries are not gated. 0 turns the check off."""
     metrics: list[MetricSpec] = Field(default_factory=list, max_length=MAX_METRICS)
     """The metrics. Empty: no background analysis (and no analysis steps allowed)."""
 

@@ -8,6 +8,7 @@ inconclusive more than `inconclusiveLimit` times; Error aborts only after more t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -20,6 +21,7 @@ from llmops_operator.api.rollout import (
     MetricCounts,
     MetricSpec,
 )
+from llmops_operator.rollout.analysis.builtins import DEFAULT_WINDOW
 from llmops_operator.rollout.analysis.provider import QueryResult
 
 VerdictPhase = Literal["Successful", "Running", "Inconclusive", "Failed", "Error"]
@@ -104,6 +106,67 @@ def measure(
     if violations:
         return result("Failed", f"{metric.name}: " + "; ".join(violations), value, stable_value)
     return result("Successful", f"{metric.name}: {_fmt(value)} within {threshold}", value, stable_value)
+
+
+def served(count: QueryResult) -> int:
+    """Whole requests from a request-count result; no data (no samples yet) is none served."""
+    if count.kind != "value" or count.value is None:
+        return 0
+    # increase() extrapolates to fractions; 19.7 requests are not 20.
+    return max(0, math.floor(count.value + 1e-9))
+
+
+def traffic_gate(
+    metric: MetricSpec,
+    min_requests: int,
+    canary_count: QueryResult,
+    stable_count: QueryResult | None,
+    on_no_data: Literal["Inconclusive", "Failed"],
+    now: datetime,
+) -> Measurement | None:
+    """The measurement to record instead of judging `metric` when too few requests fed it, or
+    None when there was traffic enough (then `measure` judges it).
+
+    Below `min_requests` the canary is Inconclusive: a p95 of a handful of requests is noise,
+    and judging it rolls back healthy canaries. A canary that served nothing at all is no data
+    (`on_no_data`). A stable revision below the threshold is Inconclusive whatever
+    `on_no_data` says: a thin baseline is not the canary's fault. `stable_count` is None when
+    no ratio threshold applies. A count that could not be queried is an Error, never a pass.
+    """
+    if min_requests <= 0:
+        return None
+    window = metric.window or DEFAULT_WINDOW
+
+    def result(phase: str, message: str) -> Measurement:
+        return Measurement(
+            metric=metric.name,
+            phase=phase,  # type: ignore[arg-type]
+            threshold=thresholds_text(metric),
+            measured_at=now,
+            message=f"{metric.name}: {message}",
+        )
+
+    if canary_count.kind == "error":
+        return result("Error", f"request count query error: {canary_count.message}")
+    canary = served(canary_count)
+    if canary < min_requests:
+        phase = on_no_data if canary == 0 else "Inconclusive"
+        return result(
+            phase,
+            f"too little traffic: canary served {canary} requests in {window} (minRequests {min_requests})",
+        )
+    if stable_count is None:
+        return None
+    if stable_count.kind == "error":
+        return result("Error", f"stable request count query error: {stable_count.message}")
+    stable = served(stable_count)
+    if stable < min_requests:
+        return result(
+            "Inconclusive",
+            f"too little traffic: stable revision served {stable} requests in {window} "
+            f"(minRequests {min_requests}), nothing to compare with",
+        )
+    return None
 
 
 def record(status: AnalysisStatus, measurements: list[Measurement], now: datetime) -> AnalysisStatus:

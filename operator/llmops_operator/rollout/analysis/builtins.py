@@ -21,6 +21,9 @@ Choices (see docs/rollouts.md):
 * Where an engine renamed a metric, the current and the previous name are joined with `or`
   (the current name wins where both exist).
 * Every ratio is written so that no traffic gives 0/0 = NaN, i.e. "no data", never 0 errors.
+* `request_count_query` says how many requests a builtin's value stands on (finished
+  requests for latencies, the error rate's denominator for errorRate), so that a p95 of a
+  handful of requests is Inconclusive (`minRequests`), never judged.
 * A builtin the engine does not expose is reported by `unsupported_builtins` (a clear
   validation error), never silently measured as "no data".
 """
@@ -81,8 +84,13 @@ def _share(bad: str, total: str) -> str:
     return f"({bad} or vector(0)) / {total}"
 
 
+def _vllm_routes(sel: str) -> str:
+    """The OpenAI API routes, where users' requests are answered (not /health, /metrics)."""
+    return f'{sel}, handler=~"/v1/.*"'
+
+
 def _vllm_error_rate(sel: str, window: str) -> str:
-    routes = f'{sel}, handler=~"/v1/.*"'
+    routes = _vllm_routes(sel)
     bad = f'sum(rate(http_requests_total{{{routes}, status="5xx"}}[{window}]))'
     total = f"sum(rate(http_requests_total{{{routes}}}[{window}]))"
     return _share(bad, total)
@@ -154,6 +162,42 @@ SIGNALS: dict[str, dict[Engine, QueryBuilder]] = {
     },
 }
 
+
+def _finished(histogram: str) -> QueryBuilder:
+    """Requests that finished in the window: the observations of their end-to-end histogram."""
+
+    def build(sel: str, window: str) -> str:
+        return f"sum(increase({histogram}_count{{{sel}}}[{window}]))"
+
+    return build
+
+
+def _vllm_answered(sel: str, window: str) -> str:
+    return f"sum(increase(http_requests_total{{{_vllm_routes(sel)}}}[{window}]))"
+
+
+def _triton_answered(sel: str, window: str) -> str:
+    ok = f"sum(increase(nv_inference_request_success{{{sel}}}[{window}]))"
+    return f"{ok} + (sum(increase(nv_inference_request_failure{{{sel}}}[{window}])) or vector(0))"
+
+
+_VLLM_FINISHED = _finished("vllm:e2e_request_latency_seconds")
+_TRTLLM_FINISHED = _finished("trtllm_e2e_request_latency_seconds")
+
+# builtin -> engine -> how many requests the builtin's value stands on, over its window.
+# Latency builtins count finished requests (a p95 of 5 requests is noise); errorRate counts its
+# own denominator, failed requests included, so a canary that fails everything is still judged.
+# queueDepth is a gauge that means something at any traffic, so it has no entry (not gated).
+REQUEST_COUNTS: dict[str, dict[Engine, QueryBuilder]] = {
+    "errorRate": {
+        "vllm": _vllm_answered,
+        "onnxruntime": _triton_answered,
+    },
+    "timeToFirstTokenP95": {"vllm": _VLLM_FINISHED, "tensorrt-llm": _TRTLLM_FINISHED},
+    "e2eLatencyP95": {"vllm": _VLLM_FINISHED, "tensorrt-llm": _TRTLLM_FINISHED},
+    "interTokenLatencyP95": {"vllm": _VLLM_FINISHED},
+}
+
 _WHY_MISSING: dict[tuple[str, str], str] = {
     ("errorRate", "tensorrt-llm"): "trtllm-serve exports no failed-request counter",
     ("timeToFirstTokenP95", "onnxruntime"): "Triton has no time-to-first-token histogram",
@@ -175,6 +219,16 @@ def builtin_query(
     if builder is None:
         raise ValueError(_unsupported_message(engine, builtin))
     return builder(selector.labels(), window)
+
+
+def request_count_query(
+    engine: Engine, builtin: BuiltinMetric, selector: Selector, window: str = DEFAULT_WINDOW
+) -> str | None:
+    """PromQL for how many requests one revision served in `window`, as far as `builtin` is
+    concerned; None when the builtin is not gated on traffic (queueDepth) or the engine lacks it."""
+    _check_window(window)
+    builder = REQUEST_COUNTS.get(builtin, {}).get(engine)
+    return builder(selector.labels(), window) if builder else None
 
 
 def signal_query(engine: Engine, signal: Signal, selector: Selector, window: str = "1m") -> str | None:

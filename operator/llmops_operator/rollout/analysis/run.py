@@ -6,9 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from llmops_operator.api.rollout import AnalysisSpec, Measurement
-from llmops_operator.rollout.analysis.assess import measure, needs_stable, thresholds_text
-from llmops_operator.rollout.analysis.builtins import Engine, metric_query
+from llmops_operator.api.rollout import AnalysisSpec, Measurement, MetricSpec
+from llmops_operator.rollout.analysis.assess import measure, needs_stable, thresholds_text, traffic_gate
+from llmops_operator.rollout.analysis.builtins import (
+    DEFAULT_WINDOW,
+    Engine,
+    Selector,
+    metric_query,
+    request_count_query,
+)
 from llmops_operator.rollout.analysis.provider import MetricProvider, QueryResult
 
 
@@ -27,17 +33,26 @@ def take_measurements(
 
     A query that cannot even be built (unsupported builtin, bad placeholder) is an Error
     measurement with the reason, so the rollout holds and the condition says what to fix.
+    Builtins that stand on requests are first checked for traffic (`spec.minRequests`): too
+    few requests is Inconclusive and the metric itself is not queried.
     """
     wanted = set(metric_names)
     out: list[Measurement] = []
     for metric in spec.metrics:
         if metric.name not in wanted:
             continue
+        with_stable = needs_stable(metric) and stable_revision is not None
         try:
             canary_q = metric_query(metric, engine, namespace, model, canary_revision, stable_revision)
             stable_q = (
                 metric_query(metric, engine, namespace, model, stable_revision, stable_revision)
-                if needs_stable(metric) and stable_revision
+                if with_stable and stable_revision
+                else None
+            )
+            canary_count_q = _count_query(spec, metric, engine, namespace, model, canary_revision)
+            stable_count_q = (
+                _count_query(spec, metric, engine, namespace, model, stable_revision)
+                if with_stable and stable_revision
                 else None
             )
         except ValueError as err:
@@ -51,9 +66,26 @@ def take_measurements(
                 )
             )
             continue
+        if canary_count_q is not None:
+            canary_count = provider.query(canary_count_q)
+            stable_count = provider.query(stable_count_q) if stable_count_q is not None else None
+            gated = traffic_gate(metric, spec.min_requests, canary_count, stable_count, spec.on_no_data, now)
+            if gated is not None:
+                out.append(gated)
+                continue
         canary = provider.query(canary_q)
         stable: QueryResult | None = None
         if stable_q is not None:
             stable = provider.query(stable_q)
         out.append(measure(metric, canary, stable, spec.on_no_data, now))
     return out
+
+
+def _count_query(
+    spec: AnalysisSpec, metric: MetricSpec, engine: Engine, namespace: str, model: str, revision: str
+) -> str | None:
+    """The request-count query gating `metric`, or None when it is not gated."""
+    if spec.min_requests <= 0 or metric.builtin is None:
+        return None
+    window = metric.window or DEFAULT_WINDOW
+    return request_count_query(engine, metric.builtin, Selector(namespace, model, revision), window)
