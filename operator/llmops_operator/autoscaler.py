@@ -62,6 +62,10 @@ class Signals:
     """Why `value` is None (e.g. Prometheus unreachable), for status."""
 
 
+MAX_RECOMMENDATION = 1_000_000
+"""Cap on a recommendation before bounds, so a huge signal cannot overflow."""
+
+
 def clamp(replicas: int, policy: AutoscalingSpec) -> int:
     """`replicas` within [minReplicas, maxReplicas]."""
     return max(policy.min_replicas, min(policy.max_replicas, replicas))
@@ -88,6 +92,8 @@ def recommend(policy: AutoscalingSpec, value: float, ready_replicas: int) -> int
         return None
     else:
         load = ready_replicas * value / policy.target
+    if not math.isfinite(load) or load > MAX_RECOMMENDATION:
+        return MAX_RECOMMENDATION  # an absurd reading asks for the most; bounds apply after
     return max(0, math.ceil(load - _CEIL_EPSILON))
 
 

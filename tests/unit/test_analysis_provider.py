@@ -157,7 +157,8 @@ def test_take_measurements_queries_canary_and_stable_for_ratios_only() -> None:
                 {"name": "ttft", "builtin": "timeToFirstTokenP95", "maxRatioToStable": 1.2},
                 {"name": "errors", "builtin": "errorRate", "max": 0.01},
                 {"name": "itl", "builtin": "interTokenLatencyP95", "max": 0.1},
-            ]
+            ],
+            "minRequests": 0,
         }
     )
     provider = FakeProvider(
