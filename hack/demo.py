@@ -266,7 +266,19 @@ def main() -> int:
             lambda m: bool(((m.get("status") or {}).get("rollout") or {}).get("abort")), 240, on_tick=inject
         )
         print(render_status(final))
-        subprocess.run([*kube, "-n", NAMESPACE, "get", "events", "--sort-by=.lastTimestamp"], check=False)
+        subprocess.run(
+            [
+                *kube,
+                "-n",
+                NAMESPACE,
+                "get",
+                "events",
+                "--sort-by=.lastTimestamp",
+                "--field-selector",
+                "involvedObject.kind=Model",
+            ],
+            check=False,
+        )
         demo.say("done: the regressed revision was rolled back by the operator; stable kept serving")
         return 0
     finally:
