@@ -1,6 +1,6 @@
 # llmops-operator developer entry points. `make help` lists them.
 SHELL := /bin/bash
-CACHE ?= $(HOME)/.cache/llmops-operator
+CACHE ?= $(or $(LLMOPS_CACHE),$(HOME)/.cache/llmops-operator)
 VENV ?= $(CACHE)/venv
 PY := $(VENV)/bin/python
 KUBECONFIG_DEV := $(CURDIR)/.cluster/kubeconfig

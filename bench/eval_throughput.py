@@ -3,7 +3,7 @@
 Measures what the runner itself costs (rendering, HTTP, scoring with rougeL and
 contains), since the stub answers at once. Prints cases per second and peak RSS.
 
-    /root/.cache/llmops-operator/venv/bin/python bench/eval_throughput.py [--cases 1000] [--concurrency 16]
+    ~/.cache/llmops-operator/venv/bin/python bench/eval_throughput.py [--cases 1000] [--concurrency 16]
 """
 
 from __future__ import annotations

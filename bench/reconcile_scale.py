@@ -18,7 +18,7 @@ tiny CPU and memory requests) with a toleration for the GPU taint, so they sprea
 KWOK nodes (250 pods each); the CPU node alone would hold only 250. The PVC `models` is bound to a
 hostPath PV created for the run, so the scheduler's volume check passes.
 
-    KUBECONFIG=.cluster/kubeconfig /root/.cache/llmops-operator/venv/bin/python \
+    KUBECONFIG=.cluster/kubeconfig ~/.cache/llmops-operator/venv/bin/python \
         bench/reconcile_scale.py --counts 100,500
 
 `--cprofile DIR` runs the operator under cProfile in every thread (reconciles run in worker

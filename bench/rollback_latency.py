@@ -17,7 +17,7 @@ fresh namespace watched by an operator of its own (`llmops-operator run --namesp
 Goal (issue 4): p95 under two analysis intervals. Prints p50/p95/max next to the interval and
 writes bench/results/rollback_latency.json. The namespace and the operator are removed at the end.
 
-    KUBECONFIG=.cluster/kubeconfig /root/.cache/llmops-operator/venv/bin/python \
+    KUBECONFIG=.cluster/kubeconfig ~/.cache/llmops-operator/venv/bin/python \
         bench/rollback_latency.py --runs 10 --interval 5
 """
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +22,8 @@ from helpers_model import Kubectl, condition, model_events, model_manifest, smal
 
 ANY_GPU = ["NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB", "NVIDIA-L4"]
 """Every GPU product of the dev cluster: the shared cluster's H100s are often all taken."""
-PLUGIN = Path("/root/.cache/llmops-operator/venv/bin/kubectl-llmops")
+PLUGIN = Path(sys.executable).parent / "kubectl-llmops"
+"""The console script installed next to this interpreter by `pip install -e .`."""
 DEPLOYMENT_LABEL = "llmops.dev/model"
 REVISION_LABEL = "llmops.dev/revision"
 

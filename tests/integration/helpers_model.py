@@ -14,9 +14,8 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-KUBECTL = Path(
-    os.environ.get("LLMOPS_KUBECTL", Path.home() / ".cache/llmops-operator/k8s-v1.36.3/bin/kubectl")
-)
+CACHE = Path(os.environ.get("LLMOPS_CACHE", Path.home() / ".cache/llmops-operator"))
+KUBECTL = Path(os.environ.get("LLMOPS_KUBECTL", CACHE / "k8s-v1.36.3/bin/kubectl"))
 
 
 class Kubectl:
