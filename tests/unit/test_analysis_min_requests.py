@@ -103,7 +103,7 @@ CUSTOM = {"query": 'histogram_quantile(0.95, x{llmops_revision="{{revision}}"})'
             {},
             {("metric", "new"): V(5.0)},
             "Inconclusive",
-            "canary served 0 requests",
+            "no data: the canary served no requests",
             [("count", "new")],
             id="no count data is no traffic",
         ),
@@ -112,7 +112,7 @@ CUSTOM = {"query": 'histogram_quantile(0.95, x{llmops_revision="{{revision}}"})'
             {"onNoData": "Failed"},
             {("count", "new"): V(0)},
             "Failed",
-            "canary served 0 requests",
+            "no data: the canary served no requests",
             [("count", "new")],
             id="no traffic at all follows onNoData",
         ),
@@ -330,7 +330,8 @@ def test_gate_passes_exactly_when_every_revision_served_enough(
     enough = min_requests == 0 or all(served(V(c)) >= min_requests for c in counts)
     assert (gate is None) == enough
     if gate is not None:
-        assert gate.phase == "Inconclusive" and "too little traffic" in gate.message
+        expected = "no data" if served(V(canary)) == 0 else "too little traffic"
+        assert gate.phase == "Inconclusive" and expected in gate.message
 
 
 @pytest.mark.parametrize(

@@ -149,10 +149,11 @@ def traffic_gate(
     if canary_count.kind == "error":
         return result("Error", f"request count query error: {canary_count.message}")
     canary = served(canary_count)
+    if canary == 0:
+        return result(on_no_data, f"no data: the canary served no requests in {window}")
     if canary < min_requests:
-        phase = on_no_data if canary == 0 else "Inconclusive"
         return result(
-            phase,
+            "Inconclusive",
             f"too little traffic: canary served {canary} requests in {window} (minRequests {min_requests})",
         )
     if stable_count is None:
