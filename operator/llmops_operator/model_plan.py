@@ -295,14 +295,9 @@ def plan_model(world: World) -> ModelPlan:
     return _finish(p, before, raw_status)
 
 
-def _plan_spec(p: _Pass, spec: ModelSpec) -> None:
-    world, status = p.world, p.status
-    ref = resources.ModelRef.from_obj(world.model)
-    owner = resources.owner_reference({**world.model, "apiVersion": API_VERSION, "kind": "Model"})
-    blocked: list[str] = []
-
-    # prompts
-    prompt_specs, prompt_reason, prompt_message = resolve_prompts(spec.prompts, world.prompt_versions)
+def _plan_prompts(p: _Pass, spec: ModelSpec, blocked: list[str]) -> list[PromptVersionSpec]:
+    """Resolve the bound PromptVersions; a missing or invalid one blocks the new revision."""
+    prompt_specs, prompt_reason, prompt_message = resolve_prompts(spec.prompts, p.world.prompt_versions)
     if prompt_reason:
         p.set(cond.PROMPTS_READY, "False", prompt_reason, prompt_message)
         blocked.append(prompt_message)
@@ -315,8 +310,12 @@ def _plan_spec(p: _Pass, spec: ModelSpec) -> None:
         )
     else:
         p.clear(cond.PROMPTS_READY)
+    return prompt_specs
 
-    # credentials
+
+def _plan_credentials(p: _Pass, spec: ModelSpec, blocked: list[str]) -> None:
+    """The referenced Secret and key must exist (checked by the handler; never read here)."""
+    world = p.world
     secret_ref = spec.source.credentials_secret_ref
     if secret_ref is None:
         p.clear(cond.CREDENTIALS_READY)
@@ -340,6 +339,16 @@ def _plan_spec(p: _Pass, spec: ModelSpec) -> None:
             Reason.SECRET_FOUND,
             f"Secret {secret_ref.name} has key {secret_ref.key}",
         )
+
+
+def _plan_spec(p: _Pass, spec: ModelSpec) -> None:
+    world, status = p.world, p.status
+    ref = resources.ModelRef.from_obj(world.model)
+    owner = resources.owner_reference({**world.model, "apiVersion": API_VERSION, "kind": "Model"})
+    blocked: list[str] = []
+
+    prompt_specs = _plan_prompts(p, spec, blocked)
+    _plan_credentials(p, spec, blocked)
 
     # GPU plan
     gpu_plan = planner.plan(spec, world.inventory)
