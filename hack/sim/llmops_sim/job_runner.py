@@ -9,21 +9,23 @@ EvalRun and writes its result exactly as it would in a pod.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client as k8s
 
+from llmops_sim.poller import Poller
+
 EVAL_SELECTOR = "llmops.dev/component=eval"
 
 
-class JobRunner:
+class JobRunner(Poller):
     """Polls for eval Jobs and runs each new one (by uid) in a subprocess."""
+
+    name = "job-runner"
 
     def __init__(
         self,
@@ -33,14 +35,12 @@ class JobRunner:
         interval: float = 0.5,
         log_dir: Path | None = None,
     ) -> None:
+        super().__init__(interval)
         self.batch = k8s.BatchV1Api(api_client)
         self.kubeconfig = kubeconfig
         self.namespace = namespace
-        self.interval = interval
         self.log_dir = log_dir
         self.started: dict[str, subprocess.Popen[bytes]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="job-runner", daemon=True)
 
     def _jobs(self) -> list[Any]:
         if self.namespace:
@@ -69,19 +69,8 @@ class JobRunner:
                 self.command_for(job), env=env, stdout=output, stderr=subprocess.STDOUT
             )
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):  # an API server restart must not end the runner
-                self.poll()
-            self._stop.wait(self.interval)
-
-    def start(self) -> JobRunner:
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        super().stop()
         for proc in self.started.values():
             if proc.poll() is None:
                 proc.terminate()

@@ -8,13 +8,12 @@ name, engine, Model and revision. Shapes set per revision apply to new pods as t
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from typing import Any
 
 from kubernetes import client as k8s
 
 from llmops_sim.emitter import Emitter, SimPod
+from llmops_sim.poller import Poller
 
 ENGINE_SELECTOR = "llmops.dev/component=engine"
 
@@ -53,34 +52,20 @@ def running_engine_pods(api: k8s.CoreV1Api, namespace: str | None = None) -> lis
     return result
 
 
-class PodMirror:
+class PodMirror(Poller):
     """A background thread syncing the emitter with the cluster every `interval` seconds."""
+
+    name = "pod-mirror"
 
     def __init__(
         self, emitter: Emitter, api_client: k8s.ApiClient, namespace: str | None = None, interval: float = 1.0
     ) -> None:
+        super().__init__(interval)
         self.emitter = emitter
         self.api = k8s.CoreV1Api(api_client)
         self.namespace = namespace
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pod-mirror", daemon=True)
 
-    def sync(self) -> list[SimPod]:
+    def poll(self) -> list[SimPod]:
         pods = running_engine_pods(self.api, self.namespace)
         self.emitter.set_pods(pods)
         return pods
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):  # an API server restart must not end the mirror
-                self.sync()
-            self._stop.wait(self.interval)
-
-    def start(self) -> PodMirror:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)

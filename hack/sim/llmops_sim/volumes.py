@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import threading
 import time
 from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+
+from llmops_sim.poller import Poller
 
 PROVISIONED_BY = "llmops-sim-volumes"
 
@@ -76,29 +77,18 @@ def release_orphans(core: k8s.CoreV1Api) -> None:
                 core.delete_persistent_volume(volume.metadata.name)
 
 
-class VolumeProvisioner:
+class VolumeProvisioner(Poller):
     """The provisioner as a background thread (tests, the demo)."""
 
+    name = "volume-provisioner"
+
     def __init__(self, api_client: k8s.ApiClient, interval: float = 1.0) -> None:
+        super().__init__(interval)
         self.core = k8s.CoreV1Api(api_client)
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="volume-provisioner", daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):  # an API server restart must not end the provisioner
-                provision_pending(self.core)
-                release_orphans(self.core)
-            self._stop.wait(self.interval)
-
-    def start(self) -> VolumeProvisioner:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def poll(self) -> None:
+        provision_pending(self.core)
+        release_orphans(self.core)
 
 
 def main(argv: list[str] | None = None) -> int:
