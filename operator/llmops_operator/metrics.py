@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 PHASES = ("Pending", "Progressing", "Paused", "Ready", "Degraded", "Failed")
@@ -60,7 +62,11 @@ class OperatorMetrics:
             self.model_phase.labels(namespace, model, candidate).set(1 if candidate == phase else 0)
 
     def forget(self, namespace: str, model: str) -> None:
-        for candidate in PHASES:
-            self.model_phase.remove(namespace, model, candidate) if (
-                (namespace, model, candidate) in self.model_phase._metrics
-            ) else None
+        """Drop a deleted Model's series, so dashboards do not show it forever."""
+        for gauge, labels in (
+            *((self.model_phase, (namespace, model, phase)) for phase in PHASES),
+            (self.rollout_step, (namespace, model)),
+            (self.rollout_weight, (namespace, model)),
+        ):
+            with contextlib.suppress(KeyError):
+                gauge.remove(*labels)
