@@ -284,6 +284,7 @@ def operator_process(
         "LLMOPS_METRICS_PORT": str(port),
         "LLMOPS_METRICS_ADDRESS": "127.0.0.1",
         "LLMOPS_PROMETHEUS_URL": "http://127.0.0.1:19090",
+        "HF_HUB_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",
     }
     if workers:

@@ -198,6 +198,7 @@ class Bench:
             **os.environ,
             "KUBECONFIG": self.kubeconfig,
             "LLMOPS_PROMETHEUS_URL": self.prometheus_url,
+            "HF_HUB_OFFLINE": "1",
             "LLMOPS_METRICS_PORT": "0",
             "LLMOPS_RESYNC_SECONDS": "5",
         }

@@ -225,6 +225,7 @@ def main() -> int:
             "LLMOPS_PROMETHEUS_URL": PROMETHEUS,
             "LLMOPS_METRICS_PORT": "0",
             "LLMOPS_RESYNC_SECONDS": "3",
+            "HF_HUB_OFFLINE": "1",
             "LLMOPS_EVAL_ENDPOINT_TEMPLATE": f"http://127.0.0.1:{stub.port}/r/{{revision}}/v1",
         },
         stdout=log,

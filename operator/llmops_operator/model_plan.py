@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +63,10 @@ class World:
     inventory: Sequence[planner.GpuNodeInfo] | None = None
     http_route: Mapping[str, Any] | None = None
     measurements: Sequence[Measurement] = ()
+    model_facts: planner.ModelFacts | None = None
+    """Size and architecture of the model (Hugging Face metadata), for `gpus: auto`."""
+    model_facts_error: str | None = None
+    """Why `model_facts` is missing, when a lookup failed."""
     autoscaling_signals: autoscaler.Signals | None = None
     """The load signal read from Prometheus for `spec.autoscaling` (None: none read)."""
     endpoint_template: str = eval_jobs.DEFAULT_ENDPOINT_TEMPLATE
@@ -341,6 +345,43 @@ def _plan_credentials(p: _Pass, spec: ModelSpec, blocked: list[str]) -> None:
         )
 
 
+def deployed_gpus(deployment: Mapping[str, Any]) -> int | None:
+    """The GPUs per replica a Deployment was rendered with."""
+    pod = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for container in pod.get("containers") or []:
+        limit = ((container.get("resources") or {}).get("limits") or {}).get(resources.GPU_RESOURCE)
+        if limit is not None:
+            return int(limit)
+    return None
+
+
+def sticky_plan(
+    gpu_plan: planner.Plan, spec: ModelSpec, world: World, revision: str, name: str
+) -> planner.Plan:
+    """With `gpus: auto`, a revision keeps the GPU count it was first rendered with: model facts
+    or inventory that arrive later must not resize it in place (the count is not in its hash)."""
+    if spec.resources.gpus != "auto":
+        return gpu_plan
+    if world.model_facts is None and world.model_facts_error:
+        gpu_plan = replace(gpu_plan, reason=f"{gpu_plan.reason}; model metadata: {world.model_facts_error}")
+    deployment_name = revisions.deployment_name(name, revision)
+    for deployment in world.deployments:
+        if deployment["metadata"]["name"] != deployment_name:
+            continue
+        gpus = deployed_gpus(deployment)
+        if gpus is not None and gpus != gpu_plan.gpus:
+            tensor_parallel = (
+                gpus if spec.serving.tensor_parallel_size == "auto" else gpu_plan.tensor_parallel_size
+            )
+            return replace(
+                gpu_plan,
+                gpus=gpus,
+                tensor_parallel_size=tensor_parallel,
+                reason=f"{gpus} GPUs, as revision {revision} was first planned",
+            )
+    return gpu_plan
+
+
 def _plan_spec(p: _Pass, spec: ModelSpec) -> None:
     world, status = p.world, p.status
     ref = resources.ModelRef.from_obj(world.model)
@@ -351,7 +392,14 @@ def _plan_spec(p: _Pass, spec: ModelSpec) -> None:
     _plan_credentials(p, spec, blocked)
 
     # GPU plan
-    gpu_plan = planner.plan(spec, world.inventory)
+    # revision
+    prompt_data, bundle_hash = prompts.bundle(prompt_specs) if prompt_specs else ({}, None)
+    desired = revisions.revision_hash(spec, bundle_hash)
+
+    # GPU plan, kept for a revision that is already running
+    gpu_plan = sticky_plan(
+        planner.plan(spec, world.inventory, world.model_facts), spec, world, desired, p.name
+    )
     status.plan = PlanStatus(
         gpus=gpu_plan.gpus,
         gpu_product=gpu_plan.gpu_product,
@@ -359,10 +407,6 @@ def _plan_spec(p: _Pass, spec: ModelSpec) -> None:
         estimated_memory_gib=gpu_plan.estimated_memory_gib,
         reason=gpu_plan.reason,
     )
-
-    # revision
-    prompt_data, bundle_hash = prompts.bundle(prompt_specs) if prompt_specs else ({}, None)
-    desired = revisions.revision_hash(spec, bundle_hash)
 
     # weight cache
     if spec.cache.enabled:

@@ -53,6 +53,7 @@ class OperatorProcess:
             "LLMOPS_METRICS_PORT": "0",
             "LLMOPS_RESYNC_SECONDS": "5",
             "LLMOPS_OPERATOR_IMAGE": "llmops-operator:dev",
+            "HF_HUB_OFFLINE": "1",  # tests reach nothing but loopback; model metadata stays unknown
             **self.extra_env,
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process

@@ -15,6 +15,7 @@ from llmops_operator.handlers.queue import WorkQueue
 from llmops_operator.handlers.store import Key, Store
 from llmops_operator.kube.client import Kube
 from llmops_operator.metrics import OperatorMetrics
+from llmops_operator.model_facts import FactsCache, HuggingFaceHub
 
 
 @dataclass
@@ -37,6 +38,8 @@ class OperatorContext:
     applied_generation: dict[tuple[str, str, str], int] = field(default_factory=dict)
     # Hash of the last applied body per owned object, to skip no-op applies.
     applied_hash: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    facts: FactsCache = field(default_factory=lambda: FactsCache(HuggingFaceHub()))
+    """Model size and architecture from the Hub, looked up once per repo and revision."""
     events: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="events")
     )

@@ -89,7 +89,19 @@ def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
         inventory=_inventory(ctx),
         http_route=_http_route(ctx, namespace, spec),
         autoscaling_signals=_autoscaling_signals(ctx, model, now),
+        **_model_facts(ctx, spec),
     )
+
+
+def _model_facts(ctx: OperatorContext, spec: dict[str, Any]) -> dict[str, Any]:
+    """Hugging Face metadata for `gpus: auto` (cached per repo and revision; public repos only,
+    the operator never reads the token's value)."""
+    if ((spec.get("resources") or {}).get("gpus", "auto")) != "auto":
+        return {}
+    source = spec.get("source") or {}
+    uri, revision = source.get("uri", ""), source.get("revision")
+    facts = ctx.facts.get(uri, revision)
+    return {"model_facts": facts, "model_facts_error": None if facts else ctx.facts.last_error(uri, revision)}
 
 
 def _autoscaling_signals(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> Signals | None:
