@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,22 +124,6 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
     yield proc
     proc.stop()
     volumes.stop()
-
-
-def wait_for(
-    predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.5, message: str = ""
-) -> Any:
-    """Poll until `predicate` returns something truthy; fail with the last value seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(
-        f"timed out after {timeout}s waiting for {message or predicate}; last value: {last!r}"
-    )
 
 
 @pytest.fixture

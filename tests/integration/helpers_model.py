@@ -139,8 +139,7 @@ def bound_volume(kube: Kubectl, namespace: str, claim: str, size: str = "100Gi")
 def wait_for(
     predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.5, message: str = ""
 ) -> Any:
-    """Poll until `predicate` returns something truthy (same contract as conftest's wait_for,
-    kept here so test modules need not import a conftest)."""
+    """Poll until `predicate` returns something truthy; fail with the last value seen."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
