@@ -55,9 +55,11 @@ async def _start_workers(ctx: OperatorContext) -> None:
 
 @kopf.on.cleanup()
 async def stop_workers(**_: Any) -> None:
+    """On SIGTERM: no new passes, and the Events already decided are still posted."""
     _ctx().queue.close()
     for task in _ctx().tasks:
         task.cancel()
+    await asyncio.to_thread(_ctx().events.shutdown, wait=True)
 
 
 async def _reconcile_async(key: Any) -> float | None:
