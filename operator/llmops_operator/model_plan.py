@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmops_operator import autoscaler, engines, eval_jobs, planner, prompts, resources, revisions
+from llmops_operator import autoscaler, engines, eval_jobs, planner, prompts, resources, retention, revisions
 from llmops_operator import conditions as cond
 from llmops_operator.api.common import API_VERSION, LABEL_REVISION, Condition
 from llmops_operator.api.model import ModelSpec, ModelStatus, PlanStatus
@@ -71,6 +71,11 @@ class World:
     """The load signal read from Prometheus for `spec.autoscaling` (None: none read)."""
     endpoint_template: str = eval_jobs.DEFAULT_ENDPOINT_TEMPLATE
     """How eval Jobs reach a revision's Service (see `eval_jobs.endpoint`)."""
+    configmaps: Sequence[Mapping[str, Any]] = ()
+    measurements_pending: bool = False
+    """A round of analysis measurements is still being taken (see `machine.Observed`)."""
+    eval_run_history: int = retention.DEFAULT_EVAL_RUN_HISTORY
+    """Finished EvalRuns kept per gate (see `retention`)."""
 
 
 @dataclass
@@ -216,10 +221,9 @@ def eval_result(
     jobs: Sequence[Mapping[str, Any]] = (),
 ) -> machine.EvalResult | None:
     """The result of the EvalRun that the current gate step started, if it reported one."""
-    if rollout is None or rollout.eval_run is None or rollout.revision is None:
+    name = current_eval_run_name(rollout)
+    if name is None:
         return None
-    run_status = rollout.eval_run
-    name = eval_run_name(rollout.revision, run_status.gate, run_status.step_index, run_status.started_at)
     run = next((r for r in eval_runs if r["metadata"]["name"] == name), None)
     if run is None:
         return None
@@ -239,9 +243,18 @@ def eval_result(
     return machine.EvalResult(phase=phase, name=name, message=message)
 
 
+def current_eval_run_name(rollout: RolloutStatus | None) -> str | None:
+    """Name of the EvalRun of the rollout's current gate step (None: no gate step running)."""
+    if rollout is None or rollout.eval_run is None or rollout.revision is None:
+        return None
+    run = rollout.eval_run
+    return eval_run_name(rollout.revision, run.gate, run.step_index, run.started_at)
+
+
 def eval_run_name(revision: str, gate: str, step_index: int, started_at: datetime | None) -> str:
-    """Deterministic from status, so re-issuing StartEvalRun never creates a second run; the
-    start time makes a retried rollout (which starts the gate again) get a fresh run."""
+    """Deterministic from persisted status (the machine asks for the run only once its
+    `evalRun` was written), so re-issuing StartEvalRun never creates a second run; the start
+    time makes a retried rollout (which starts the gate again) get a fresh run."""
     attempt = hashlib.sha256(f"{started_at.timestamp() if started_at else 0:.6f}".encode()).hexdigest()[:5]
     return revisions._fit(gate[:36], f"{revision}-s{step_index}-{attempt}")
 
@@ -491,6 +504,17 @@ def _plan_spec(p: _Pass, spec: ModelSpec) -> None:
     status.revisions = revisions.prune_history(
         status.revisions, spec.rollout.revision_history_limit, keep=[new_stable, canary, desired]
     )
+    p.plan.delete += retention.prune(
+        eval_runs=world.eval_runs,
+        jobs=world.jobs,
+        configmaps=world.configmaps,
+        kept_revisions=[r.revision for r in status.revisions] + [new_stable, canary, desired],
+        loader_job=revisions.cache_job_name(p.name, revisions.cache_key(spec))
+        if spec.cache.enabled
+        else None,
+        current_eval_run=current_eval_run_name(status.rollout),
+        eval_run_history=world.eval_run_history,
+    )
     _plan_status(p, spec, ref, new_stable, canary, total, gpu_plan, desired=desired)
 
 
@@ -621,6 +645,7 @@ def _plan_canary(
         total_replicas=total,
         ready_replicas={rev: o.ready_replicas for rev, o in observed.items()},
         measurements=tuple(p.world.measurements),
+        measurements_pending=p.world.measurements_pending,
         eval_result=eval_result(
             p.world.eval_runs, rollout if rollout.revision == desired else None, p.world.jobs
         ),

@@ -186,9 +186,14 @@ class AnalysisSpec(ApiModel):
     """Pause (condition Inconclusive) when more than this many measurements of one metric were
     Inconclusive. The rollout goes on by itself once a round of measurements succeeds."""
     consecutive_error_limit: int = Field(default=4, ge=0)
-    """Abort when more than this many measurements of one metric in a row were Errors
-    (Prometheus unreachable, bad query). Before that, the rollout holds: an error never
-    promotes and never rolls back."""
+    """How many measurements of one metric in a row may be Errors (Prometheus unreachable or
+    hung, bad query) before `errorPolicy` applies. Before that, the rollout holds: an error
+    never promotes and never rolls back."""
+    error_policy: Literal["Pause", "Abort"] = "Pause"
+    """What happens past `consecutiveErrorLimit`. Pause: the rollout holds at its step with
+    pause condition AnalysisError (the Analysis condition says why, e.g. Prometheus is
+    unreachable) and resumes by itself once a round of measurements succeeds, so a monitoring
+    outage never rolls back the fleet. Abort: roll the canary back."""
     on_no_data: Literal["Inconclusive", "Failed"] = "Inconclusive"
     """What a query that returns no data counts as."""
     min_requests: int = Field(default=20, ge=0)
@@ -322,7 +327,8 @@ class PauseCondition(StatusModel):
 
     reason: PauseReason
     """PausedStep (a pause step without duration), Inconclusive (analysis could not decide),
-    EvalGateError (the eval run could not be judged), AnalysisError (reserved)."""
+    EvalGateError (the eval run could not be judged), AnalysisError (measurements failed past
+    consecutiveErrorLimit with errorPolicy Pause)."""
     start_time: datetime
     """When the pause began."""
     message: str = ""

@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmops_operator.eval_jobs import DEFAULT_ENDPOINT_TEMPLATE
+from llmops_operator.handlers.measurements import MeasurementRounds
 from llmops_operator.handlers.queue import WorkQueue
 from llmops_operator.handlers.store import Key, Store
 from llmops_operator.kube.client import Kube
 from llmops_operator.metrics import OperatorMetrics
 from llmops_operator.model_facts import FactsCache, HuggingFaceHub
+from llmops_operator.retention import DEFAULT_EVAL_RUN_HISTORY
+from llmops_operator.runtime.leader import LeaderElector
 
 
 @dataclass
@@ -24,6 +27,9 @@ class Settings:
     operator_image: str
     resync_seconds: float = 30.0
     eval_endpoint_template: str = DEFAULT_ENDPOINT_TEMPLATE
+    prometheus_timeout_seconds: float = 10.0
+    """Per query, and the deadline of a round of analysis measurements (elapsed time)."""
+    eval_run_history: int = DEFAULT_EVAL_RUN_HISTORY
 
 
 @dataclass
@@ -46,6 +52,16 @@ class OperatorContext:
     """Posts Events off the reconcile path, in order per submit."""
     loop: asyncio.AbstractEventLoop | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    leader: LeaderElector | None = None
+    """None: leader election is off and this process always reconciles."""
+    rounds: MeasurementRounds | None = None
+    """Analysis measurements in flight (created once the event loop runs)."""
+    cache_synced: bool = False
+    """The watches have listed (reconciles may start)."""
+
+    def leading(self) -> bool:
+        """Whether this replica may reconcile and write."""
+        return self.leader is None or self.leader.leading.is_set()
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> OperatorContext:
@@ -56,12 +72,16 @@ class OperatorContext:
                 operator_image=args.operator_image,
                 resync_seconds=args.resync_seconds,
                 eval_endpoint_template=args.eval_endpoint_template,
+                prometheus_timeout_seconds=args.prometheus_timeout_seconds,
+                eval_run_history=args.eval_run_history,
             ),
         )
 
     def forget_model(self, key: Key) -> None:
         namespace, name = key
         self.metrics.forget(namespace, name)
+        if self.rounds is not None:
+            self.rounds.forget(key)
 
 
 class _JsonFormatter(logging.Formatter):

@@ -21,34 +21,48 @@ from llmops_operator.api.model import ModelSpec
 from llmops_operator.autoscaler import Signals
 from llmops_operator.autoscaling_signals import UnsupportedSignalError, read_signals
 from llmops_operator.handlers.context import OperatorContext
+from llmops_operator.handlers.measurements import Taken
 from llmops_operator.handlers.store import Key
 from llmops_operator.kube.client import KubeError, NotFound
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
 from llmops_operator.planner import GpuNodeInfo
 from llmops_operator.revisions import deployment_name
-from llmops_operator.rollout.analysis.provider import PrometheusProvider
+from llmops_operator.rollout.analysis.provider import PrometheusProvider, redact_url
 from llmops_operator.rollout.analysis.run import take_measurements
 
 log = logging.getLogger("llmops.model")
 CONFLICT_RETRY_SECONDS = 0.3
 ERROR_RETRY_SECONDS = 5.0
+CREATE_ONCE = frozenset({"Job", "EvalRun"})
+"""Kinds created once and never re-applied: a Job's pod template is immutable (a new operator
+image would get 422 on every pass), and an EvalRun's status belongs to its eval Job."""
 
 
 def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
     """Returns seconds until the next pass (None: nothing scheduled)."""
     namespace, name = key
     model = ctx.store.models.get(namespace, name)
-    if model is None or model["metadata"].get("deletionTimestamp"):
-        return None
+    if model is None or model["metadata"].get("deletionTimestamp") or not ctx.leading():
+        return None  # a standby plans nothing; the new leader re-queues every Model
     started = time.monotonic()
     now = datetime.now(UTC)
     try:
         world = gather(ctx, model, now)
         plan = plan_model(world)
+        retry_after: float | None = None
         if plan.run_analysis:
-            world = replace(world, measurements=tuple(measure(ctx, model, plan, now)))
+            taken = measure(ctx, model, plan, now)
+            if taken.measurements is None:  # still measuring: hold the steps, come back soon
+                world = replace(world, measurements_pending=True)
+                retry_after = max(taken.retry_after, 0.1)
+            else:
+                world = replace(world, measurements=tuple(taken.measurements))
             plan = plan_model(world)
+        if not ctx.leading():
+            return None  # the Lease was lost while this pass planned: write nothing
         requeue = execute(ctx, model, plan, now)
+        if retry_after is not None:
+            requeue = min(requeue or retry_after, retry_after)
         ctx.metrics.reconciles.labels("ok").inc()
         return min(requeue or ctx.settings.resync_seconds, ctx.settings.resync_seconds)
     except KubeError as exc:
@@ -84,6 +98,8 @@ def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
         prompt_versions=[pv for (ns, _), pv in store.prompt_versions.objects.items() if ns == namespace],
         eval_runs=store.eval_runs.owned_by(namespace, name),
         eval_gates=[g for (ns, _), g in store.eval_gates.objects.items() if ns == namespace],
+        configmaps=store.configmaps.owned_by(namespace, name),
+        eval_run_history=ctx.settings.eval_run_history,
         endpoint_template=ctx.settings.eval_endpoint_template,
         secret=_check_secret(ctx, namespace, (spec.get("source") or {}).get("credentialsSecretRef")),
         inventory=_inventory(ctx),
@@ -115,7 +131,9 @@ def _autoscaling_signals(ctx: OperatorContext, model: dict[str, Any], now: datet
     meta = model["metadata"]
     try:
         return read_signals(
-            PrometheusProvider(ctx.settings.prometheus_url),
+            PrometheusProvider(
+                ctx.settings.prometheus_url, timeout_seconds=ctx.settings.prometheus_timeout_seconds
+            ),
             (spec.get("engine") or {}).get("type", "vllm"),
             meta["namespace"],
             meta["name"],
@@ -187,32 +205,42 @@ def _http_route(ctx: OperatorContext, namespace: str, spec: dict[str, Any]) -> d
         return None
 
 
-def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: datetime) -> list[Any]:
-    """Take the analysis measurements the plan asked for (Prometheus I/O)."""
+def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: datetime) -> Taken:
+    """The analysis measurements the plan asked for (Prometheus I/O, off this pass when it is
+    slow: see `handlers/measurements.py`)."""
     meta = model["metadata"]
     try:
         spec = ModelSpec.model_validate(model.get("spec") or {})
     except ValidationError:
-        return []
+        return Taken([])
     analysis = spec.rollout.canary.analysis if spec.rollout.canary else None
     status = plan.status
     if analysis is None or not status.get("canaryRevision"):
-        return []
-    provider = PrometheusProvider(ctx.settings.prometheus_url)
-    measurements = take_measurements(
-        analysis,
-        plan.run_analysis,
-        provider,
-        spec.engine.type,
-        meta["namespace"],
-        meta["name"],
-        status["canaryRevision"],
-        status.get("stableRevision"),
-        now,
+        return Taken([])
+    url, timeout = ctx.settings.prometheus_url, ctx.settings.prometheus_timeout_seconds
+
+    def run() -> list[Any]:
+        return take_measurements(
+            analysis,
+            plan.run_analysis,
+            PrometheusProvider(url, timeout_seconds=timeout, retries=0),
+            spec.engine.type,
+            meta["namespace"],
+            meta["name"],
+            status["canaryRevision"],
+            status.get("stableRevision"),
+            now,
+        )
+
+    key = (meta["namespace"], meta["name"])
+    taken = (
+        ctx.rounds.take(key, status["canaryRevision"], tuple(plan.run_analysis), run, redact_url(url), now)
+        if ctx.rounds is not None
+        else Taken(run())
     )
-    for m in measurements:
+    for m in taken.measurements or []:
         ctx.metrics.analysis_measurements.labels(meta["namespace"], meta["name"], m.metric, m.phase).inc()
-    return measurements
+    return taken
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,6 +276,18 @@ def apply_owned(ctx: OperatorContext, obj: dict[str, Any]) -> None:
         cache.upsert(result)
 
 
+def create_once(ctx: OperatorContext, obj: dict[str, Any]) -> None:
+    """Create a Job or EvalRun unless it exists; an existing one is left as it is (a changed
+    Job comes with a new name)."""
+    meta = obj["metadata"]
+    cache = ctx.store.cache_for(obj["kind"])
+    if cache.get(meta["namespace"], meta["name"]) is not None:
+        return
+    created = ctx.kube.create_if_absent(obj)
+    if created is not None:
+        cache.upsert(created)
+
+
 def _cache(ctx: OperatorContext, kind: str) -> Any:
     try:
         return ctx.store.cache_for(kind)
@@ -276,20 +316,29 @@ def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
     meta = model["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     for obj in plan.apply:
-        if obj["kind"] == "EvalRun" and ctx.store.eval_runs.get(namespace, obj["metadata"]["name"]):
-            continue  # an EvalRun is created once; its status belongs to the eval Job
-        apply_owned(ctx, obj)
+        if obj["kind"] in CREATE_ONCE:
+            create_once(ctx, obj)
+        else:
+            apply_owned(ctx, obj)
     for deployment, replicas in plan.scale.items():
         current = ctx.store.deployments.get(namespace, deployment)
-        if current is not None and (current.get("spec") or {}).get("replicas") != replicas:
-            result = ctx.kube.patch("Deployment", namespace, deployment, {"spec": {"replicas": replicas}})
-            ctx.store.deployments.upsert(result)
+        before = (current or {}).get("spec", {}).get("replicas")
+        if current is None or before == replicas:
+            continue
+        patch = {"spec": {"replicas": replicas}}
+        if before is not None and replicas < before:  # only what the cache saw is scaled down
+            version = current["metadata"]["resourceVersion"]
+            result = ctx.kube.patch_guarded("Deployment", namespace, deployment, patch, version)
+        else:
+            result = ctx.kube.patch("Deployment", namespace, deployment, patch)
+        ctx.store.deployments.upsert(result)
     for kind, object_name in plan.delete:
         cache = _cache(ctx, kind)
-        if cache is None or cache.get(namespace, object_name) is not None:
-            ctx.kube.delete(kind, namespace, object_name)
-            if cache is not None:
-                cache.remove(namespace, object_name)
+        observed = cache.get(namespace, object_name) if cache is not None else None
+        if observed is None:
+            continue  # never delete what this replica did not observe
+        if ctx.kube.delete(kind, namespace, object_name, observed=observed):
+            cache.remove(namespace, object_name)
     if plan.route_patch is not None:
         ctx.kube.apply(plan.route_patch)
     patch = merge_patch(model.get("status") or {}, plan.status)

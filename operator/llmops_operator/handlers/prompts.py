@@ -58,8 +58,11 @@ def _write_status(
     status: dict[str, Any],
     warning: tuple[str, str] | None,
 ) -> None:
-    """Patch the status, then post the Warning Event (reason, message) if there is one."""
+    """Patch the status, then post the Warning Event (reason, message) if there is one. Only the
+    leader writes (a new leader re-checks every PromptVersion and EvalGate)."""
     meta = obj["metadata"]
+    if not ctx.leading():
+        return
     try:
         ctx.kube.patch_status(kind, meta["namespace"], meta["name"], status)
         if warning is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable
 
 log = logging.getLogger("llmops.queue")
@@ -23,6 +24,24 @@ class WorkQueue:
         self._processing: set[Hashable] = set()
         self._dirty: set[Hashable] = set()
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self.open = asyncio.Event()
+        """Workers take keys only while this is set (while this replica leads)."""
+        self.open.set()
+        self.last_progress = time.monotonic()
+        """When a pass last finished (for /healthz)."""
+        self.busy_since: float | None = None
+        """Since when there has been work (queued or processing) without a break."""
+
+    @property
+    def work(self) -> int:
+        """Keys waiting or being reconciled."""
+        return len(self._queued) + len(self._processing)
+
+    def _note_work(self) -> None:
+        if self.work == 0:
+            self.busy_since = None
+        elif self.busy_since is None:
+            self.busy_since = time.monotonic()
 
     def add(self, key: Hashable) -> None:
         """Reconcile `key` soon; a no-op when it is already waiting."""
@@ -32,6 +51,7 @@ class WorkQueue:
         if key not in self._queued:
             self._queued.add(key)
             self._queue.put_nowait(key)
+            self._note_work()
 
     def add_after(self, key: Hashable, delay: float) -> None:
         """Reconcile `key` after `delay` seconds; an earlier pending requeue wins."""
@@ -56,6 +76,12 @@ class WorkQueue:
             timer.cancel()
         self._timers.clear()
 
+    async def drained(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the passes in flight to finish."""
+        deadline = time.monotonic() + timeout
+        while self._processing and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
     def _fire(self, key: Hashable) -> None:
         self._timers.pop(key, None)
         self.add(key)
@@ -66,7 +92,11 @@ class WorkQueue:
     async def worker(self, process: Callable[[Hashable], Awaitable[float | None]]) -> None:
         """Take keys forever; `process` returns seconds until the next resync, or None."""
         while True:
+            await self.open.wait()
             key = await self._queue.get()
+            if not self.open.is_set():  # leadership lost while we waited: leave it queued
+                self._queue.put_nowait(key)
+                continue
             self._queued.discard(key)
             self._processing.add(key)
             try:
@@ -78,8 +108,10 @@ class WorkQueue:
                 requeue_after = 10.0
             finally:
                 self._processing.discard(key)
+                self.last_progress = time.monotonic()
             if key in self._dirty:
                 self._dirty.discard(key)
                 self.add(key)
             elif requeue_after is not None:
                 self.add_after(key, requeue_after)
+            self._note_work()
