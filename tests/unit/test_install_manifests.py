@@ -264,7 +264,8 @@ def test_namespaced_chart_grants_the_source_rules_only_in_watched_namespaces(hel
 
 
 def test_chart_deployment_defaults(helm: Path) -> None:
-    deployment = one(helm_template(helm), "Deployment")
+    rendered = helm_template(helm)
+    deployment = one(rendered, "Deployment")
     main = container(deployment)
     assert main["image"] == "ghcr.io/llmops-dev/llmops-operator:0.1.0"
     assert main["command"] == ["llmops-operator", "run"]
@@ -274,13 +275,28 @@ def test_chart_deployment_defaults(helm: Path) -> None:
         "LLMOPS_LOG_FORMAT": "json",
         "LLMOPS_METRICS_PORT": "8080",
         "LLMOPS_OPERATOR_IMAGE": main["image"],
+        "LLMOPS_LEADER_ELECT": "true",
+        "LLMOPS_LEASE_DURATION_SECONDS": "15",
+        "LLMOPS_RENEW_DEADLINE_SECONDS": "10",
+        "LLMOPS_RETRY_PERIOD_SECONDS": "2",
+        "LLMOPS_HEALTH_PORT": "8081",
+        "LLMOPS_STALL_SECONDS": "300",
+        "LLMOPS_EVAL_RUN_HISTORY": "5",
+        "POD_NAME": "",
+        "POD_NAMESPACE": "",
     }
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsUser"] == 65532
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert main["securityContext"]["readOnlyRootFilesystem"] is True
     assert main["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    anti = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+    assert anti["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert one(rendered, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
 
 
 def test_chart_values_reach_the_deployment(helm: Path) -> None:
@@ -296,7 +312,7 @@ def test_chart_values_reach_the_deployment(helm: Path) -> None:
     main = container(deployment)
     assert main["image"] == "ghcr.io/llmops-dev/llmops-operator:0.2.0-rc1"
     assert main["imagePullPolicy"] == "Always"
-    assert main["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
+    assert main["ports"][0] == {"name": "metrics", "containerPort": 9100, "protocol": "TCP"}
     assert env(deployment)["LLMOPS_OPERATOR_IMAGE"] == main["image"]
     assert env(deployment)["LLMOPS_METRICS_PORT"] == "9100"
     assert env(deployment)["LLMOPS_PROMETHEUS_URL"] == "http://prom.example:9090"

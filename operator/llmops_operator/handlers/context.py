@@ -58,6 +58,8 @@ class OperatorContext:
     """Analysis measurements in flight (created once the event loop runs)."""
     cache_synced: bool = False
     """The watches have listed (reconciles may start)."""
+    leader_first_pass: bool = False
+    """Set on becoming the leader until the first pass after it finished (logged)."""
 
     def leading(self) -> bool:
         """Whether this replica may reconcile and write."""

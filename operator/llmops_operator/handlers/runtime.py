@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import kopf
 from llmops_operator.api.common import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, VERSION
 from llmops_operator.handlers.context import OperatorContext
 from llmops_operator.handlers.measurements import MeasurementRounds
-from llmops_operator.runtime import health
+from llmops_operator.runtime import cache_audit, health
 from llmops_operator.runtime.leader import LeaderElector, LeaseConfig
 
 log = logging.getLogger("llmops.runtime")
@@ -68,6 +69,7 @@ async def _start_workers(ctx: OperatorContext) -> None:
     ctx.cache_synced = True
     for _index in range(WORKERS):
         ctx.tasks.append(asyncio.create_task(ctx.queue.worker(_reconcile_async)))
+    ctx.tasks.append(asyncio.create_task(cache_audit.audit_forever(ctx)))
     if ctx.leader is not None:
         ctx.leader.start()
 
@@ -77,6 +79,7 @@ def _became_leader(ctx: OperatorContext) -> None:
     (their status writes were skipped while standing by)."""
     from llmops_operator.handlers.prompts import reconcile_eval_gate, reconcile_prompt_version
 
+    ctx.leader_first_pass = True
     ctx.queue.open.set()
     for key in list(ctx.store.models.objects):
         ctx.queue.add(key)
@@ -107,7 +110,12 @@ async def stop_workers(**_: Any) -> None:
 async def _reconcile_async(key: Any) -> float | None:
     from llmops_operator.handlers.model import reconcile_model
 
-    return await asyncio.to_thread(reconcile_model, _ctx(), key)
+    ctx = _ctx()
+    requeue = await asyncio.to_thread(reconcile_model, ctx, key)
+    if ctx.leader_first_pass and ctx.leading():
+        ctx.leader_first_pass = False  # takeover time = kill of the old leader -> this line
+        log.info("first reconcile pass as leader done at %.3f (unix time)", time.time())
+    return requeue
 
 
 def _enqueue_owner(obj: dict[str, Any]) -> None:

@@ -137,8 +137,15 @@ class Kube:
             return None
 
     def list(self, kind: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        return self.list_with_version(kind, namespace, label_selector)[0]
+
+    def list_with_version(
+        self, kind: str, namespace: str, label_selector: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The items and the list's resourceVersion (what the list is a snapshot of)."""
         query = {"labelSelector": label_selector} if label_selector else None
-        return self._call("GET", object_path(kind, namespace), query=query).get("items", [])
+        result = self._call("GET", object_path(kind, namespace), query=query)
+        return result.get("items", []), str((result.get("metadata") or {}).get("resourceVersion") or "0")
 
     def apply(self, obj: dict[str, Any], subresource: str | None = None) -> dict[str, Any]:
         """Server-side apply under the operator's field manager, taking over conflicting fields."""
