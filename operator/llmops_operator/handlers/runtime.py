@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -247,7 +248,9 @@ def run_operator(args: argparse.Namespace) -> int:
             LeaseConfig(
                 name=args.leader_election_id,
                 namespace=args.leader_election_namespace or _own_namespace(),
-                identity=args.leader_election_identity or socket.gethostname(),
+                # the pod name in a cluster; outside one, host name plus a random part, so two
+                # processes on one machine never both think they hold the Lease
+                identity=args.leader_election_identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}",
                 lease_duration=args.lease_duration_seconds,
                 renew_deadline=args.renew_deadline_seconds,
                 retry_period=args.retry_period_seconds,
@@ -256,7 +259,10 @@ def run_operator(args: argparse.Namespace) -> int:
     if args.metrics_port:
         CONTEXT.metrics.serve(args.metrics_address, args.metrics_port)
     if args.health_port:
-        health.serve(args.health_address, args.health_port, _health_sources(CONTEXT, args.stall_seconds))
+        try:
+            health.serve(args.health_address, args.health_port, _health_sources(CONTEXT, args.stall_seconds))
+        except OSError as exc:  # visible, and the kubelet's probes fail: never silent
+            log.error("cannot serve /healthz and /readyz on port %s: %s", args.health_port, exc)
     namespaces = list(args.namespace or [])
     asyncio.run(
         kopf.operator(
