@@ -32,6 +32,8 @@ class _Round:
     request: tuple[str, ...]
     future: Future[list[Measurement]]
     started: float = field(default_factory=time.monotonic)
+    wake: bool = False
+    """A pass went on without this round: its answer must wake the Model (once)."""
 
 
 @dataclass(frozen=True)
@@ -94,12 +96,15 @@ class MeasurementRounds:
             if current is None:
                 current = _Round(request, self._pool.submit(run))
                 self._rounds[key] = current
-                current.future.add_done_callback(lambda _f, key=key: self.on_done(key))
         try:
             result = current.future.result(timeout=self.wait_seconds)
         except TimeoutError:
             elapsed = time.monotonic() - current.started
             if elapsed < self.deadline:
+                with self._lock:
+                    wake, current.wake = not current.wake, True
+                if wake:  # only a round nobody waited for wakes its Model: no pass loops on it
+                    current.future.add_done_callback(lambda _f, key=key: self.on_done(key))
                 return Taken(None, retry_after=self.deadline - elapsed)
             self._drop(key, current)
             log.warning("measurements for %s: no answer within %.0fs, recorded as Error", key, elapsed)

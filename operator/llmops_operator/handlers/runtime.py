@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import os
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ import kopf
 from llmops_operator.api.common import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, VERSION
 from llmops_operator.handlers.context import OperatorContext
 from llmops_operator.handlers.measurements import MeasurementRounds
+from llmops_operator.kube.client import Kube
 from llmops_operator.runtime import cache_audit, health
 from llmops_operator.runtime.leader import LeaderElector, LeaseConfig
 
@@ -33,6 +36,14 @@ WORKERS = int(os.environ.get("LLMOPS_WORKERS", "32"))
 """Concurrent reconciles. Passes mostly wait on the API server, so this is well above the cores."""
 DRAIN_SECONDS = 10.0
 """On SIGTERM, how long the passes in flight may take to finish before the Lease is released."""
+
+
+class _RetryForever:
+    """kopf's API request backoffs, never exhausted: with its default (about 90 s in all) an API
+    server outage longer than that ends the watches for good."""
+
+    def __iter__(self) -> Iterator[float]:
+        return itertools.chain((1.0, 2.0, 4.0, 8.0), itertools.repeat(10.0))
 
 
 def _ctx() -> OperatorContext:
@@ -48,6 +59,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
     settings.watching.reconnect_backoff = 1.0
     settings.networking.request_timeout = 30
+    settings.networking.error_backoffs = _RetryForever()
     ctx = _ctx()
     loop = ctx.loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(WORKERS + 4, thread_name_prefix="reconcile"))
@@ -243,8 +255,9 @@ def run_operator(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, args.verbose)
     CONTEXT = OperatorContext.from_args(args)
     if args.leader_elect:
+        patience = args.renew_deadline_seconds / 2  # a hung API server must not outlast the deadline
         CONTEXT.leader = LeaderElector(
-            CONTEXT.kube,
+            Kube(CONTEXT.kube.api, timeout=(min(5.0, patience), patience)),
             LeaseConfig(
                 name=args.leader_election_id,
                 namespace=args.leader_election_namespace or _own_namespace(),

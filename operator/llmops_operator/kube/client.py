@@ -68,6 +68,7 @@ def load_api_client(pool_size: int = 32) -> k8s.ApiClient:
     except k8s_config.ConfigException:
         k8s_config.load_kube_config(client_configuration=configuration)
     configuration.connection_pool_maxsize = pool_size
+    configuration.retries = 1  # one retry: the caller backs off and retries with its own schedule
     return k8s.ApiClient(configuration)
 
 
