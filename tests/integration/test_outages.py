@@ -24,7 +24,7 @@ from helpers_outage import PrometheusGate, start_api_server, stop_api_server
 pytestmark = pytest.mark.cluster
 
 NAMESPACE_PREFIX = os.environ["LLMOPS_TEST_NAMESPACE_PREFIX"]
-OUTAGE_SECONDS = 90.0
+OUTAGE_SECONDS = float(os.environ.get("LLMOPS_OUTAGE_SECONDS", "90"))
 PROMETHEUS_TIMEOUT = 2.0
 """The Prometheus tests' query timeout (LLMOPS_PROMETHEUS_TIMEOUT_SECONDS)."""
 ALWAYS_ONE = {"name": "up", "query": "vector(1)", "max": 2}

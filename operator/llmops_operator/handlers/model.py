@@ -214,8 +214,16 @@ def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
     except ValidationError:
         return Taken([])
     analysis = spec.rollout.canary.analysis if spec.rollout.canary else None
-    status = plan.status
-    if analysis is None or not status.get("canaryRevision"):
+    # the revisions as they serve now: a plan that promotes in this very pass has no canary any
+    # more, and promoting on measurements older than the round that fell due is what this stops
+    observed = model.get("status") or {}
+    canary = observed.get("canaryRevision") or plan.status.get("canaryRevision")
+    stable = (
+        observed.get("stableRevision")
+        if observed.get("canaryRevision")
+        else plan.status.get("stableRevision")
+    )
+    if analysis is None or not canary:
         return Taken([])
     url, timeout = ctx.settings.prometheus_url, ctx.settings.prometheus_timeout_seconds
 
@@ -227,14 +235,14 @@ def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
             spec.engine.type,
             meta["namespace"],
             meta["name"],
-            status["canaryRevision"],
-            status.get("stableRevision"),
+            canary,
+            stable,
             now,
         )
 
     key = (meta["namespace"], meta["name"])
     taken = (
-        ctx.rounds.take(key, status["canaryRevision"], tuple(plan.run_analysis), run, redact_url(url), now)
+        ctx.rounds.take(key, canary, tuple(plan.run_analysis), run, redact_url(url), now)
         if ctx.rounds is not None
         else Taken(run())
     )
