@@ -43,7 +43,9 @@ def make_spec(
 ) -> RolloutSpec:
     canary: dict[str, Any] = {"steps": steps}
     if metrics is not None:
-        canary["analysis"] = {"interval": "30s", "metrics": metrics, **analysis}
+        # World.measure judges point estimates, so the timing tested here is mode threshold's
+        # (mode confidence's first look after a weight change: test_confidence_timing below).
+        canary["analysis"] = {"interval": "30s", "mode": "threshold", "metrics": metrics, **analysis}
     return RolloutSpec.model_validate({"strategy": "Canary", "canary": canary})
 
 

@@ -181,6 +181,7 @@ def record(status: AnalysisStatus, measurements: list[Measurement], now: datetim
             c.consecutive_error += 1
         else:
             c.consecutive_error = 0
+            c.looks += 1
             if m.phase == "Successful":
                 c.successful += 1
             elif m.phase == "Failed":
