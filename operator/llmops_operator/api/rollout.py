@@ -181,8 +181,10 @@ class AnalysisSpec(ApiModel):
 
     interval: Duration = "30s"
     """Time between two measurements of every metric."""
-    failure_limit: int = Field(default=1, ge=0)
-    """Abort when more than this many measurements of one metric Failed."""
+    failure_limit: int | None = Field(default=None, ge=0)
+    """Abort when more than this many measurements of one metric Failed. Default: 0 in mode
+    confidence (a Failed measurement is already evidence at the rollout's false-rollback
+    budget), 1 in mode threshold (one noisy point estimate is forgiven)."""
     inconclusive_limit: int = Field(default=3, ge=0)
     """Pause (condition Inconclusive) when more than this many measurements of one metric were
     Inconclusive. The rollout goes on by itself once a round of measurements succeeds."""
@@ -219,6 +221,13 @@ class AnalysisSpec(ApiModel):
         if duplicates:
             raise ValueError(f"metric names must be unique, repeated: {', '.join(duplicates)}")
         return metrics
+
+    @property
+    def failures_allowed(self) -> int:
+        """`failureLimit`, or its default for the mode."""
+        if self.failure_limit is not None:
+            return self.failure_limit
+        return 0 if self.mode == "confidence" else 1
 
     @property
     def interval_delta(self) -> timedelta:
