@@ -505,7 +505,9 @@ def test_healthy_canary_with_any_valid_steps_is_promoted_and_traffic_never_drops
 def test_confidence_timing_first_look_one_interval_after_each_weight_change() -> None:
     """Mode confidence: the first look at a weight judges only data from after the change."""
     spec = make_spec(
-        [{"setWeight": 20}, {"analysis": {}}, {"setWeight": 50}, {"analysis": {}}], [ERRORS], mode="confidence"
+        [{"setWeight": 20}, {"analysis": {}}, {"setWeight": 50}, {"analysis": {}}],
+        [ERRORS],
+        mode="confidence",
     )
     world = World()
     world.set("errors", QueryResult.of(0.0))
