@@ -22,11 +22,11 @@ from llmops_operator.api.rollout import AnalysisSpec, Measurement, MetricSpec
 from llmops_operator.rollout.analysis.assess import needs_stable, thresholds_text
 from llmops_operator.rollout.analysis.stats import (
     Buckets,
+    clopper_pearson_bounds,
     look_alpha,
     quantile_bounds,
     quantile_ratio,
     rate_ratio_bounds,
-    wilson_bounds,
 )
 
 Side = Literal["max", "min"]
@@ -120,7 +120,7 @@ def _thresholds(metric: MetricSpec) -> list[tuple[str, Side, float, bool]]:
 
 
 def rate_checks(metric: MetricSpec) -> Checker:
-    """Wilson bounds on the canary's rate, MOVER-R bounds on its ratio to the stable's."""
+    """Exact (Clopper-Pearson) bounds on the canary's rate, MOVER-R bounds on its ratio to the stable's."""
 
     def checks(
         canary: Rate | Buckets, stable: Rate | Buckets | None, alpha: float
@@ -128,7 +128,7 @@ def rate_checks(metric: MetricSpec) -> Checker:
         assert isinstance(canary, Rate)
         out = []
         rate = canary.events / canary.total if canary.total > 0 else 0.0
-        lo, hi = wilson_bounds(canary.events, canary.total, alpha)
+        lo, hi = clopper_pearson_bounds(canary.events, canary.total, alpha)
         for name, side, limit, ratio in _thresholds(metric):
             if not ratio:
                 out.append(Check(name, side, limit, rate, lo, hi, value=rate))
