@@ -64,7 +64,9 @@ def test_wilson_is_too_tight_at_tiny_alphas_which_is_why_rates_use_clopper_pears
 
 @settings(max_examples=150, deadline=None)
 @given(x=st.integers(0, 300), n=st.integers(1, 300), alpha=st.sampled_from([0.05, 1e-3, 1e-6]))
-def test_clopper_pearson_contains_the_estimate_is_symmetric_and_monotone(x: int, n: int, alpha: float) -> None:
+def test_clopper_pearson_contains_the_estimate_is_symmetric_and_monotone(
+    x: int, n: int, alpha: float
+) -> None:
     x = min(x, n)
     lo, hi = clopper_pearson_bounds(x, n, alpha)
     assert 0.0 <= lo <= x / n <= hi <= 1.0
@@ -129,7 +131,7 @@ def test_rate_ratio_bounds_cover_the_true_ratio_at_their_level(
         high_ok += truth <= hi
     # each one-sided 95% bound holds in at least ~95% of runs (exact intervals are conservative;
     # the binomial sd of the share is 0.01)
-    assert 0.92 < low_ok / runs and 0.92 < high_ok / runs
+    assert low_ok / runs > 0.92 and high_ok / runs > 0.92
 
 
 @settings(max_examples=200, deadline=None)
