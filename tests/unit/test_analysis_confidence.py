@@ -34,9 +34,9 @@ def spec(*metrics: dict, **fields: object) -> AnalysisSpec:
     return AnalysisSpec.model_validate({"metrics": list(metrics), **fields})
 
 
-def window(look: int = 1, since_s: float = 120, previous_s: float | None = None) -> Window:
-    previous = NOW - timedelta(seconds=previous_s) if previous_s is not None else None
-    return Window(since=NOW - timedelta(seconds=since_s), now=NOW, previous=previous, look=look)
+def window(look: int = 1, since_s: float = 120, recent_s: float | None = None) -> Window:
+    recent = NOW - timedelta(seconds=recent_s) if recent_s is not None else None
+    return Window(since=NOW - timedelta(seconds=since_s), now=NOW, recent=recent, look=look)
 
 
 def rate_verdict(events: int, total: int, look: int = 1, **fields: object) -> str:
@@ -92,11 +92,11 @@ def binned(rng: np.random.Generator, median: float, n: int) -> Buckets:
     return Buckets(TTFT_BUCKETS, tuple(float(c) for c in np.bincount(index, minlength=len(TTFT_BUCKETS) + 1)))
 
 
-def ttft_verdict(canary: Buckets, stable: Buckets, w: Window, newest: tuple[Buckets, Buckets] | None = None):
+def ttft_verdict(canary: Buckets, stable: Buckets, w: Window, recent: tuple[Buckets, Buckets] | None = None):
     s = spec(TTFT)
     metric = s.metrics[0]
-    c = Data(canary, newest[0] if newest else None)
-    st_ = Data(stable, newest[1] if newest else None)
+    c = Data(canary, recent[0] if recent else None)
+    st_ = Data(stable, recent[1] if recent else None)
     return judge(metric, s, quantile_checks(metric, 0.95), c, st_, w, "p95")
 
 
@@ -118,17 +118,17 @@ def test_healthy_ttft_is_successful_and_few_samples_inconclusive() -> None:
     assert ttft_verdict(binned(rng, 0.08, 60), binned(rng, 0.08, 180), window()).phase == "Inconclusive"
 
 
-def test_a_regression_in_the_newest_slice_fails_though_the_whole_window_is_diluted() -> None:
+def test_a_regression_in_the_recent_window_fails_though_the_counts_since_the_change_are_diluted() -> None:
     rng = np.random.default_rng(6)
     healthy_c, healthy_s = binned(rng, 0.08, 3000), binned(rng, 0.08, 9000)
-    newest_c, newest_s = binned(rng, 0.16, 500), binned(rng, 0.08, 1500)
+    recent_c, recent_s = binned(rng, 0.16, 500), binned(rng, 0.08, 1500)
     whole_c = Buckets(
-        TTFT_BUCKETS, tuple(a + b for a, b in zip(healthy_c.counts, newest_c.counts, strict=True))
+        TTFT_BUCKETS, tuple(a + b for a, b in zip(healthy_c.counts, recent_c.counts, strict=True))
     )
     whole_s = Buckets(
-        TTFT_BUCKETS, tuple(a + b for a, b in zip(healthy_s.counts, newest_s.counts, strict=True))
+        TTFT_BUCKETS, tuple(a + b for a, b in zip(healthy_s.counts, recent_s.counts, strict=True))
     )
-    m = ttft_verdict(whole_c, whole_s, window(look=5, since_s=70, previous_s=10), (newest_c, newest_s))
+    m = ttft_verdict(whole_c, whole_s, window(look=5, since_s=70, recent_s=10), (recent_c, recent_s))
     assert m.phase == "Failed" and "in the last 10s" in m.message, m.message
 
 
@@ -178,9 +178,9 @@ class CountsProvider:
         return VectorResult("value", {"": float(answer)})  # type: ignore[arg-type]
 
 
-def test_take_measurements_judges_counts_since_the_weight_change_and_the_newest_slice() -> None:
+def test_take_measurements_judges_counts_since_the_weight_change_and_the_recent_window() -> None:
     rng = np.random.default_rng(1)
-    s = spec(TTFT, ERRORS, interval="10s")
+    s = spec({**TTFT, "window": "20s"}, ERRORS, interval="10s")
     provider = CountsProvider(
         {
             ("new", "bucket"): binned(rng, 0.08, 900),
@@ -198,11 +198,13 @@ def test_take_measurements_judges_counts_since_the_weight_change_and_the_newest_
     )
     out = take_measurements(s, ["ttft", "errors"], provider, "vllm", "ns", "m", "new", "old", NOW, rollout)
     assert [m.phase for m in out] == ["Successful", "Successful"], [m.message for m in out]
-    assert {span for _, span, _ in provider.asked} == {"60s", "10s"}
+    # ttft: 60s since the weight change and its 20s window; errors: the 2m default window is
+    # longer than the 60s since the change, so only the 60s
+    assert {span for _, span, _ in provider.asked} == {"60s", "20s"}
     assert all(at == NOW for _, _, at in provider.asked)
     assert out[0].since == NOW - timedelta(seconds=60)
     w = look_window(s, rollout, "ttft", NOW)
-    assert (w.look, w.metrics, w.has_slice) == (5, 2, True)
+    assert (w.look, w.metrics, w.has_recent) == (5, 2, True)
     assert look_window(s, rollout, "errors", NOW).look == 1
 
 

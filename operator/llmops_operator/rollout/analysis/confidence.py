@@ -3,9 +3,9 @@
 A measurement judges the counts since the current weight was set (`Window.since`), so every
 request counts once per rollout step however often it is looked at, and evidence adds up at
 low traffic. Failed needs a bound past a threshold at the look's share of the false-rollback
-budget (`stats.look_alpha`, split over the metrics); the newest slice since the previous
-look is tested too (half the share each), so a regression that starts mid-step is not
-diluted by the healthy minutes before it. Successful needs the opposite bound inside every
+budget (`stats.look_alpha`, split over the metrics); the metric's recent `window` is tested
+too (half the share each), so a regression that starts mid-step is not diluted by the
+healthy minutes before it. Successful needs the opposite bound inside every
 threshold at `confidence`. Anything between is Inconclusive: too little evidence, never a
 rollback. Pure: the queries are run by `run.py`.
 """
@@ -37,19 +37,19 @@ a p95 of 60 requests rests on three of them)."""
 
 @dataclass(frozen=True)
 class Window:
-    """The data one look judges: everything since `since`, and the slice since `previous`."""
+    """The data one look judges: everything since `since`, and the recent window from `recent`."""
 
     since: datetime
     now: datetime
-    previous: datetime | None = None
+    recent: datetime | None = None
     look: int = 1
     """This look's number in the rollout (1-based), for the budget."""
     metrics: int = 1
     """Metrics sharing the budget."""
 
     @property
-    def has_slice(self) -> bool:
-        return self.previous is not None and self.previous > self.since
+    def has_recent(self) -> bool:
+        return self.recent is not None and self.recent > self.since
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,10 @@ class Rate:
 
 @dataclass(frozen=True)
 class Data:
-    """One revision's counts over the cumulative window and (optionally) the newest slice."""
+    """One revision's counts since the weight change and (optionally) over the recent window."""
 
     whole: Rate | Buckets
-    newest: Rate | Buckets | None = None
+    recent: Rate | Buckets | None = None
 
     @property
     def samples(self) -> int:
@@ -200,8 +200,8 @@ def judge(
     threshold = thresholds_text(metric)
     alpha = 1.0 - spec.confidence
     budget = look_alpha(alpha, window.look) / max(1, window.metrics)
-    slice_alpha = budget / 2 if window.has_slice and canary.newest is not None else None
-    fail_alpha = slice_alpha or budget
+    recent_alpha = budget / 2 if window.has_recent and canary.recent is not None else None
+    fail_alpha = recent_alpha or budget
 
     def result(phase: str, message: str, **fields: object) -> Measurement:
         return Measurement(
@@ -222,11 +222,11 @@ def judge(
     stable_whole = stable.whole if stable else None
     shown, coarse = checker(canary.whole, stable_whole, alpha)
     strict, _ = checker(canary.whole, stable_whole, fail_alpha)
-    newest: list[Check] = []
-    stable_newest = stable.newest if stable is not None else None
-    comparable = not needs_stable(metric) or stable_newest is not None
-    if slice_alpha is not None and canary.newest is not None and comparable:
-        newest, _ = checker(canary.newest, stable_newest, slice_alpha)
+    recent: list[Check] = []
+    stable_recent = stable.recent if stable is not None else None
+    comparable = not needs_stable(metric) or stable_recent is not None
+    if recent_alpha is not None and canary.recent is not None and comparable:
+        recent, _ = checker(canary.recent, stable_recent, recent_alpha)
 
     def fields_of(check: Check) -> dict[str, object]:
         return {
@@ -253,10 +253,10 @@ def judge(
                 f"{level}, look {window.look}, is past {check.name} {_num(check.limit)})",
                 **fields,
             )
-    for check in newest:
+    for check in recent:
         if check.past():
             bound = check.lower if check.side == "max" else check.upper
-            since = (window.now - window.previous).total_seconds() if window.previous else 0.0
+            since = (window.now - window.recent).total_seconds() if window.recent else 0.0
             return result(
                 "Failed",
                 f"{summary}: Failed (in the last {since:.0f}s: {_num(check.estimate)}, "

@@ -39,8 +39,9 @@ class _QueryError(Exception):
 
 def look_window(spec: AnalysisSpec, rollout: RolloutStatus | None, metric: str, now: datetime) -> Window:
     """What a look at `metric` judges now: the data since the weight was set (else since the
-    step began, else one window back), the slice since the previous round, the look number."""
-    fallback = now - parse_duration(DEFAULT_WINDOW)
+    step began, else one window back), the metric's recent `window`, the look number."""
+    window = next((m.window for m in spec.metrics if m.name == metric and m.window), DEFAULT_WINDOW)
+    fallback = now - parse_duration(window)
     if rollout is None:
         return Window(since=fallback, now=now, metrics=len(spec.metrics))
     since = rollout.weight_changed_at or rollout.step_started_at or fallback
@@ -48,7 +49,7 @@ def look_window(spec: AnalysisSpec, rollout: RolloutStatus | None, metric: str, 
     return Window(
         since=min(since, now - timedelta(seconds=1)),
         now=now,
-        previous=rollout.analysis.last_measured_at,
+        recent=now - parse_duration(window),
         look=(counts.looks if counts else 0) + 1,
         metrics=len(spec.metrics),
     )
@@ -170,7 +171,7 @@ def _judge_counts(
     stable_revision: str | None,
     window: Window,
 ) -> Measurement:
-    """Query one metric's counts for both revisions (whole window and newest slice) and judge."""
+    """Query one metric's counts for both revisions (since the weight change and recent window) and judge."""
     assert metric.builtin is not None
     builtin = metric.builtin
 
@@ -189,8 +190,8 @@ def _judge_counts(
         return Buckets.from_cumulative({float(le): v for le, v in result.values.items() if le})
 
     def data(revision: str) -> Data:
-        newest = counts(revision, window.previous) if window.has_slice and window.previous else None
-        return Data(counts(revision, window.since), newest)
+        recent = counts(revision, window.recent) if window.has_recent and window.recent else None
+        return Data(counts(revision, window.since), recent)
 
     try:
         canary = data(canary_revision)
