@@ -257,28 +257,37 @@ def quantile_ratio(
         ] * len(alphas)
     estimate = float(c_q) / float(s_q)
     rng = np.random.default_rng(_seed(canary, stable))
-    n_c, n_s = round(canary.total), round(stable.total)
-    c_draws = rng.multinomial(n_c, c_counts / c_counts.sum(), size=resamples)
-    s_draws = rng.multinomial(n_s, s_counts / s_counts.sum(), size=resamples)
-    c_boot, _ = _quantiles(bounds, c_draws.astype(float), q)
-    s_boot, _ = _quantiles(bounds, s_draws.astype(float), q)
+    c_boot = _bootstrap(rng, bounds, canary, q, resamples)
+    s_boot = _bootstrap(rng, bounds, stable, q, resamples)
     ok = (c_boot > 0) & (s_boot > 0)
-    logs = np.log(c_boot[ok] / s_boot[ok])
-    se = float(np.std(logs, ddof=1)) if logs.size > 1 else math.inf
-    out = []
-    for alpha in alphas:
-        z = z_of(alpha)
-        out.append(
-            QuantileRatio(
-                estimate,
-                math.exp(math.log(estimate) - z * se) if math.isfinite(se) else 0.0,
-                math.exp(math.log(estimate) + z * se) if math.isfinite(se) else math.inf,
-                float(c_q),
-                float(s_q),
-                coarse,
-            )
-        )
-    return out
+    se = _log_se(c_boot[ok] / s_boot[ok])
+    return [
+        QuantileRatio(estimate, lo, hi, float(c_q), float(s_q), coarse)
+        for lo, hi in (_normal_bounds(estimate, se, alpha) for alpha in alphas)
+    ]
+
+
+def _bootstrap(
+    rng: np.random.Generator, bounds: np.ndarray, b: Buckets, q: float, resamples: int
+) -> np.ndarray:
+    """The q-quantile of `resamples` multinomial resamples of the bucket counts."""
+    counts = np.asarray(b.counts, float)
+    draws = rng.multinomial(round(b.total), counts / counts.sum(), size=resamples)
+    value, _ = _quantiles(bounds, draws.astype(float), q)
+    return value
+
+
+def _log_se(values: np.ndarray) -> float:
+    """Standard deviation of log(values) (infinite with fewer than two)."""
+    return float(np.std(np.log(values), ddof=1)) if values.size > 1 else math.inf
+
+
+def _normal_bounds(estimate: float, se: float, alpha: float) -> tuple[float, float]:
+    """One-sided bounds at 1 - alpha of a positive estimate whose log has standard error `se`."""
+    if not math.isfinite(se):
+        return 0.0, math.inf
+    z = z_of(alpha)
+    return estimate * math.exp(-z * se), estimate * math.exp(z * se)
 
 
 def _bucket_text(bounds: Sequence[float], index: int) -> str:
@@ -346,11 +355,6 @@ def quantile_bounds(
     estimate = float(value)
     if estimate <= 0 or buckets.total <= 0:
         return [(estimate, 0.0, math.inf)] * len(alphas)
-    rng = np.random.default_rng(_seed(buckets))
-    draws = rng.multinomial(round(buckets.total), counts / counts.sum(), size=resamples)
-    boot, _ = _quantiles(bounds, draws.astype(float), q)
-    logs = np.log(boot[boot > 0])
-    se = float(np.std(logs, ddof=1)) if logs.size > 1 else math.inf
-    if not math.isfinite(se):
-        return [(estimate, 0.0, math.inf)] * len(alphas)
-    return [(estimate, estimate * math.exp(-z_of(a) * se), estimate * math.exp(z_of(a) * se)) for a in alphas]
+    boot = _bootstrap(np.random.default_rng(_seed(buckets)), bounds, buckets, q, resamples)
+    se = _log_se(boot[boot > 0])
+    return [(estimate, *_normal_bounds(estimate, se, a)) for a in alphas]
