@@ -25,8 +25,9 @@ pytestmark = pytest.mark.cluster
 
 NAMESPACE_PREFIX = os.environ["LLMOPS_TEST_NAMESPACE_PREFIX"]
 OUTAGE_SECONDS = float(os.environ.get("LLMOPS_OUTAGE_SECONDS", "90"))
-PROMETHEUS_TIMEOUT = 2.0
-"""The Prometheus tests' query timeout (LLMOPS_PROMETHEUS_TIMEOUT_SECONDS)."""
+PROMETHEUS_TIMEOUT = 6.0
+"""The Prometheus tests' query timeout (LLMOPS_PROMETHEUS_TIMEOUT_SECONDS): a pass that waited
+for a hung query would take this long, one that does not takes about a second."""
 ALWAYS_ONE = {"name": "up", "query": "vector(1)", "max": 2}
 """A custom query Prometheus always answers with 1 (Successful): only Prometheus itself can fail it."""
 
@@ -154,7 +155,7 @@ def rollout_of(model: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_prometheus_hung_a_users_abort_takes_effect_within_one_pass_and_the_hang_is_an_error(
-    kube: Kubectl, own_namespace: str, prom_operator: Any, gated_prometheus: PrometheusGate
+    kube: Kubectl, cluster: Any, own_namespace: str, prom_operator: Any, gated_prometheus: PrometheusGate
 ) -> None:
     model = CanaryModel(kube, own_namespace, unique("chat"), lambda: prom_operator.log_tail(40))
     steps = [{"setWeight": 50}, {"pause": {}}]
@@ -174,17 +175,24 @@ def test_prometheus_hung_a_users_abort_takes_effect_within_one_pass_and_the_hang
         # the query's own timeout or the round's deadline, whichever ends first: by elapsed time
         return bool(errors) and "unreachable" in errors[-1]["message"]
 
-    model.wait(hang_recorded, 30, "the hang recorded as an Error measurement")
+    model.wait(hang_recorded, 4 * PROMETHEUS_TIMEOUT, "the hang recorded as an Error measurement")
     analysis_condition = model.condition("Analysis")
     assert analysis_condition["reason"] == "Error" and "unreachable" in analysis_condition["message"]
 
-    written = utcnow()
-    model.plugin("abort")
+    written = utcnow()  # what `kubectl llmops abort` writes, without its start-up time
+    cluster.custom.patch_namespaced_custom_object_status(
+        "llmops.dev",
+        "v1alpha1",
+        own_namespace,
+        "models",
+        model.name,
+        {"status": {"rollout": {"abort": True}}},
+    )
     aborted = model.wait(lambda m: rollout_of(m).get("abortedAt"), 30, "abortedAt")
     took = (parse_time(aborted) - written).total_seconds()
     print(f"\n[hang] abort took effect {took:.2f}s after it was written (Prometheus hung throughout)")
     # one pass: a pass waits for measurements at most a second, never for the hung query
-    assert took < PROMETHEUS_TIMEOUT + 1.0, f"the abort waited {took:.1f}s for a hung Prometheus"
+    assert took < PROMETHEUS_TIMEOUT, f"the abort waited {took:.1f}s for a hung Prometheus"
     assert model.status()["stableRevision"] == model.stable
     assert gated_prometheus.mode == "hang"
 
@@ -197,14 +205,14 @@ def test_prometheus_stopped_for_three_intervals_holds_five_rollouts_then_all_fin
     steps = [{"setWeight": 50}, {"pause": {"duration": "10s"}}]
     for m in models:
         spec = canary_spec(
-            steps, analysis(f"{interval:.0f}s", ALWAYS_ONE, consecutiveErrorLimit=1), tag=m.name
+            steps, analysis(f"{interval:.0f}s", ALWAYS_ONE, consecutiveErrorLimit=1), replicas=1, tag=m.name
         )
         kube.apply(model_manifest(m.name, spec), own_namespace)
     for m in models:
         m.stable = m.wait_phase("Ready", 120)["status"]["stableRevision"]
         m.when_args_change()
     for m in models:
-        m.wait(lambda s: rollout_of(s).get("weight") == 50, 60, "weight 50")
+        m.wait(lambda s: rollout_of(s).get("weight") == 50, 120, "weight 50")
 
     stopped = time.monotonic()
     gated_prometheus.set("down")

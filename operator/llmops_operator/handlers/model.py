@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from llmops_operator.api.common import API_VERSION, LABEL_REVISION
 from llmops_operator.api.model import ModelSpec
+from llmops_operator.api.rollout import RolloutStatus
 from llmops_operator.autoscaler import Signals
 from llmops_operator.autoscaling_signals import UnsupportedSignalError, read_signals
 from llmops_operator.handlers.context import OperatorContext
@@ -226,6 +227,7 @@ def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
     if analysis is None or not canary:
         return Taken([])
     url, timeout = ctx.settings.prometheus_url, ctx.settings.prometheus_timeout_seconds
+    progress = _rollout_status(plan.status if plan.status.get("rollout") else observed)
 
     def run() -> list[Any]:
         return take_measurements(
@@ -238,6 +240,7 @@ def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
             canary,
             stable,
             now,
+            progress,
         )
 
     key = (meta["namespace"], meta["name"])
@@ -249,6 +252,14 @@ def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
     for m in taken.measurements or []:
         ctx.metrics.analysis_measurements.labels(meta["namespace"], meta["name"], m.metric, m.phase).inc()
     return taken
+
+
+def _rollout_status(status: dict[str, Any]) -> RolloutStatus | None:
+    """The rollout progress the plan holds (the look window of mode confidence comes from it)."""
+    try:
+        return RolloutStatus.model_validate(status.get("rollout") or {})
+    except ValidationError:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
