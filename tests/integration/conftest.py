@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / ".cluster" / "logs"
 LEASE_NAMESPACE = "default"
 FAST_LEASE = {
-    "LLMOPS_LEASE_DURATION_SECONDS": "4",
-    "LLMOPS_RENEW_DEADLINE_SECONDS": "3",
-    "LLMOPS_RETRY_PERIOD_SECONDS": "0.5",
+    "LLMOPS_LEASE_DURATION_SECONDS": "8",
+    "LLMOPS_RENEW_DEADLINE_SECONDS": "6",
+    "LLMOPS_RETRY_PERIOD_SECONDS": "1",
 }
 """Short leader-election timings, so a takeover after SIGKILL takes seconds in tests."""
 

@@ -40,7 +40,21 @@ pytestmark = pytest.mark.cluster
 NAMESPACE_PREFIX = os.environ["LLMOPS_TEST_NAMESPACE_PREFIX"]
 SEED = int(os.environ.get("LLMOPS_LEADER_SEED", "15"))
 FIRST_PASS = re.compile(r"first reconcile pass as leader done at ([0-9.]+)")
-ROLLOUT_TIMEOUT = 240.0
+ROLLOUT_TIMEOUT = 400.0
+START_TIMEOUT = 180.0
+"""A (re)started operator answers /readyz within this (generous: CI machines are shared)."""
+
+
+def wait_ready(proc: Any) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            if proc.health("/readyz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"operator {proc.identity} not ready after {START_TIMEOUT}s\n{proc.log_tail(20)}")
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +229,8 @@ def test_two_replicas_leader_sigkilled_in_each_of_ten_gated_rollouts(
     by_identity = {p.identity: p for p in procs}
     for proc in procs:
         proc.start()
+    for proc in procs:
+        wait_ready(proc)
     rollouts = Rollouts(kube, own_namespace, openai_stub, 10, bad={3, 7})
     census = ServingCensus(rollouts)
     kills: list[tuple[float, str]] = []
@@ -230,11 +246,12 @@ def test_two_replicas_leader_sigkilled_in_each_of_ten_gated_rollouts(
             killed = by_identity[leader]
             kills.append((time.time(), leader))
             killed.kill()
-            took_over = time.monotonic() + 30
+            took_over = time.monotonic() + START_TIMEOUT
             while holder(kube, lease) == leader and time.monotonic() < took_over:
                 time.sleep(0.1)
             assert holder(kube, lease) != leader, f"nobody took over from {leader}"
             killed.start()  # back as the standby
+            wait_ready(killed)
         deadline = time.monotonic() + ROLLOUT_TIMEOUT
         while len(outcome) < len(rollouts.names) and time.monotonic() < deadline:
             for name in rollouts.names:
@@ -265,6 +282,7 @@ def test_operator_sigkilled_right_after_creating_an_eval_run_five_times_one_run_
     lease = f"llmops-kr-{uuid.uuid4().hex[:6]}"
     proc = replica(operator, cluster, openai_stub, own_namespace, lease, 0)
     proc.start()
+    wait_ready(proc)
     rollouts = Rollouts(kube, own_namespace, openai_stub, 5, bad=set())
     kills = 0
     try:
@@ -272,7 +290,7 @@ def test_operator_sigkilled_right_after_creating_an_eval_run_five_times_one_run_
         for name in rollouts.names:
             seen = {r["metadata"]["name"] for r in rollouts.eval_runs()}
             rollouts.start(name)
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + START_TIMEOUT
             while time.monotonic() < deadline:
                 runs = cluster.custom.list_namespaced_custom_object(
                     "llmops.dev", "v1alpha1", own_namespace, "evalruns"
@@ -285,6 +303,7 @@ def test_operator_sigkilled_right_after_creating_an_eval_run_five_times_one_run_
             else:
                 raise AssertionError(f"no EvalRun for {name}\n{proc.log_tail(40)}")
             proc.start()
+            wait_ready(proc)
         rollouts.wait_all(lambda name, s: rollouts.outcome(name) == "promoted", ROLLOUT_TIMEOUT, "promoted")
     finally:
         proc.stop()
@@ -307,6 +326,7 @@ def test_operator_upgraded_mid_rollout_jobs_are_left_alone_and_every_model_ends_
     )
     rollouts = Rollouts(kube, own_namespace, openai_stub, 3, bad={2})
     old.start()
+    wait_ready(old)
     runner: JobRunner | None = None
     try:
         rollouts.deploy()
@@ -318,6 +338,7 @@ def test_operator_upgraded_mid_rollout_jobs_are_left_alone_and_every_model_ends_
         before = {j["metadata"]["name"]: j for j in rollouts.eval_jobs()}
         assert len(before) == 3
         new.start()  # a rolling update: the new pod is up, then the old one stops and hands over
+        wait_ready(new)
         old.stop()
         deadline = time.monotonic() + 30
         while holder(kube, lease) != new.identity and time.monotonic() < deadline:
