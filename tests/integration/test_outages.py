@@ -5,7 +5,8 @@ The API server outage uses the session operator and this dev cluster's real kube
 (stopped and started with the cluster scripts); it lasts longer than the controller-manager's
 default node grace period (50 s), so it also shows the dev cluster keeps pods Ready through it.
 The Prometheus tests run an operator of their own, watching a namespace of their own, whose
-Prometheus is a switchable proxy (`PrometheusGate`) in front of the shared one.
+Prometheus is a switchable proxy (`PrometheusGate`) in front of the shared one. Analysis runs in
+mode threshold: these tests are about outages, not about the statistics.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def test_api_server_stopped_90s_mid_rollout_every_rollout_finishes_and_pods_stay
     # the pause outlasts getting every canary to it, and ends during the outage
     steps = [{"setWeight": 50}, {"pause": {"duration": "60s"}}, {"setWeight": 100}]
     for m in models:
-        spec = canary_spec(steps, analysis("3s", error_rate(), failureLimit=0), replicas=1, tag=m.name)
+        spec = canary_spec(
+            steps, analysis("3s", error_rate(), failureLimit=0, mode="threshold"), replicas=1, tag=m.name
+        )
         kube.apply(model_manifest(m.name, spec), namespace)
     for m in models:
         m.stable = m.wait_phase("Ready", 120)["status"]["stableRevision"]
@@ -159,7 +162,7 @@ def test_prometheus_hung_a_users_abort_takes_effect_within_one_pass_and_the_hang
 ) -> None:
     model = CanaryModel(kube, own_namespace, unique("chat"), lambda: prom_operator.log_tail(40))
     steps = [{"setWeight": 50}, {"pause": {}}]
-    model.given_stable(canary_spec(steps, analysis("2s", ALWAYS_ONE), replicas=2))
+    model.given_stable(canary_spec(steps, analysis("2s", ALWAYS_ONE, mode="threshold"), replicas=2))
     model.when_args_change()
     model.wait(lambda m: rollout_of(m).get("weight") == 50, 60, "weight 50")
 
@@ -205,7 +208,10 @@ def test_prometheus_stopped_for_three_intervals_holds_five_rollouts_then_all_fin
     steps = [{"setWeight": 50}, {"pause": {"duration": "10s"}}]
     for m in models:
         spec = canary_spec(
-            steps, analysis(f"{interval:.0f}s", ALWAYS_ONE, consecutiveErrorLimit=1), replicas=1, tag=m.name
+            steps,
+            analysis(f"{interval:.0f}s", ALWAYS_ONE, consecutiveErrorLimit=1, mode="threshold"),
+            replicas=1,
+            tag=m.name,
         )
         kube.apply(model_manifest(m.name, spec), own_namespace)
     for m in models:
