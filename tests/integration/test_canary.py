@@ -34,6 +34,7 @@ from helpers_canary import (
 )
 from helpers_model import Kubectl, model_manifest, unique
 
+from gitops_health import check_health
 from llmops_operator.rollout.traffic.gateway import route_weights
 
 pytestmark = pytest.mark.cluster
@@ -90,6 +91,7 @@ def test_healthy_canary_walks_every_step_and_becomes_stable(
     canary = model.when_args_change()
     traffic.set_shape("steady", revision=canary, namespace=namespace, **BUSY)
     assert canary != old
+    check_health(model.model(), "Progressing", "InProgress", "canary-progressing")
 
     seen_weights: set[int] = set()
 
@@ -105,6 +107,7 @@ def test_healthy_canary_walks_every_step_and_becomes_stable(
     assert model.replicas_of(canary) == 4
     assert model.revision_record(canary).get("outcome") == "Stable"
     assert model.revision_record(old).get("outcome") == "Superseded"
+    check_health(model.model(), "Healthy", "Current", "promoted")
 
     reasons = [reason for _, reason, _ in model.events()]
     completed = [m for _, r, m in model.events() if r == "StepCompleted"]
@@ -183,6 +186,7 @@ def test_regression_rolls_back_within_two_intervals(
     assert model.replicas_of(canary) == 0
     assert model.revision_record(canary).get("outcome") == "RolledBack"
     assert any(r == "RolledBack" for _, r, _ in model.events())
+    check_health(model.model(), "Degraded", "Failed", f"rolled-back-{case}")
 
     # not tried again by itself: still rolled back after a few more passes
     time.sleep(2 * INTERVAL)
@@ -220,6 +224,7 @@ def test_no_data_pauses_inconclusive_then_resumes_when_traffic_starts(
     pause = model.wait(inconclusive_pause, 60, "an Inconclusive pause condition")
     assert "no data" in pause["message"]
     assert model.status()["phase"] == "Paused"
+    check_health(model.model(), "Suspended", "InProgress", "paused-inconclusive")
     analysis_condition = model.condition("Analysis")
     assert (analysis_condition["status"], analysis_condition["reason"]) == ("Unknown", "Inconclusive")
     assert model.status()["stableRevision"] == old
