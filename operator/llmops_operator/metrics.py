@@ -99,7 +99,7 @@ class OperatorMetrics:
             "1 when the operator's last Prometheus query reached Prometheus",
             registry=self.registry,
         )
-        self._series: dict[tuple[str, str], set[tuple[Gauge, tuple[str, ...]]]] = {}
+        self._series: dict[tuple[str, str], set[tuple[Gauge | Counter, tuple[str, ...]]]] = {}
 
     def serve(self, address: str, port: int) -> None:
         start_http_server(port, addr=address, registry=self.registry)
@@ -120,6 +120,9 @@ class OperatorMetrics:
         self.set_phase(namespace, model, status.get("phase", "Pending"))
         rollout = status.get("rollout") or {}
         key = (namespace, model)
+        # a counter series exists from 0, so that increase() sees the first rollback
+        self.rollbacks.labels(*key)
+        self._series.setdefault(key, set()).add((self.rollbacks, key))
         self._set(self.rollout_step, key, rollout.get("stepIndex", 0))
         self._set(self.rollout_weight, key, rollout.get("weight", 0))
         ready = any(

@@ -43,6 +43,7 @@ from gitops_health import check_health
 from llmops_operator import prompts, revisions
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.resources import PROMPTS_MOUNT
+from plugin_snapshots import check_plugin_tree
 
 pytestmark = pytest.mark.cluster
 
@@ -489,6 +490,8 @@ def test_unreachable_candidate_gives_eval_error_and_pauses_until_promoted(
     assert status["phase"] == "Paused"
     assert status["stableRevision"] == stable and status["canaryRevision"] == candidate
     check_health(model, "Suspended", "InProgress", "paused-eval-error")
+    tree = check_plugin_tree(kube.kubeconfig, ns, MODEL, "paused-eval-error")
+    assert "Paused (EvalGateError)" in tree and "EvalRun" in tree and " Error " in tree, tree
     gate_condition = condition(model, "EvalGatePassed")
     assert (gate_condition["status"], gate_condition["reason"]) == ("Unknown", "EvalError")
     assert condition(model, "RolledBack").get("status") != "True"
