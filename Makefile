@@ -12,16 +12,17 @@ PYTEST_ARGS ?=
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-venv: ## Create the Python venv (outside the repo) and install the project with test tools
+venv: deps ## Create the Python venv (outside the repo) and install the project with test tools
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 
-deps: ## Install missing Debian packages (prometheus, openssl, ...)
-	bash hack/cluster/deps.sh
+deps: ## Install missing Debian packages (prometheus, openssl, python3-venv, ...; sudo when not root)
+	@bash hack/cluster/deps.sh
 
-build: ## Build the control plane, etcd, KWOK and helm from Go modules (cached)
+build: deps ## Build the control plane, etcd, KWOK, helm and llmops-health from Go modules (cached)
 	bash hack/cluster/build.sh
 	bash hack/tools/build-helm.sh >/dev/null
+	bash hack/tools/build-health.sh >/dev/null
 
 crds: venv ## Regenerate crds/ from the pydantic models
 	$(PY) -m llmops_operator.api.crdgen --out crds
