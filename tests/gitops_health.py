@@ -2,7 +2,8 @@
 gopher-lua) and its kstatus status (sigs.k8s.io/cli-utils), both computed by hack/tools/health.
 
 Set LLMOPS_RECORD_HEALTH=1 when running the integration tests to save every object they check
-into the scripts' testdata/ (how the recorded test objects were made).
+into the scripts' testdata/ (how the recorded test objects were made), then run
+`python tests/gitops_health.py` to rewrite the health_test.yaml files from them.
 """
 
 from __future__ import annotations
@@ -77,3 +78,21 @@ def check_health(obj: dict[str, Any], health: str, flux: str, case: str) -> None
     detail = f"{obj['kind']} {obj['metadata']['name']}: status {json.dumps(obj.get('status'))[:1500]}"
     assert argo["status"] == health, f"Argo CD health {argo} != {health}; {detail}"
     assert flux_status["status"] == flux, f"kstatus {flux_status} != {flux}; {detail}"
+
+
+def write_health_tests() -> None:
+    """Rewrite each kind's health_test.yaml from its testdata/ and the script's current answers
+    (after recording: every recorded answer was asserted by `check_health` when it was taken)."""
+    for kind in KINDS:
+        directory = GROUP_DIR / kind
+        tests = []
+        for path in sorted((directory / "testdata").glob("*.yaml")):
+            health = argocd_health(yaml.safe_load(path.read_text()))
+            tests.append({"healthStatus": health, "inputPath": f"testdata/{path.name}"})
+        (directory / "health_test.yaml").write_text(
+            yaml.safe_dump({"tests": tests}, sort_keys=False, width=1000)
+        )
+
+
+if __name__ == "__main__":
+    write_health_tests()

@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmops_operator.api.common import LABEL_MODEL, LABEL_REVISION
+from llmops_operator.api.common import LABEL_COMPONENT, LABEL_MODEL, LABEL_REVISION
 from llmops_operator.kube.client import Kube, KubeError, NotFound, load_api_client
 from llmops_operator.resources import GPU_PRODUCT_LABEL
 
@@ -104,6 +105,18 @@ def fit(line: str, width: int = WIDTH) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+def wrap(first: str, words: Iterable[str], indent: str = "  ", width: int = WIDTH) -> list[str]:
+    """`first` followed by `words` two spaces apart, continued on `indent`ed lines."""
+    lines = [first]
+    for word in words:
+        candidate = lines[-1] + (" " if lines[-1].endswith(":") else "  ") + word
+        if len(candidate) <= width:
+            lines[-1] = candidate
+        else:
+            lines.append(indent + word)
+    return lines
+
+
 def paint(text: str, color: bool) -> str:
     """Colour status words (after fitting, so colour codes never count against the width)."""
     if not color:
@@ -173,15 +186,18 @@ def render_tree(snap: Snapshot, color: bool = False, width: int = WIDTH) -> str:
     rollout = status.get("rollout") or {}
     stable, canary = status.get("stableRevision"), status.get("canaryRevision")
     weight = int(rollout.get("weight", 0)) if canary else 0
+    ready = f"{status.get('readyReplicas', 0)}/{status.get('replicas', 0)}"
+    strategy = (spec.get("rollout") or {}).get("strategy", "RollingUpdate")
     lines = [
-        f"Model {meta['namespace']}/{meta['name']}  {status.get('phase', 'Pending')}"
-        f"  ready {status.get('readyReplicas', 0)}/{status.get('replicas', 0)}"
-        f"  strategy {(spec.get('rollout') or {}).get('strategy', 'RollingUpdate')}",
+        f"Model {meta['name']}  namespace {meta['namespace']}",
+        f"  {status.get('phase', 'Pending')}  ready {ready}  strategy {strategy}",
     ]
+    if status.get("endpoint"):
+        lines.append(f"  endpoint {status['endpoint']}")
     if rollout.get("abort"):
         lines.append("  ABORTED: traffic is on the stable revision; `kubectl llmops retry` starts again")
-    if canary and rollout.get("message"):
-        lines.append(f"  {rollout['message']}")
+    if canary and rollout.get("message") and not rollout.get("pauseConditions"):
+        lines += textwrap.wrap(rollout["message"], width, initial_indent="  ", subsequent_indent="    ")
     steps = ((spec.get("rollout") or {}).get("canary") or {}).get("steps") or []
     if canary and steps:
         current = int(rollout.get("stepIndex", 0))
@@ -191,9 +207,8 @@ def render_tree(snap: Snapshot, color: bool = False, width: int = WIDTH) -> str:
         ]
         lines.append(f"  step {min(current, len(steps))}/{len(steps)}: " + "  ".join(marks))
     for pause in rollout.get("pauseConditions") or []:
-        lines.append(
-            f"  Paused ({pause.get('reason')}) since {pause.get('startTime')}: {pause.get('message', '')}"
-        )
+        text = f"Paused ({pause.get('reason')}) since {pause.get('startTime')}: {pause.get('message', '')}"
+        lines += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ")
 
     records = {r["revision"]: r for r in status.get("revisions") or []}
     by_revision: dict[str, list[dict[str, Any]]] = {}
@@ -212,6 +227,7 @@ def render_tree(snap: Snapshot, color: bool = False, width: int = WIDTH) -> str:
                 p
                 for p in snap.pods
                 if (p["metadata"].get("labels") or {}).get(LABEL_REVISION) == revision
+                and (p["metadata"].get("labels") or {}).get(LABEL_COMPONENT) == "engine"
                 and not p["metadata"].get("deletionTimestamp")
             ]
             nodes = [(text, []) for text in _pods_by_node(pods, snap.node_products)]
@@ -241,7 +257,7 @@ def render_tree(snap: Snapshot, color: bool = False, width: int = WIDTH) -> str:
         for c in status.get("conditions") or []
     ]
     if conditions:
-        lines.append("Conditions: " + "  ".join(conditions))
+        lines += wrap("Conditions:", conditions, indent="  ", width=width)
     return "\n".join(paint(fit(line, width), color) for line in lines)
 
 
