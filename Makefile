@@ -3,7 +3,8 @@ SHELL := /bin/bash
 CACHE ?= $(or $(LLMOPS_CACHE),$(HOME)/.cache/llmops-operator)
 VENV ?= $(CACHE)/venv
 PY := $(VENV)/bin/python
-KUBECONFIG_DEV := $(CURDIR)/.cluster/kubeconfig
+KUBECONFIG_DEV := $(or $(LLMOPS_CLUSTER_DIR),$(CURDIR)/.cluster)/kubeconfig
+PROMETHEUS_URL_DEV := http://127.0.0.1:$(or $(LLMOPS_PROMETHEUS_PORT),19090)
 PYTEST_ARGS ?=
 
 .PHONY: help venv deps build crds crds-check lint fmt test test-unit test-integration \
@@ -53,11 +54,11 @@ dev-cluster-down: ## Stop the dev cluster and Prometheus (safe to run twice)
 
 run: venv ## Run the operator against the dev cluster (plus the dev cluster's volume provisioner stand-in)
 	$(PY) -m llmops_sim.volumes --kubeconfig $(KUBECONFIG_DEV) & trap "kill $$!" EXIT; \
-	KUBECONFIG=$(KUBECONFIG_DEV) $(VENV)/bin/llmops-operator run --prometheus-url http://127.0.0.1:19090 \
+	KUBECONFIG=$(KUBECONFIG_DEV) $(VENV)/bin/llmops-operator run --prometheus-url $(PROMETHEUS_URL_DEV) \
 	  --metrics-address 127.0.0.1
 
 demo: venv dev-cluster ## The end-to-end demo on the simulated cluster
-	KUBECONFIG=$(KUBECONFIG_DEV) $(PY) hack/demo.py
+	KUBECONFIG=$(KUBECONFIG_DEV) LLMOPS_PROMETHEUS_URL=$${LLMOPS_PROMETHEUS_URL:-$(PROMETHEUS_URL_DEV)} $(PY) hack/demo.py
 
 bench: venv build ## Run the benchmarks
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

@@ -37,7 +37,7 @@ def check_plugin_tree(kubeconfig: str | Path, namespace: str, model: str, case: 
     snap = snapshot_of(kubeconfig, namespace, model)
     text = render_tree(snap)
     assert all(len(line) <= WIDTH for line in text.splitlines()), text
-    assert f"Model {namespace}/{model}" in text
+    assert f"Model {model}  namespace {namespace}" in text
     if os.environ.get("LLMOPS_RECORD_PLUGIN"):
         RECORDINGS.mkdir(parents=True, exist_ok=True)
         data = dataclasses.asdict(snap)
