@@ -269,6 +269,8 @@ def run_operator(args: argparse.Namespace) -> int:
                 retry_period=args.retry_period_seconds,
             ),
         )
+    queue = CONTEXT.queue
+    CONTEXT.metrics.track_queue(lambda: len(queue))
     if args.metrics_port:
         CONTEXT.metrics.serve(args.metrics_address, args.metrics_port)
     if args.health_port:
