@@ -1,0 +1,104 @@
+"""Cost arithmetic per serving revision: GPU-hours, token rates, cost per million tokens. Pure.
+
+GPU-hours accrue per reconcile pass: the ready replicas seen at the previous pass times the
+revision's GPUs per replica times the time since then. A pass sees every scale-up and
+scale-down within one resync period, so the sum follows them; a gap longer than
+`MAX_ACCRUAL_GAP` (the operator was down) is counted only up to that bound, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from llmops_operator.api.monitoring import CostStatus, RevisionCost
+
+MAX_ACCRUAL_GAP = timedelta(minutes=10)
+SECONDS_PER_HOUR = 3600.0
+MILLION = 1_000_000.0
+
+
+def accrue(
+    previous: RevisionCost | None, revision: str, gpus: int, ready_replicas: int, now: datetime
+) -> RevisionCost:
+    """The revision's cost record at `now`: GPU time since the last pass added, at the ready
+    replicas and GPUs seen then (left-point rule), and today's replicas remembered."""
+    gpu_hours = 0.0
+    if previous is not None and previous.revision == revision:
+        gpu_hours = previous.gpu_hours
+        if previous.accounted_at is not None:
+            elapsed = min(max(now - previous.accounted_at, timedelta(0)), MAX_ACCRUAL_GAP)
+            gpu_hours += (
+                max(previous.ready_replicas, 0)
+                * max(previous.gpus, 0)
+                * (elapsed.total_seconds() / SECONDS_PER_HOUR)
+            )
+    return RevisionCost(
+        revision=revision,
+        gpus=max(gpus, 0),
+        ready_replicas=max(ready_replicas, 0),
+        accounted_at=now,
+        gpu_hours=gpu_hours,
+    )
+
+
+def spend_per_hour(price_per_gpu_hour: float, gpus: int, ready_replicas: int) -> float:
+    """What the revision's ready replicas cost per hour."""
+    return price_per_gpu_hour * max(gpus, 0) * max(ready_replicas, 0)
+
+
+def cost_per_million(spend_hourly: float, output_tokens_per_second: float | None) -> float | None:
+    """Spend per million output tokens; None without output tokens (a revision with no
+    traffic has no cost per token, not an infinite one) or without spend (nothing ready)."""
+    if output_tokens_per_second is None or output_tokens_per_second <= 0 or spend_hourly <= 0:
+        return None
+    return spend_hourly / (output_tokens_per_second * SECONDS_PER_HOUR) * MILLION
+
+
+def priced(
+    record: RevisionCost,
+    product: str | None,
+    price_per_gpu_hour: float | None,
+    input_tps: float | None,
+    output_tps: float | None,
+) -> RevisionCost:
+    """The record with token rates and, when a price is known, cost filled in."""
+    update: dict[str, object] = {
+        "gpu_product": product,
+        "input_tokens_per_second": _clean(input_tps),
+        "output_tokens_per_second": _clean(output_tps),
+        "price_per_gpu_hour": price_per_gpu_hour,
+        "cost": None,
+        "cost_per_million_output_tokens": None,
+    }
+    if price_per_gpu_hour is not None:
+        update["cost"] = record.gpu_hours * price_per_gpu_hour
+        spend = spend_per_hour(price_per_gpu_hour, record.gpus, record.ready_replicas)
+        update["cost_per_million_output_tokens"] = cost_per_million(spend, _clean(output_tps))
+    return record.model_copy(update=update)
+
+
+def summarize(records: Sequence[RevisionCost], currency: str | None) -> CostStatus:
+    """status.cost over the serving revisions: the pooled cost per million output tokens is
+    the total spend rate over the total output token rate; unknown if any revision that
+    spends is unpriced."""
+    tokens = [r.output_tokens_per_second for r in records if r.output_tokens_per_second is not None]
+    total_tps = sum(tokens) if tokens else None
+    spending = [r for r in records if r.ready_replicas > 0 and r.gpus > 0]
+    pooled: float | None = None
+    if spending and all(r.price_per_gpu_hour is not None for r in spending):
+        spend = sum(spend_per_hour(r.price_per_gpu_hour or 0.0, r.gpus, r.ready_replicas) for r in spending)
+        pooled = cost_per_million(spend, total_tps)
+    return CostStatus(
+        currency=currency if any(r.price_per_gpu_hour is not None for r in records) else None,
+        cost_per_million_output_tokens=pooled,
+        output_tokens_per_second=total_tps,
+        revisions=list(records),
+    )
+
+
+def _clean(value: float | None) -> float | None:
+    """Rates as Prometheus reports them; NaN/inf/negative (counter resets) are unknown."""
+    if value is None or value != value or value in (float("inf"), float("-inf")) or value < 0:
+        return None
+    return value
