@@ -118,16 +118,16 @@ def test_double_the_tokens_for_the_same_spend_halves_the_cost_per_token(
 
 
 def test_price_table_from_json_or_yaml() -> None:
-    table = prices.load('{"currency": "EUR", "gpuHourPrices": {"NVIDIA-H100-80GB-HBM3": 2.5}}')
+    table = prices.load_prices('{"currency": "EUR", "gpuHourPrices": {"NVIDIA-H100-80GB-HBM3": 2.5}}')
     assert table.configured and table.price(H100) == 2.5 and table.currency == "EUR"
     assert table.price("NVIDIA-L4") is None
-    yaml_table = prices.load("gpuHourPrices:\n  NVIDIA-L4: 0.8\n")
+    yaml_table = prices.load_prices("gpuHourPrices:\n  NVIDIA-L4: 0.8\n")
     assert yaml_table.price("NVIDIA-L4") == 0.8 and yaml_table.currency == "USD"
 
 
 def test_no_price_table_means_no_prices_and_no_error() -> None:
     for text in (None, "", "  \n", "null"):
-        table = prices.load(text)
+        table = prices.load_prices(text)
         assert not table.configured and table.error is None and table.price(H100) is None
 
 
@@ -143,14 +143,14 @@ def test_no_price_table_means_no_prices_and_no_error() -> None:
     ],
 )
 def test_bad_price_tables_are_reported_not_used(text: str, message: str) -> None:
-    table = prices.load(text)
+    table = prices.load_prices(text)
     assert table.table is None and table.error is not None and message in table.error
     assert table.price(H100) is None
 
 
 @given(products=st.dictionaries(st.text(min_size=1, max_size=20), st.floats(allow_nan=True), max_size=5))
 def test_any_price_table_is_either_loaded_with_valid_prices_or_rejected(products: dict[str, float]) -> None:
-    table = prices.load(__import__("json").dumps({"gpuHourPrices": products}))
+    table = prices.load_prices(__import__("json").dumps({"gpuHourPrices": products}))
     if table.table is None:
         assert table.error
     else:

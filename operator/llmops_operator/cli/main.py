@@ -57,6 +57,17 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         help="how eval Jobs reach a revision; placeholders {service} {namespace} {port} {model} {revision} "
         "(env LLMOPS_EVAL_ENDPOINT_TEMPLATE)",
     )
+    run.add_argument(
+        "--gpu-prices",
+        default=os.environ.get("LLMOPS_GPU_PRICES", ""),
+        help='price of one GPU-hour per GPU product, JSON or YAML: {"currency": "USD", "gpuHourPrices": '
+        '{"NVIDIA-H100-80GB-HBM3": 2.5}} (env LLMOPS_GPU_PRICES; default: no prices)',
+    )
+    run.add_argument(
+        "--cost-window",
+        default=os.environ.get("LLMOPS_COST_WINDOW", "2m"),
+        help="rate() window of the token rates in status.cost (env LLMOPS_COST_WINDOW)",
+    )
     run.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
 

@@ -65,7 +65,7 @@ class Prices:
         return self.table.currency if self.table is not None else None
 
 
-def load(text: str | None) -> Prices:
+def load_prices(text: str | None) -> Prices:
     """Parse the table; empty text means no prices (cost is shown as GPU-hours only)."""
     if text is None or not text.strip():
         return Prices()
