@@ -155,3 +155,40 @@ def test_any_price_table_is_either_loaded_with_valid_prices_or_rejected(products
         assert table.error
     else:
         assert all(0 <= p < float("inf") for p in table.table.gpu_hour_prices.values())
+
+
+# ---- the cost stage -------------------------------------------------------------------------
+
+PRICED = prices.load_prices('{"currency": "EUR", "gpuHourPrices": {"NVIDIA-H100-80GB-HBM3": 3.0}}')
+
+
+def test_plan_cost_accrues_and_prices_each_serving_revision() -> None:
+    serving = [cost.Serving("r1", 1, 2, H100)]
+    first, condition = cost.plan_cost(None, serving, {}, PRICED, T0)
+    later, _ = cost.plan_cost(
+        first, serving, {"r1": cost.Rates(100.0, 1000.0)}, PRICED, T0 + timedelta(hours=1)
+    )
+    assert condition is not None and (condition.status, condition.reason) == ("True", "Priced")
+    assert later is not None
+    (record,) = later.revisions
+    assert record.gpu_hours == pytest.approx(2.0) and record.cost == pytest.approx(6.0)
+    assert later.cost_per_million_output_tokens == pytest.approx(6 / 3.6)
+    assert later.currency == "EUR"
+
+
+def test_a_missing_price_is_a_condition_and_gpu_hours_go_on() -> None:
+    summary, condition = cost.plan_cost(None, [cost.Serving("r1", 1, 2, "NVIDIA-L4")], {}, PRICED, T0)
+    assert condition is not None and condition.reason == "NoPrice" and "NVIDIA-L4" in condition.message
+    assert summary is not None and summary.revisions[0].cost is None
+
+
+def test_an_invalid_price_table_is_a_condition() -> None:
+    broken = prices.load_prices('{"gpuHourPrices": {"NVIDIA-L4": -2}}')
+    _, condition = cost.plan_cost(None, [cost.Serving("r1", 1, 1, "NVIDIA-L4")], {}, broken, T0)
+    assert condition is not None and condition.reason == "PriceTableInvalid"
+    assert "0 or more" in condition.message and "serving is unaffected" in condition.message
+
+
+def test_without_prices_there_is_no_condition_and_nothing_serving_no_cost() -> None:
+    assert cost.plan_cost(None, [cost.Serving("r1", 1, 1, H100)], {}, prices.Prices(), T0)[1] is None
+    assert cost.plan_cost(None, [], {}, PRICED, T0) == (None, None)

@@ -8,14 +8,43 @@ scale-down within one resync period, so the sum follows them; a gap longer than
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from llmops_operator.api.monitoring import CostStatus, RevisionCost
+from llmops_operator.monitoring.prices import Prices
 
 MAX_ACCRUAL_GAP = timedelta(minutes=10)
 SECONDS_PER_HOUR = 3600.0
 MILLION = 1_000_000.0
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Tokens per second of one revision (None: its engine exports no such counter)."""
+
+    input_tps: float | None = None
+    output_tps: float | None = None
+
+
+@dataclass(frozen=True)
+class Serving:
+    """One serving revision as observed: its GPUs per replica, ready replicas and GPU product."""
+
+    revision: str
+    gpus: int
+    ready_replicas: int
+    product: str | None
+
+
+@dataclass(frozen=True)
+class CostCondition:
+    """The CostAccounted condition (None from `plan_cost`: no prices configured, clear it)."""
+
+    status: str
+    reason: str
+    message: str
 
 
 def accrue(
@@ -102,3 +131,43 @@ def _clean(value: float | None) -> float | None:
     if value is None or value != value or value in (float("inf"), float("-inf")) or value < 0:
         return None
     return value
+
+
+def plan_cost(
+    previous: CostStatus | None,
+    serving: Sequence[Serving],
+    rates: Mapping[str, Rates],
+    prices: Prices,
+    now: datetime,
+) -> tuple[CostStatus | None, CostCondition | None]:
+    """status.cost and the CostAccounted condition for this pass. A missing or invalid price
+    only turns money off (GPU-hours and tokens stay); it never blocks serving."""
+    if not serving:
+        return None, None
+    before = {r.revision: r for r in (previous.revisions if previous else [])}
+    records = []
+    unpriced: list[str] = []
+    for item in serving:
+        record = accrue(before.get(item.revision), item.revision, item.gpus, item.ready_replicas, now)
+        price = prices.price(item.product)
+        if price is None and item.gpus > 0:
+            unpriced.append(item.product or f"(unknown product of revision {item.revision})")
+        rate = rates.get(item.revision, Rates())
+        records.append(priced(record, item.product, price, rate.input_tps, rate.output_tps))
+    summary = summarize(records, prices.currency)
+    if prices.error:
+        return summary, CostCondition(
+            "False",
+            "PriceTableInvalid",
+            f"{prices.error}; cost is shown in GPU-hours only (serving is unaffected)",
+        )
+    if not prices.configured:
+        return summary, None
+    if unpriced:
+        return summary, CostCondition(
+            "False",
+            "NoPrice",
+            f"no price for GPU product {', '.join(sorted(set(unpriced)))} in the operator's price table "
+            "(Helm value cost.gpuHourPrices); cost is shown in GPU-hours only",
+        )
+    return summary, CostCondition("True", "Priced", f"priced in {prices.currency}")

@@ -11,12 +11,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
+from llmops_operator.monitoring.cost import Rates
 from llmops_operator.rollout.analysis.provider import redact_url
 
 log = logging.getLogger("llmops.cost")
@@ -24,14 +24,6 @@ INPUT_COUNTERS = ("vllm:prompt_tokens_total",)
 OUTPUT_COUNTERS = ("vllm:generation_tokens_total",)
 BY = "namespace, llmops_model, llmops_revision"
 RevisionKey = tuple[str, str, str]
-
-
-@dataclass(frozen=True)
-class Rates:
-    """Tokens per second of one revision (None: its engine exports no such counter)."""
-
-    input_tps: float | None
-    output_tps: float | None
 
 
 class VectorSource(Protocol):
