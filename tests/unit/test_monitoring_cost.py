@@ -171,7 +171,7 @@ def test_plan_cost_accrues_and_prices_each_serving_revision() -> None:
     assert condition is not None and (condition.status, condition.reason) == ("True", "Priced")
     assert later is not None
     (record,) = later.revisions
-    assert record.gpu_hours == pytest.approx(2.0) and record.cost == pytest.approx(6.0)
+    assert record.gpu_hours == pytest.approx(0.2) and record.cost == pytest.approx(0.6)
     assert later.cost_per_million_output_tokens == pytest.approx(6 / 3.6)
     assert later.currency == "EUR"
 
