@@ -166,7 +166,7 @@ def test_plan_cost_accrues_and_prices_each_serving_revision() -> None:
     serving = [cost.Serving("r1", 1, 2, H100)]
     first, condition = cost.plan_cost(None, serving, {}, PRICED, T0)
     later, _ = cost.plan_cost(
-        first, serving, {"r1": cost.Rates(100.0, 1000.0)}, PRICED, T0 + timedelta(hours=1)
+        first, serving, {"r1": cost.Rates(100.0, 1000.0)}, PRICED, T0 + timedelta(minutes=6)
     )
     assert condition is not None and (condition.status, condition.reason) == ("True", "Priced")
     assert later is not None
