@@ -30,6 +30,12 @@ ANALYSIS = "Analysis"
 ROLLED_BACK = "RolledBack"
 PROMPTS_READY = "PromptsReady"
 CREDENTIALS_READY = "CredentialsReady"
+QUALITY_DEGRADED = "QualityDegraded"
+"""A scheduled evaluation found the serving revision below its gate (True is the bad state)."""
+COST_ACCOUNTED = "CostAccounted"
+"""The serving revisions' GPUs have prices (False: cost in GPU-hours only; serving unaffected)."""
+SELF_REPORTED: frozenset[str] = frozenset({QUALITY_DEGRADED})
+"""Conditions whose Events their stage posts itself (True is bad, so the generic rule misfires)."""
 
 MODEL_READY_SET: tuple[str, ...] = (CREDENTIALS_READY, PROMPTS_READY, CACHE_READY, SCHEDULED, AVAILABLE)
 """Sub-conditions whose conjunction is the Model's Ready (absent ones do not count)."""
