@@ -192,3 +192,15 @@ def test_an_invalid_price_table_is_a_condition() -> None:
 def test_without_prices_there_is_no_condition_and_nothing_serving_no_cost() -> None:
     assert cost.plan_cost(None, [cost.Serving("r1", 1, 1, H100)], {}, prices.Prices(), T0)[1] is None
     assert cost.plan_cost(None, [], {}, PRICED, T0) == (None, None)
+
+
+def test_an_unchanged_revision_keeps_its_record_until_the_refresh() -> None:
+    serving = [cost.Serving("r1", 1, 2, H100)]
+    first, _ = cost.plan_cost(None, serving, {}, PRICED, T0, timedelta(minutes=5))
+    rates = {"r1": cost.Rates(1.0, 2.0)}
+    quiet, _ = cost.plan_cost(first, serving, rates, PRICED, T0 + timedelta(minutes=4), timedelta(minutes=5))
+    assert quiet == first  # no status write for a quiet Model
+    scaled = [cost.Serving("r1", 1, 5, H100)]
+    after, _ = cost.plan_cost(first, scaled, rates, PRICED, T0 + timedelta(minutes=4), timedelta(minutes=5))
+    assert after is not None and after.revisions[0].gpu_hours == pytest.approx(2 * 4 / 60)
+    assert after.revisions[0].ready_replicas == 5

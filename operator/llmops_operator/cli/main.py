@@ -68,6 +68,13 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         default=os.environ.get("LLMOPS_COST_WINDOW", "2m"),
         help="rate() window of the token rates in status.cost (env LLMOPS_COST_WINDOW)",
     )
+    run.add_argument(
+        "--cost-refresh-seconds",
+        type=float,
+        default=float(os.environ.get("LLMOPS_COST_REFRESH_SECONDS", "300")),
+        help="how often an unchanged revision's status.cost is rewritten; changes of replicas are "
+        "accounted at once (env LLMOPS_COST_REFRESH_SECONDS)",
+    )
     run.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
 

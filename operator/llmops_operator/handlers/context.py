@@ -30,6 +30,8 @@ class Settings:
     """The GPU price table (none: cost in GPU-hours only)."""
     cost_window: str = "2m"
     """rate() window of the token rates in status.cost."""
+    cost_refresh_seconds: float = 300.0
+    """How often an unchanged revision's status.cost record is rewritten."""
 
 
 @dataclass
@@ -64,6 +66,7 @@ class OperatorContext:
             eval_endpoint_template=args.eval_endpoint_template,
             prices=load_prices(args.gpu_prices),
             cost_window=args.cost_window,
+            cost_refresh_seconds=args.cost_refresh_seconds,
         )
         if settings.prices.error:
             logging.getLogger("llmops.cost").error(

@@ -16,6 +16,9 @@ from llmops_operator.api.monitoring import CostStatus, RevisionCost
 from llmops_operator.monitoring.prices import Prices
 
 MAX_ACCRUAL_GAP = timedelta(minutes=10)
+DEFAULT_REFRESH = timedelta(minutes=5)
+"""How often an unchanged revision's record is brought up to date (a status write per Model);
+a change of ready replicas, GPUs or product is accounted at once, so GPU-hours stay exact."""
 SECONDS_PER_HOUR = 3600.0
 MILLION = 1_000_000.0
 
@@ -126,6 +129,19 @@ def summarize(records: Sequence[RevisionCost], currency: str | None) -> CostStat
     )
 
 
+def _fresh(
+    record: RevisionCost, item: Serving, price: float | None, now: datetime, refresh: timedelta
+) -> bool:
+    """Whether the kept record still describes the revision and is recent enough."""
+    same = (record.ready_replicas, record.gpus, record.gpu_product, record.price_per_gpu_hour) == (
+        item.ready_replicas,
+        max(item.gpus, 0),
+        item.product,
+        price,
+    )
+    return same and record.accounted_at is not None and timedelta(0) <= now - record.accounted_at < refresh
+
+
 def _clean(value: float | None) -> float | None:
     """Rates as Prometheus reports them; NaN/inf/negative (counter resets) are unknown."""
     if value is None or value != value or value in (float("inf"), float("-inf")) or value < 0:
@@ -139,19 +155,26 @@ def plan_cost(
     rates: Mapping[str, Rates],
     prices: Prices,
     now: datetime,
+    refresh: timedelta = DEFAULT_REFRESH,
 ) -> tuple[CostStatus | None, CostCondition | None]:
     """status.cost and the CostAccounted condition for this pass. A missing or invalid price
-    only turns money off (GPU-hours and tokens stay); it never blocks serving."""
+    only turns money off (GPU-hours and tokens stay); it never blocks serving. A revision whose
+    replicas, GPUs, product and price are unchanged keeps its record until `refresh` has passed,
+    so a quiet Model's status is not rewritten on every pass."""
     if not serving:
         return None, None
     before = {r.revision: r for r in (previous.revisions if previous else [])}
     records = []
     unpriced: list[str] = []
     for item in serving:
-        record = accrue(before.get(item.revision), item.revision, item.gpus, item.ready_replicas, now)
         price = prices.price(item.product)
         if price is None and item.gpus > 0:
             unpriced.append(item.product or f"(unknown product of revision {item.revision})")
+        kept = before.get(item.revision)
+        if kept is not None and _fresh(kept, item, price, now, refresh):
+            records.append(kept)
+            continue
+        record = accrue(kept, item.revision, item.gpus, item.ready_replicas, now)
         rate = rates.get(item.revision, Rates())
         records.append(priced(record, item.product, price, rate.input_tps, rate.output_tps))
     summary = summarize(records, prices.currency)

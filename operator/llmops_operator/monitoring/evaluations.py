@@ -19,6 +19,7 @@ from llmops_operator.monitoring import quality, schedule
 STUCK_GRACE = timedelta(minutes=2)
 """Beyond the gate's timeoutSeconds, an unfinished run no longer holds the schedule back."""
 DEFAULT_GATE_TIMEOUT = 900
+HELD_POLL_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,8 @@ def _one(
         return quality.Decision("Unknown", "NotServing", f"gate {gate_name}: no revision is serving yet")
     newest = runs[-1] if runs else None
     baseline = quality.promotion_baseline(eval_runs, gate_name, serving, runs)
-    due = schedule.next_due(sched, newest.created if newest else None, now)
+    next_run: datetime | None = sched.next_after(newest.created) if newest else None
+    wait: float | None = None
     if gate is None:
         decision = quality.Decision(
             "Unknown",
@@ -140,22 +142,29 @@ def _one(
             "spec.monitoring.evaluations[].gate",
         )
     else:
+        due = schedule.next_due(sched, newest.created if newest else None, now)
         timeout = int((gate.get("spec") or {}).get("timeoutSeconds") or DEFAULT_GATE_TIMEOUT)
         held = newest is not None and _holds_schedule(newest, timeout, failed_jobs, now)
-        if due <= now and serving_ready and not held:
+        if due > now:
+            wait = (due - now).total_seconds()
+        elif serving_ready and not held:
             gate_prompt = ((gate.get("spec") or {}).get("prompt") or {}).get("name")
             bound = next((p.version for p in spec.prompts if p.name == gate_prompt), None)
             plan.start.append(ScheduledRun(run_name(gate_name, serving, due), gate_name, serving, bound))
-            due = sched.next_after(now)
+            next_run = sched.next_after(now)
+            wait = (next_run - now).total_seconds()
+        else:
+            wait = HELD_POLL_SECONDS  # due, waiting for the run in progress or for ready replicas
         decision = quality.degraded(
             gate_name,
             quality.latest_finished(runs, serving),
             baseline.score if baseline else None,
             evaluation.max_score_drop,
         )
-    plan.trends.append(quality.trend(gate_name, serving, runs, baseline, due))
-    wait = max((due - now).total_seconds(), 1.0)
-    plan.requeue_after = wait if plan.requeue_after is None else min(plan.requeue_after, wait)
+    plan.trends.append(quality.trend(gate_name, serving, runs, baseline, next_run))
+    if wait is not None:
+        wait = max(wait, 1.0)
+        plan.requeue_after = wait if plan.requeue_after is None else min(plan.requeue_after, wait)
     return decision
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from llmops_operator import conditions as cond
@@ -50,6 +50,7 @@ class MonitorInputs:
     """Node name -> `nvidia.com/gpu.product`."""
     token_rates: Mapping[str, costs.Rates] = field(default_factory=dict)
     prices: Prices = field(default_factory=Prices)
+    cost_refresh: timedelta = costs.DEFAULT_REFRESH
 
 
 @dataclass
@@ -168,7 +169,7 @@ def _cost(inputs: MonitorInputs, result: MonitorResult) -> None:
         ready, gpus = _ready(inputs.deployments, revision)
         serving.append(costs.Serving(revision, gpus or 0, ready, _product(inputs, revision)))
     status, condition = costs.plan_cost(
-        inputs.previous_cost, serving, inputs.token_rates, inputs.prices, inputs.now
+        inputs.previous_cost, serving, inputs.token_rates, inputs.prices, inputs.now, inputs.cost_refresh
     )
     result.cost = status
     if condition is None:
