@@ -196,8 +196,8 @@ def test_without_prices_there_is_no_condition_and_nothing_serving_no_cost() -> N
 
 def test_an_unchanged_revision_keeps_its_record_until_the_refresh() -> None:
     serving = [cost.Serving("r1", 1, 2, H100)]
-    first, _ = cost.plan_cost(None, serving, {}, PRICED, T0, timedelta(minutes=5))
     rates = {"r1": cost.Rates(1.0, 2.0)}
+    first, _ = cost.plan_cost(None, serving, rates, PRICED, T0, timedelta(minutes=5))
     quiet, _ = cost.plan_cost(first, serving, rates, PRICED, T0 + timedelta(minutes=4), timedelta(minutes=5))
     assert quiet == first  # no status write for a quiet Model
     scaled = [cost.Serving("r1", 1, 5, H100)]

@@ -130,16 +130,20 @@ def summarize(records: Sequence[RevisionCost], currency: str | None) -> CostStat
 
 
 def _fresh(
-    record: RevisionCost, item: Serving, price: float | None, now: datetime, refresh: timedelta
+    record: RevisionCost, item: Serving, price: float | None, rate: Rates, now: datetime, refresh: timedelta
 ) -> bool:
-    """Whether the kept record still describes the revision and is recent enough."""
-    same = (record.ready_replicas, record.gpus, record.gpu_product, record.price_per_gpu_hour) == (
-        item.ready_replicas,
-        max(item.gpus, 0),
-        item.product,
-        price,
+    """Whether the kept record still describes the revision (replicas, GPUs, product, price,
+    whether it has traffic) and is recent enough."""
+    observed = (item.ready_replicas, max(item.gpus, 0), item.product, price, bool(_clean(rate.output_tps)))
+    kept = (
+        record.ready_replicas,
+        record.gpus,
+        record.gpu_product,
+        record.price_per_gpu_hour,
+        bool(record.output_tokens_per_second),
     )
-    return same and record.accounted_at is not None and timedelta(0) <= now - record.accounted_at < refresh
+    recent = record.accounted_at is not None and timedelta(0) <= now - record.accounted_at < refresh
+    return kept == observed and recent
 
 
 def _clean(value: float | None) -> float | None:
@@ -171,11 +175,11 @@ def plan_cost(
         if price is None and item.gpus > 0:
             unpriced.append(item.product or f"(unknown product of revision {item.revision})")
         kept = before.get(item.revision)
-        if kept is not None and _fresh(kept, item, price, now, refresh):
+        rate = rates.get(item.revision, Rates())
+        if kept is not None and _fresh(kept, item, price, rate, now, refresh):
             records.append(kept)
             continue
         record = accrue(kept, item.revision, item.gpus, item.ready_replicas, now)
-        rate = rates.get(item.revision, Rates())
         records.append(priced(record, item.product, price, rate.input_tps, rate.output_tps))
     summary = summarize(records, prices.currency)
     if prices.error:
