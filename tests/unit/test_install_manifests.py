@@ -436,4 +436,4 @@ def test_bad_gpu_prices_are_rejected_at_install(helm: Path, prices: dict[str, An
         capture_output=True,
         text=True,
     )
-    assert result.returncode != 0 and "gpuHourPrices" in result.stderr, result.stderr
+    assert result.returncode != 0 and "/cost" in result.stderr, result.stderr
