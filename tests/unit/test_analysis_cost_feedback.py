@@ -86,7 +86,7 @@ def test_canary_thirty_percent_more_expensive_fails_max_ratio_to_stable() -> Non
             ("metric", "old"): QueryResult.of(0.0012),
         }
     )
-    (m,) = take_measurements(spec, ["cost"], provider, "vllm", "ns", "m", "new", "old", NOW, COST)
+    (m,) = take_measurements(spec, ["cost"], provider, "vllm", "ns", "m", "new", "old", NOW, cost=COST)
     assert m.phase == "Failed"
     assert m.message == "cost: 0.0024 is 2x stable 0.0012 > maxRatioToStable 1.3"
 
@@ -94,7 +94,7 @@ def test_canary_thirty_percent_more_expensive_fails_max_ratio_to_stable() -> Non
 def test_cost_of_a_canary_without_traffic_is_no_data() -> None:
     spec = analysis({"builtin": "costPerMillionOutputTokens", "max": 5}, onNoData="Failed")
     provider = FakeProvider({("count", "new"): QueryResult.of(0)})
-    (m,) = take_measurements(spec, ["cost"], provider, "vllm", "ns", "m", "new", "old", NOW, COST)
+    (m,) = take_measurements(spec, ["cost"], provider, "vllm", "ns", "m", "new", "old", NOW, cost=COST)
     assert m.phase == "Failed" and "served no requests" in m.message
 
 
