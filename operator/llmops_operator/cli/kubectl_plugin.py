@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Any
 
+from llmops_operator.cli import kubectl_report
 from llmops_operator.kube.client import Kube, KubeError, NotFound, load_api_client
 
 CONTROL_PATCHES: dict[str, dict[str, Any]] = {
@@ -74,11 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     promote.add_argument("--full", action="store_true")
     for name, text in (("abort", "roll back to stable now"), ("retry", "retry an aborted rollout")):
         sub.add_parser(name, help=text).add_argument("model")
+    kubectl_report.add_parser(sub)
     args = parser.parse_args(argv)
 
     api_client = load_api_client()
     namespace = args.namespace or _current_namespace()
     kube = Kube(api_client)
+    if args.command == "report":
+        return kubectl_report.run(kube, namespace, args)
     try:
         if args.command == "status":
             while True:
