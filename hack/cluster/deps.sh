@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the dev cluster needs, only when they are missing.
+# Installs the Debian packages the dev cluster and the tests need, only when they are missing.
 # Prometheus comes from Debian; the control plane is built from Go modules (build.sh).
 # If the prometheus package starts its own systemd service on :9090 we leave it alone:
 # up.sh runs its own Prometheus process on a loopback port.
@@ -12,7 +12,10 @@ declare -A wanted=(
   [curl]=curl
   [ss]=iproute2
   [flock]=util-linux
+  [chromium]=chromium
 )
+# The HTML eval report is tested in headless Chromium (tests/integration/test_report_browser.py);
+# it needs one font to lay text out.
 # Go is not installed from Debian: bookworm's golang-go (1.19) is too old for the wrapper modules
 # (go 1.26); build.sh says so if the Go on PATH is missing or older.
 
@@ -22,6 +25,8 @@ for cmd in "${!wanted[@]}"; do
     missing+=("${wanted[$cmd]}")
   fi
 done
+
+[[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
 
 if ((${#missing[@]} == 0)); then
   echo "deps: all present"
