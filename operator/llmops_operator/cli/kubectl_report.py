@@ -16,8 +16,7 @@ from llmops_operator.evals import case_record, html_report
 from llmops_operator.kube.client import KubeError, NotFound
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("report", help="write an EvalRun's HTML report")
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("evalrun", help="EvalRun name")
     parser.add_argument("-o", "--output", type=Path, help="file to write (default: EVALRUN.html)")
 
@@ -42,7 +41,7 @@ def read_record(kube: Any, namespace: str, name: str) -> dict[str, Any]:
     return record
 
 
-def run(kube: Any, namespace: str, args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, kube: Any, namespace: str) -> int:
     try:
         record = read_record(kube, namespace, args.evalrun)
     except NotFound:
