@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -234,8 +235,8 @@ class Bench:
             for kind in ("ttft-1.2x", "ttft-1.5x", "ttft-2x", "errors-5%"):
                 n = args.regressed_12 if kind == "ttft-1.2x" and rps == max(rates) else args.regressed
                 cases += [Case(kind, rps)] * n
-        # interleave so every batch mixes healthy and regressed canaries
-        cases.sort(key=lambda c: (cases.index(c) % 7, c.rps))
+        # shuffled (fixed order) so every batch mixes rates, healthy and regressed canaries
+        random.Random(0).shuffle(cases)
         named = [(f"m{i}", c) for i, c in enumerate(cases)]
         self.core.create_namespace(
             {"metadata": {"name": self.namespace, "labels": {"llmops.dev/bench": "verdicts"}}}
