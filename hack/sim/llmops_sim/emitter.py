@@ -378,8 +378,9 @@ class Emitter:
                     self._state[key] = PodState(updated=now, rng=self._rng_for(pod))
             for key in set(self._pods) - set(new_pods):
                 self._state.pop(key, None)
+            if new_pods != self._pods:
+                self._page, self._generation = None, self._generation + 1  # the next scrape shows it
             self._pods = new_pods
-            self._page, self._generation = None, self._generation + 1  # the next scrape shows it
 
     def _rng_for(self, pod: SimPod) -> np.random.Generator:
         """Each pod its own stream; a pod re-added later draws anew (the clock is part of it)."""
