@@ -18,14 +18,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmops_operator import autoscaler, engines, eval_jobs, planner, prompts, resources, revisions
 from llmops_operator import conditions as cond
+from llmops_operator import engines, prompts, resources, revisions
 from llmops_operator.api.common import API_VERSION, LABEL_REVISION, Condition
 from llmops_operator.api.model import ModelSpec, ModelStatus, PlanStatus
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.api.rollout import Measurement, RolloutStatus
-from llmops_operator.autoscaling_signals import unsupported_signal
+from llmops_operator.autoscaling import decide as autoscaler
+from llmops_operator.autoscaling.signals import unsupported_signal
 from llmops_operator.conditions import Reason
+from llmops_operator.evals import job as eval_jobs
+from llmops_operator.gpu import planner
 from llmops_operator.rollout import machine
 from llmops_operator.rollout.traffic.gateway import httproute_weights
 

@@ -20,7 +20,7 @@ from llmops_operator import engines, revisions
 from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines.base import CONTAINER_NAME, EngineOutput
-from llmops_operator.planner import Plan
+from llmops_operator.gpu.planner import Plan
 
 CACHE_MOUNT = "/cache"
 SOURCE_MOUNT = "/mnt/source"

@@ -18,16 +18,16 @@ from pydantic import ValidationError
 
 from llmops_operator.api.common import API_VERSION, LABEL_REVISION
 from llmops_operator.api.model import ModelSpec
-from llmops_operator.autoscaler import Signals
-from llmops_operator.autoscaling_signals import UnsupportedSignalError, read_signals
-from llmops_operator.handlers.context import OperatorContext
-from llmops_operator.handlers.store import Key
+from llmops_operator.autoscaling.decide import Signals
+from llmops_operator.autoscaling.signals import UnsupportedSignalError, read_signals
+from llmops_operator.gpu.planner import GpuNodeInfo
 from llmops_operator.kube.client import KubeError, NotFound
+from llmops_operator.metrics_source.provider import PrometheusProvider
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
-from llmops_operator.planner import GpuNodeInfo
 from llmops_operator.revisions import deployment_name
-from llmops_operator.rollout.analysis.provider import PrometheusProvider
 from llmops_operator.rollout.analysis.run import take_measurements
+from llmops_operator.runtime.context import OperatorContext
+from llmops_operator.runtime.store import Key
 
 log = logging.getLogger("llmops.model")
 CONFLICT_RETRY_SECONDS = 0.3

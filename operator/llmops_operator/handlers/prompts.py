@@ -15,8 +15,8 @@ from llmops_operator.api.evals import EvalGateSpec
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.conditions import set_condition
 from llmops_operator.evals.assertions import AssertionConfigError, check_assertion
-from llmops_operator.handlers.context import OperatorContext
 from llmops_operator.kube.client import KubeError, NotFound
+from llmops_operator.runtime.context import OperatorContext
 
 log = logging.getLogger("llmops.prompts")
 

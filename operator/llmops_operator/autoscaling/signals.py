@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from llmops_operator.autoscaler import Signals
-from llmops_operator.rollout.analysis.builtins import SIGNALS, Engine, Selector, Signal, signal_query
-from llmops_operator.rollout.analysis.provider import MetricProvider
+from llmops_operator.autoscaling.decide import Signals
+from llmops_operator.metrics_source.builtins import SIGNALS, Engine, Selector, Signal, signal_query
+from llmops_operator.metrics_source.provider import MetricProvider
 
 _PER_POD_MEAN = "avg("
 

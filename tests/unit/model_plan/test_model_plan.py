@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmops_operator.api.model import ModelSpec, ModelStatus
+from llmops_operator.gpu.planner import GpuNodeInfo
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
-from llmops_operator.planner import GpuNodeInfo
 from llmops_operator.revisions import revision_hash
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

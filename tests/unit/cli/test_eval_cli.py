@@ -17,7 +17,7 @@ from llmops_operator.cli.main import main
 from llmops_operator.kube.client import NotFound
 from llmops_sim.openai_stub import OpenAIStub
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 GATE = EXAMPLES / "evalgate-support-quality.yaml"
 PROMPT = EXAMPLES / "promptversion-support-bot.yaml"
 DATASET = EXAMPLES / "evalgate-dataset-configmap.yaml"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from llmops_operator.handlers.queue import WorkQueue
-from llmops_operator.handlers.store import Store, plain
+from llmops_operator.runtime.queue import WorkQueue
+from llmops_operator.runtime.store import Store, plain
 
 
 def _obj(name: str, rv: int, model: str = "m", kind_labels: bool = True) -> dict:

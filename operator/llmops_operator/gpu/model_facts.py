@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from llmops_operator.api.model import HF_URI
-from llmops_operator.planner import ModelFacts
+from llmops_operator.gpu.planner import ModelFacts
 
 log = logging.getLogger(__name__)
 

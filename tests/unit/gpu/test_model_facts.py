@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmops_operator.api.model import ModelSpec
-from llmops_operator.model_facts import FactsCache, HuggingFaceHub, describe_error, facts_from, hf_repo
-from llmops_operator.planner import GIB, OVERHEAD, ModelFacts, estimate_memory_gib, plan
+from llmops_operator.gpu.model_facts import FactsCache, HuggingFaceHub, describe_error, facts_from, hf_repo
+from llmops_operator.gpu.planner import GIB, OVERHEAD, ModelFacts, estimate_memory_gib, plan
 
 KIB = 1024
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmops_operator.api.rollout import MetricSpec
-from llmops_operator.rollout.analysis.builtins import (
+from llmops_operator.metrics_source.builtins import (
     QueryTemplateError,
     Selector,
     builtin_query,

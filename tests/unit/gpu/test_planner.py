@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmops_operator.api.model import ModelSpec
-from llmops_operator.planner import DEFAULT_GPUS, GpuNodeInfo, ModelFacts, estimate_memory_gib, plan
+from llmops_operator.gpu.planner import DEFAULT_GPUS, GpuNodeInfo, ModelFacts, estimate_memory_gib, plan
 
 H100 = "NVIDIA-H100-80GB-HBM3"
 A100 = "NVIDIA-A100-SXM4-80GB"

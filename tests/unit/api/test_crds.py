@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from llmops_operator.api import crdgen
 from llmops_operator.api.model import ModelSpec, ResourcesSpec, RolloutSpec
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CRDS = ROOT / "crds"
 GENERATED = crdgen.generate_all()
 

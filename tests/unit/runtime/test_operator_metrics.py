@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import generate_latest
 
-from llmops_operator.metrics import OperatorMetrics
+from llmops_operator.runtime.metrics import OperatorMetrics
 
 
 def _text(metrics: OperatorMetrics) -> str:

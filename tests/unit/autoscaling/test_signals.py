@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmops_operator.autoscaler import Signals
-from llmops_operator.autoscaling_signals import (
+from llmops_operator.autoscaling.decide import Signals
+from llmops_operator.autoscaling.signals import (
     UnsupportedSignalError,
     pod_count_query,
     read_signals,
     unsupported_signal,
 )
-from llmops_operator.rollout.analysis.builtins import Selector, signal_query
-from llmops_operator.rollout.analysis.provider import QueryResult
+from llmops_operator.metrics_source.builtins import Selector, signal_query
+from llmops_operator.metrics_source.provider import QueryResult
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 NS, MODEL = "team-a", "llama"

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from llmops_operator.rollout.analysis.provider import (
+from llmops_operator.metrics_source.provider import (
     MetricProvider,
     PrometheusProvider,
     QueryResult,

@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmops_operator.eval_jobs import DEFAULT_ENDPOINT_TEMPLATE
-from llmops_operator.handlers.queue import WorkQueue
-from llmops_operator.handlers.store import Key, Store
+from llmops_operator.evals.job import DEFAULT_ENDPOINT_TEMPLATE
+from llmops_operator.gpu.model_facts import FactsCache, HuggingFaceHub
 from llmops_operator.kube.client import Kube
-from llmops_operator.metrics import OperatorMetrics
-from llmops_operator.model_facts import FactsCache, HuggingFaceHub
+from llmops_operator.runtime.metrics import OperatorMetrics
+from llmops_operator.runtime.queue import WorkQueue
+from llmops_operator.runtime.store import Key, Store
 
 
 @dataclass

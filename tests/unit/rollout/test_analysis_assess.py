@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmops_operator.api.rollout import AnalysisSpec, AnalysisStatus, Measurement, MetricSpec
+from llmops_operator.metrics_source.provider import QueryResult
 from llmops_operator.rollout.analysis.assess import assess, measure, record
-from llmops_operator.rollout.analysis.provider import QueryResult
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from llmops_operator import engines
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines.base import STARTUP_FAILURE_THRESHOLD, STARTUP_PERIOD_SECONDS, merge_args
-from llmops_operator.planner import Plan
+from llmops_operator.gpu.planner import Plan
 
 PLAN_TP2 = Plan(2, "NVIDIA-H100-80GB-HBM3", 2, 19.0, "")
 PLAN_CPU = Plan(0, None, 1, None, "")

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmops_operator.api.model import AutoscalingSpec
-from llmops_operator.autoscaler import (
+from llmops_operator.autoscaling.decide import (
     CLAMPED,
     LIMITED_BY_MAX,
     NO_DATA,

@@ -14,7 +14,7 @@ from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.evals import dataset
 from llmops_operator.evals.assertions import assertion_name, check_assertion
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def load(name: str) -> dict:

@@ -16,7 +16,7 @@ from typing import Any
 import kopf
 
 from llmops_operator.api.common import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, VERSION
-from llmops_operator.handlers.context import OperatorContext
+from llmops_operator.runtime.context import OperatorContext
 
 log = logging.getLogger("llmops.runtime")
 CONTEXT: OperatorContext | None = None
@@ -161,7 +161,7 @@ def node_event(type: str | None, body: kopf.Body, **_: Any) -> None:
 def run_operator(args: argparse.Namespace) -> int:
     """Start kopf in this process; returns when it stops."""
     global CONTEXT
-    from llmops_operator.handlers.context import configure_logging
+    from llmops_operator.runtime.context import configure_logging
 
     configure_logging(args.log_format, args.verbose)
     CONTEXT = OperatorContext.from_args(args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from llmops_operator.autoscaler import Signals
+from llmops_operator.autoscaling.decide import Signals
 from llmops_operator.model_plan import World, plan_model
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

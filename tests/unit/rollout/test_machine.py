@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmops_operator.api.rollout import RolloutSpec, RolloutStatus
+from llmops_operator.metrics_source.provider import QueryResult
 from llmops_operator.rollout.analysis.assess import measure
-from llmops_operator.rollout.analysis.provider import QueryResult
 from llmops_operator.rollout.machine import (
     Abort,
     Action,
