@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +18,10 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import ValidationError
 
 from llmops_operator.api.prompt import PromptVersionSpec
+from llmops_operator.conditions import Reason
 
 MAX_RENDERED_CHARS = 1_000_000
 """Longest rendered message accepted; guards against templates that blow up."""
@@ -201,3 +204,46 @@ def bundle(prompt_versions: list[PromptVersionSpec]) -> tuple[dict[str, str], st
             raise ValueError(f"prompt {spec.prompt!r} is bound more than once")
         data[key] = json.dumps(bundle_entry(spec), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
     return data, hashlib.sha256(_canonical(data)).hexdigest()
+
+
+def resolve(
+    refs: Sequence[Any], prompt_versions: Sequence[Mapping[str, Any]]
+) -> tuple[list[PromptVersionSpec], str | None, str]:
+    """The bound PromptVersion specs, or (reason, message) of the first that is missing or invalid."""
+    found: list[PromptVersionSpec] = []
+    for ref in refs:
+        match = next(
+            (
+                pv
+                for pv in prompt_versions
+                if (pv.get("spec") or {}).get("prompt") == ref.name
+                and (pv.get("spec") or {}).get("version") == ref.version
+            ),
+            None,
+        )
+        if match is None:
+            return (
+                [],
+                Reason.PROMPT_MISSING,
+                (
+                    f"PromptVersion {ref.name} version {ref.version} does not exist in this namespace; "
+                    "create it or bind an existing version"
+                ),
+            )
+        try:
+            spec = PromptVersionSpec.model_validate(match["spec"])
+        except ValidationError as exc:
+            return (
+                [],
+                Reason.PROMPT_INVALID,
+                f"PromptVersion {match['metadata']['name']}: {exc.errors()[0]['msg']}",
+            )
+        result = validate(spec)
+        if not result.valid:
+            return (
+                [],
+                Reason.PROMPT_INVALID,
+                f"PromptVersion {match['metadata']['name']} is invalid: {result.reason}",
+            )
+        found.append(spec)
+    return found, None, ""

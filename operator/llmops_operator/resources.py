@@ -410,6 +410,21 @@ def cache_loader_job(
     }
 
 
+def job_state(job: Mapping[str, Any] | None) -> str:
+    """Missing, Running, Succeeded or Failed."""
+    if job is None:
+        return "Missing"
+    status = job.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("status") == "True" and condition.get("type") in ("Complete", "SuccessCriteriaMet"):
+            return "Succeeded"
+        if condition.get("status") == "True" and condition.get("type") == "Failed":
+            return "Failed"
+    if status.get("succeeded"):
+        return "Succeeded"
+    return "Running"
+
+
 __all__ = [
     "CONTAINER_NAME",
     "ModelRef",
@@ -417,6 +432,7 @@ __all__ = [
     "cache_pvc",
     "deployment",
     "endpoint",
+    "job_state",
     "owner_reference",
     "prompts_configmap",
     "render_revision",

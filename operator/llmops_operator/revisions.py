@@ -85,7 +85,7 @@ def cache_key(spec: ModelSpec) -> str:
 # --- names and labels ------------------------------------------------------------------------
 
 
-def _fit(prefix: str, suffix: str) -> str:
+def fit_name(prefix: str, suffix: str) -> str:
     """`<prefix>-<suffix>` within 63 characters: truncate the prefix, keep the suffix."""
     room = DNS_LABEL_MAX - len(suffix) - 1
     return f"{prefix[:room].rstrip('-')}-{suffix}"
@@ -93,31 +93,31 @@ def _fit(prefix: str, suffix: str) -> str:
 
 def deployment_name(model: str, revision: str) -> str:
     """`<model>-<revision>`, the model part truncated to keep within 63 characters."""
-    return _fit(model, revision)
+    return fit_name(model, revision)
 
 
 def revision_service_name(model: str, revision: str) -> str:
     """Service of one revision (analysis, evaluation): same as its Deployment."""
-    return _fit(model, revision)
+    return fit_name(model, revision)
 
 
 def shared_service_name(model: str) -> str:
     """The Service selecting every ready pod of the Model."""
     if len(model) <= DNS_LABEL_MAX:
         return model
-    return _fit(model, _short_hash(model))
+    return fit_name(model, _short_hash(model))
 
 
 def cache_pvc_name(model: str) -> str:
-    return _fit(model, "cache")
+    return fit_name(model, "cache")
 
 
 def cache_job_name(model: str, key: str) -> str:
-    return _fit(model, f"load-{key}")
+    return fit_name(model, f"load-{key}")
 
 
 def prompts_configmap_name(model: str, revision: str) -> str:
-    return _fit(model, f"prompts-{revision}")
+    return fit_name(model, f"prompts-{revision}")
 
 
 def model_labels(model: str) -> dict[str, str]:

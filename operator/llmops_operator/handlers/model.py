@@ -20,7 +20,7 @@ from llmops_operator.api.common import API_VERSION, LABEL_REVISION
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.autoscaling.decide import Signals
 from llmops_operator.autoscaling.signals import UnsupportedSignalError, read_signals
-from llmops_operator.gpu.planner import GpuNodeInfo
+from llmops_operator.gpu.inventory import inventory
 from llmops_operator.kube.client import KubeError, NotFound
 from llmops_operator.metrics_source.provider import PrometheusProvider
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
@@ -86,7 +86,7 @@ def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
         eval_gates=[g for (ns, _), g in store.eval_gates.objects.items() if ns == namespace],
         endpoint_template=ctx.settings.eval_endpoint_template,
         secret=_check_secret(ctx, namespace, (spec.get("source") or {}).get("credentialsSecretRef")),
-        inventory=_inventory(ctx),
+        inventory=inventory(ctx.store.nodes),
         http_route=_http_route(ctx, namespace, spec),
         autoscaling_signals=_autoscaling_signals(ctx, model, now),
         **_model_facts(ctx, spec),
@@ -154,25 +154,6 @@ def _check_secret(ctx: OperatorContext, namespace: str, ref: dict[str, Any] | No
     return SecretCheck(
         exists=True, has_key=key in (secret.get("data") or {}) or key in (secret.get("stringData") or {})
     )
-
-
-def _inventory(ctx: OperatorContext) -> list[GpuNodeInfo] | None:
-    nodes = ctx.store.nodes
-    if not nodes:
-        return None  # unknown (e.g. no permission to list nodes): no capacity check
-    inventory = []
-    for name, node in nodes.items():
-        product = node["labels"].get("nvidia.com/gpu.product")
-        gpus = node["allocatable"].get("nvidia.com/gpu")
-        if not product or not gpus:
-            continue
-        memory = node["labels"].get("nvidia.com/gpu.memory")
-        inventory.append(
-            GpuNodeInfo(
-                name=name, product=product, gpus=int(gpus), memory_mib=int(memory) if memory else None
-            )
-        )
-    return inventory
 
 
 def _http_route(ctx: OperatorContext, namespace: str, spec: dict[str, Any]) -> dict[str, Any] | None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from llmops_operator.evals.gate import eval_run_name
 from llmops_operator.handlers.prompts import eval_gate_status, prompt_version_status
-from llmops_operator.model_plan import eval_run_name
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

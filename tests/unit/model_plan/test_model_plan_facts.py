@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from llmops_operator.gpu.inventory import deployed_gpus
 from llmops_operator.gpu.planner import ModelFacts
-from llmops_operator.model_plan import World, deployed_gpus, plan_model
+from llmops_operator.model_plan import World, plan_model
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 LLAMA_70B = ModelFacts(
