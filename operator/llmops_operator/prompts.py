@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -247,3 +247,33 @@ def resolve(
             )
         found.append(spec)
     return found, None, ""
+
+
+def prompt_version_status(obj: dict[str, Any], models: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The status a PromptVersion should have (pure)."""
+    meta = obj["metadata"]
+    try:
+        spec = PromptVersionSpec.model_validate(obj.get("spec") or {})
+    except ValidationError as exc:
+        return {
+            "valid": False,
+            "reason": f"invalid spec: {exc.errors()[0]['msg']}",
+            "observedGeneration": meta.get("generation"),
+        }
+    result = validate(spec)
+    used_by = sorted(
+        m["metadata"]["name"]
+        for m in models
+        if m["metadata"]["namespace"] == meta["namespace"]
+        and any(
+            p.get("name") == spec.prompt and p.get("version") == spec.version
+            for p in (m.get("spec") or {}).get("prompts") or []
+        )
+    )
+    return {
+        "contentHash": content_hash(spec),
+        "valid": result.valid,
+        "reason": result.reason,
+        "usedBy": used_by,
+        "observedGeneration": meta.get("generation"),
+    }

@@ -8,10 +8,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from llmops_operator import engines, revisions
-from llmops_operator.api.common import API_VERSION
+from llmops_operator.api.common import API_VERSION, Condition
+from llmops_operator.api.evals import EvalGateSpec
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.rollout import RolloutStatus
+from llmops_operator.conditions import set_condition
+from llmops_operator.evals.assertions import AssertionConfigError, check_assertion
 from llmops_operator.evals.job import endpoint
 from llmops_operator.resources import job_state
 from llmops_operator.rollout import machine
@@ -96,4 +101,32 @@ def eval_run(
             "ownerReferences": [dict(owner)],
         },
         "spec": run_spec,
+    }
+
+
+def eval_gate_status(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The Valid condition of an EvalGate: what would make every run an Error, said at apply time."""
+    meta = obj["metadata"]
+    problem = ""
+    try:
+        spec = EvalGateSpec.model_validate(obj.get("spec") or {})
+        for index, assertion in enumerate(spec.assertions):
+            check_assertion(assertion, assertion.name or f"{assertion.type}[{index}]")
+    except ValidationError as exc:
+        problem = f"invalid spec: {exc.errors()[0]['msg']}"
+    except AssertionConfigError as exc:
+        problem = str(exc)
+    current = [Condition.model_validate(c) for c in (obj.get("status") or {}).get("conditions") or []]
+    conditions = set_condition(
+        current,
+        "Valid",
+        "False" if problem else "True",
+        "InvalidAssertion" if problem else "Validated",
+        problem or "assertions compile",
+        now,
+        meta.get("generation"),
+    )
+    return {
+        "conditions": [c.model_dump(by_alias=True, exclude_none=True, mode="json") for c in conditions],
+        "observedGeneration": meta.get("generation"),
     }

@@ -16,7 +16,10 @@ from typing import Any
 import kopf
 
 from llmops_operator.api.common import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, VERSION
-from llmops_operator.runtime.context import OperatorContext
+from llmops_operator.handlers.eval_gates import reconcile_eval_gate
+from llmops_operator.handlers.model import reconcile_model
+from llmops_operator.handlers.prompt_versions import reconcile_prompt_version
+from llmops_operator.runtime.context import OperatorContext, configure_logging
 
 log = logging.getLogger("llmops.runtime")
 CONTEXT: OperatorContext | None = None
@@ -63,8 +66,6 @@ async def stop_workers(**_: Any) -> None:
 
 
 async def _reconcile_async(key: Any) -> float | None:
-    from llmops_operator.handlers.model import reconcile_model
-
     return await asyncio.to_thread(reconcile_model, _ctx(), key)
 
 
@@ -90,8 +91,6 @@ def model_event(type: str | None, body: kopf.Body, **_: Any) -> None:
 def _refresh_used_by(model: dict[str, Any]) -> None:
     """PromptVersion usedBy follows Model bindings: re-check the versions this Model binds or
     is listed by (a status write happens only when usedBy changed)."""
-    from llmops_operator.handlers.prompts import reconcile_prompt_version
-
     ctx = _ctx()
     namespace, name = model["metadata"]["namespace"], model["metadata"]["name"]
     bound = {p.get("name") for p in (model.get("spec") or {}).get("prompts") or []}
@@ -130,8 +129,6 @@ def prompt_version_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         if model_ns == namespace and prompt in bound:
             ctx.queue.add((model_ns, model_name))
     if type != "DELETED":
-        from llmops_operator.handlers.prompts import reconcile_prompt_version
-
         reconcile_prompt_version(ctx, obj)
 
 
@@ -140,8 +137,6 @@ def eval_gate_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """Cache the gate for rollouts, and say at apply time when its assertions cannot compile."""
     obj = _ctx().store.on_event("EvalGate", type, body)
     if type != "DELETED":
-        from llmops_operator.handlers.prompts import reconcile_eval_gate
-
         reconcile_eval_gate(_ctx(), obj)
 
 
@@ -161,8 +156,6 @@ def node_event(type: str | None, body: kopf.Body, **_: Any) -> None:
 def run_operator(args: argparse.Namespace) -> int:
     """Start kopf in this process; returns when it stops."""
     global CONTEXT
-    from llmops_operator.runtime.context import configure_logging
-
     configure_logging(args.log_format, args.verbose)
     CONTEXT = OperatorContext.from_args(args)
     if args.metrics_port:

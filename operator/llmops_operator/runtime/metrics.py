@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -56,6 +57,13 @@ class OperatorMetrics:
 
     def serve(self, address: str, port: int) -> None:
         start_http_server(port, addr=address, registry=self.registry)
+
+    def record_status(self, namespace: str, model: str, status: dict[str, Any]) -> None:
+        """Phase, canary step and weight from the status a pass wrote."""
+        self.set_phase(namespace, model, status.get("phase", "Pending"))
+        rollout = status.get("rollout") or {}
+        self.rollout_step.labels(namespace, model).set(rollout.get("stepIndex", 0))
+        self.rollout_weight.labels(namespace, model).set(rollout.get("weight", 0))
 
     def set_phase(self, namespace: str, model: str, phase: str) -> None:
         for candidate in PHASES:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from llmops_operator.evals.gate import eval_run_name
-from llmops_operator.handlers.prompts import eval_gate_status, prompt_version_status
+from llmops_operator.evals.gate import eval_gate_status, eval_run_name
+from llmops_operator.prompts import prompt_version_status
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
