@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmops_operator import engines, revisions
-from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT
+from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT, OPERATOR_COMMAND
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines.base import CONTAINER_NAME, EngineOutput
 from llmops_operator.gpu.planner import Plan
@@ -397,7 +397,7 @@ def cache_loader_job(
                         {
                             "name": "loader",
                             "image": operator_image,
-                            "command": ["llmops-operator"],
+                            "command": [OPERATOR_COMMAND],
                             "args": args,
                             "env": env,
                             "volumeMounts": mounts,

@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from llmops_operator.api.common import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_MODEL, LABEL_REVISION
+from llmops_operator.api.common import LABEL_COMPONENT, LABEL_MODEL, LABEL_REVISION, MANAGED_LABELS
 from llmops_operator.api.model import ModelSpec, RevisionRecord
 
 HASH_LENGTH = 10
 DNS_LABEL_MAX = 63
-MANAGED_BY = "llmops-operator"
 HASHED_FIELDS = ("source", "engine", "resources", "serving", "placement", "cache", "prompts")
 """Top-level spec fields that change what serves."""
 
@@ -124,7 +123,7 @@ def model_labels(model: str) -> dict[str, str]:
     """Labels every owned object carries."""
     return {
         LABEL_MODEL: model[:DNS_LABEL_MAX],
-        LABEL_MANAGED_BY: MANAGED_BY,
+        **MANAGED_LABELS,
         "app.kubernetes.io/name": model[:DNS_LABEL_MAX],
     }
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llmops_operator.api.common import GROUP, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_MODEL, LABEL_REVISION
+from llmops_operator.api.common import (
+    GROUP,
+    LABEL_COMPONENT,
+    LABEL_MODEL,
+    LABEL_REVISION,
+    MANAGED_LABELS,
+    OPERATOR_COMMAND,
+)
 
 EVAL_SERVICE_ACCOUNT = "llmops-eval"
 EVAL_COMPONENT = "eval"
@@ -37,7 +44,7 @@ def endpoint(template: str, service: str, namespace: str, port: int, model: str,
 def _labels(eval_run: Mapping[str, Any]) -> dict[str, str]:
     labels = eval_run["metadata"].get("labels") or {}
     return {
-        LABEL_MANAGED_BY: "llmops-operator",
+        **MANAGED_LABELS,
         LABEL_COMPONENT: EVAL_COMPONENT,
         LABEL_MODEL: labels.get(LABEL_MODEL, eval_run["spec"]["model"]),
         LABEL_REVISION: labels.get(LABEL_REVISION, eval_run["spec"]["revision"]),
@@ -69,7 +76,7 @@ def eval_job(eval_run: Mapping[str, Any], operator_image: str, owner: Mapping[st
                         {
                             "name": "eval",
                             "image": operator_image,
-                            "command": ["llmops-operator"],
+                            "command": [OPERATOR_COMMAND],
                             "args": ["eval", "--evalrun", f"{meta['namespace']}/{meta['name']}"],
                             "resources": {
                                 "requests": {"cpu": "250m", "memory": "256Mi"},
@@ -90,7 +97,7 @@ def eval_job(eval_run: Mapping[str, Any], operator_image: str, owner: Mapping[st
 
 def eval_identity(namespace: str) -> list[dict[str, Any]]:
     """ServiceAccount, Role and RoleBinding the eval Jobs of a namespace run as."""
-    labels = {LABEL_MANAGED_BY: "llmops-operator", LABEL_COMPONENT: EVAL_COMPONENT}
+    labels = {**MANAGED_LABELS, LABEL_COMPONENT: EVAL_COMPONENT}
     meta = {"name": EVAL_SERVICE_ACCOUNT, "namespace": namespace, "labels": labels}
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)},

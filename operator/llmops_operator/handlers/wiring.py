@@ -15,7 +15,7 @@ from typing import Any
 
 import kopf
 
-from llmops_operator.api.common import GROUP, LABEL_MANAGED_BY, LABEL_MODEL, VERSION
+from llmops_operator.api.common import GROUP, LABEL_MODEL, MANAGED_LABELS, VERSION
 from llmops_operator.handlers.eval_gates import reconcile_eval_gate
 from llmops_operator.handlers.model import reconcile_model
 from llmops_operator.handlers.prompt_versions import reconcile_prompt_version
@@ -23,7 +23,7 @@ from llmops_operator.runtime.context import OperatorContext, configure_logging
 
 log = logging.getLogger("llmops.runtime")
 CONTEXT: OperatorContext | None = None
-MANAGED = {LABEL_MANAGED_BY: "llmops-operator"}
+MANAGED = dict(MANAGED_LABELS)
 STARTUP_GRACE_SECONDS = float(os.environ.get("LLMOPS_STARTUP_GRACE_SECONDS", "2"))
 WORKERS = int(os.environ.get("LLMOPS_WORKERS", "32"))
 """Concurrent reconciles. Passes mostly wait on the API server, so this is well above the cores."""

@@ -146,7 +146,8 @@ def plan_route(
         return
     if stable is None:
         return
-    patch = httproute_weights(dict(route), p.name, stable, canary, weight, set(serving))
+    port = engines.get_engine(spec.engine.type).http_port
+    patch = httproute_weights(dict(route), p.name, stable, canary, weight, set(serving), port=port)
     p.clear("TrafficRouting")
     if patch.rules_changed:
         p.plan.route_patch = patch.body

@@ -76,7 +76,7 @@ ROUTE = {
 
 def test_route_weights_replace_the_models_refs_and_keep_everything_else() -> None:
     original = copy.deepcopy(ROUTE)
-    patch = httproute_weights(ROUTE, "support", "old1", "new2", 30)
+    patch = httproute_weights(ROUTE, "support", "old1", "new2", 30, port=8000)
     assert original == ROUTE, "input not mutated"
     assert patch.rules_changed == 1
     body = patch.body
@@ -94,19 +94,19 @@ def test_route_weights_replace_the_models_refs_and_keep_everything_else() -> Non
 
 
 def test_abort_and_promotion_leave_one_revision() -> None:
-    step1 = httproute_weights(ROUTE, "support", "old1", "new2", 50).body
-    back = httproute_weights(step1, "support", "old1", "new2", 0).body
+    step1 = httproute_weights(ROUTE, "support", "old1", "new2", 50, port=8000).body
+    back = httproute_weights(step1, "support", "old1", "new2", 0, port=8000).body
     assert route_weights(back, "support") == {"support-old1": 100, "support-new2": 0}
-    promoted = httproute_weights(step1, "support", "new2", None, 0, known_revisions=["old1"]).body
+    promoted = httproute_weights(step1, "support", "new2", None, 0, known_revisions=["old1"], port=8000).body
     assert route_weights(promoted, "support") == {"support-new2": 100}
 
 
 def test_a_route_that_does_not_point_at_the_model_changes_nothing() -> None:
-    patch = httproute_weights(ROUTE, "unrelated", "a", "b", 10)
+    patch = httproute_weights(ROUTE, "unrelated", "a", "b", 10, port=8000)
     assert patch.rules_changed == 0 and patch.body["spec"]["rules"] == ROUTE["spec"]["rules"]
 
 
 @given(st.integers(0, 100))
 def test_weights_always_sum_to_100(weight: int) -> None:
-    w = route_weights(httproute_weights(ROUTE, "support", "old1", "new2", weight).body, "support")
+    w = route_weights(httproute_weights(ROUTE, "support", "old1", "new2", weight, port=8000).body, "support")
     assert sum(w.values()) == 100 and w["support-new2"] == weight
