@@ -15,7 +15,7 @@ from llmops_operator.api.common import API_VERSION, Condition
 from llmops_operator.api.evals import EvalGateSpec
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.rollout import RolloutStatus
-from llmops_operator.conditions import set_condition
+from llmops_operator.conditions import VALID, Reason, set_condition
 from llmops_operator.evals.assertions import AssertionConfigError, check_assertion
 from llmops_operator.evals.job import endpoint
 from llmops_operator.resources import job_state
@@ -119,9 +119,9 @@ def eval_gate_status(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
     current = [Condition.model_validate(c) for c in (obj.get("status") or {}).get("conditions") or []]
     conditions = set_condition(
         current,
-        "Valid",
+        VALID,
         "False" if problem else "True",
-        "InvalidAssertion" if problem else "Validated",
+        Reason.INVALID_ASSERTION if problem else Reason.VALIDATED,
         problem or "assertions compile",
         now,
         meta.get("generation"),

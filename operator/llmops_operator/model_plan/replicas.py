@@ -3,15 +3,16 @@ load signal (written to status, never to the spec)."""
 
 from __future__ import annotations
 
+from llmops_operator import conditions as cond
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.autoscaling.decide import decide
 from llmops_operator.autoscaling.signals import unsupported_signal
+from llmops_operator.conditions import Reason
 from llmops_operator.model_plan.observe import revision_of
 from llmops_operator.model_plan.world import Pass
 
 AUTOSCALE_SECONDS = 15.0
 """How often an autoscaled Model is re-decided."""
-AUTOSCALING = "Autoscaling"
 
 
 def desired_replicas(p: Pass, spec: ModelSpec) -> int:
@@ -19,13 +20,13 @@ def desired_replicas(p: Pass, spec: ModelSpec) -> int:
     policy = spec.autoscaling
     if policy is None:
         p.status.autoscaler = None
-        p.clear(AUTOSCALING)
+        p.clear(cond.AUTOSCALING)
         return spec.replicas
     unsupported = unsupported_signal(spec.engine.type, policy.metric)
     if unsupported:
-        p.set(AUTOSCALING, "False", "UnsupportedMetric", unsupported)
+        p.set(cond.AUTOSCALING, "False", Reason.UNSUPPORTED_METRIC, unsupported)
     else:
-        p.clear(AUTOSCALING)
+        p.clear(cond.AUTOSCALING)
     state = p.status.autoscaler
     current = state.desired_replicas if state and state.desired_replicas else None
     if current is None:

@@ -139,7 +139,12 @@ def _consume(p: Pass, spec: ModelSpec, action: machine.Action, new_rollout: Roll
         p.status.revisions = revisions.record_revision(
             p.status.revisions, action.revision, p.world.now, revisions.ROLLED_BACK, action.reason
         )
-        p.set(cond.ROLLED_BACK, "True", "AnalysisFailed" if action.metric else "Aborted", action.reason)
+        p.set(
+            cond.ROLLED_BACK,
+            "True",
+            Reason.ANALYSIS_FAILED if action.metric else Reason.ABORTED,
+            action.reason,
+        )
     elif isinstance(action, machine.RequeueAfter):
         p.requeue(max(action.seconds, 0.5))
     elif isinstance(action, machine.EmitEvent):
@@ -147,7 +152,7 @@ def _consume(p: Pass, spec: ModelSpec, action: machine.Action, new_rollout: Roll
         if action.reason == "EvalGatePassed":
             # the machine moves past the gate in the same pass (status.rollout.evalRun is
             # cleared), so the verdict is recorded from the event
-            p.set(cond.EVAL_GATE_PASSED, "True", "EvalPassed", action.message)
+            p.set(cond.EVAL_GATE_PASSED, "True", Reason.EVAL_PASSED, action.message)
 
 
 def _rollout_conditions(p: Pass, rollout: RolloutStatus) -> None:
@@ -157,19 +162,28 @@ def _rollout_conditions(p: Pass, rollout: RolloutStatus) -> None:
         p.set(cond.PROGRESSING, "Unknown", Reason.ROLLOUT_PAUSED, rollout.message)
     else:
         p.clear(cond.ROLLED_BACK)
-        p.set(cond.PROGRESSING, "True", "CanaryProgressing", rollout.message)
+        p.set(cond.PROGRESSING, "True", Reason.CANARY_PROGRESSING, rollout.message)
     run = rollout.eval_run
     if run is not None and run.phase in ("Passed", "Failed", "Error"):
         status_value = "True" if run.phase == "Passed" else ("False" if run.phase == "Failed" else "Unknown")
-        reason = {"Passed": "EvalPassed", "Failed": "EvalFailed", "Error": "EvalError"}[run.phase]
+        reason = {"Passed": Reason.EVAL_PASSED, "Failed": Reason.EVAL_FAILED, "Error": Reason.EVAL_ERROR}[
+            run.phase
+        ]
         p.set(cond.EVAL_GATE_PASSED, status_value, reason, f"gate {run.gate}: {run.message}".rstrip(": "))
     elif run is not None:
-        p.set(cond.EVAL_GATE_PASSED, "Unknown", "EvalRunning", f"gate {run.gate} is evaluating the canary")
+        p.set(
+            cond.EVAL_GATE_PASSED, "Unknown", Reason.EVAL_RUNNING, f"gate {run.gate} is evaluating the canary"
+        )
     latest = {m.metric: m for m in rollout.analysis.measurements}
     if latest:
         bad = [m for m in latest.values() if m.phase != "Successful"]
         if not bad:
-            p.set(cond.ANALYSIS, "True", "Successful", f"{len(latest)} metric(s) within thresholds")
+            p.set(
+                cond.ANALYSIS,
+                "True",
+                Reason.ANALYSIS_SUCCESSFUL,
+                f"{len(latest)} metric(s) within thresholds",
+            )
         else:
             worst = sorted(bad, key=lambda m: ["Failed", "Error", "Inconclusive"].index(m.phase))[0]
             status_value = "False" if worst.phase == "Failed" else "Unknown"

@@ -73,7 +73,7 @@ def hold(
     blocked: Sequence[str],
 ) -> None:
     """A blocked revision: the stable one keeps serving (scaled to `total`), nothing new starts."""
-    p.set(cond.PROGRESSING, "False", "RevisionBlocked", f"revision {desired} is blocked: {blocked[0]}")
+    p.set(cond.PROGRESSING, "False", Reason.REVISION_BLOCKED, f"revision {desired} is blocked: {blocked[0]}")
     if stable:
         p.plan.scale[revisions.deployment_name(p.name, stable)] = total
     p.requeue(PENDING_POLL_SECONDS * 2)
@@ -138,9 +138,9 @@ def plan_route(
     gateway = spec.rollout.canary.traffic_routing.gateway_api  # type: ignore[union-attr]
     if route is None:
         p.set(
-            "TrafficRouting",
+            cond.TRAFFIC_ROUTING,
             "False",
-            "HTTPRouteMissing",
+            Reason.HTTPROUTE_MISSING,
             f"HTTPRoute {gateway.http_route} not found; create it with a backendRef to Service {p.name}",
         )
         return
@@ -148,6 +148,6 @@ def plan_route(
         return
     port = engines.get_engine(spec.engine.type).http_port
     patch = httproute_weights(dict(route), p.name, stable, canary, weight, set(serving), port=port)
-    p.clear("TrafficRouting")
+    p.clear(cond.TRAFFIC_ROUTING)
     if patch.rules_changed:
         p.plan.route_patch = patch.body

@@ -16,7 +16,7 @@ from llmops_operator.model_plan.observe import (
 )
 from llmops_operator.model_plan.world import PENDING_POLL_SECONDS, ModelPlan, Pass
 
-QUIET_REASONS = frozenset({Reason.REPLICAS_NOT_READY, "AvailableUnknown", "EvalRunning"})
+QUIET_REASONS = frozenset({Reason.REPLICAS_NOT_READY, Reason.AVAILABLE_UNKNOWN, Reason.EVAL_RUNNING})
 """Condition reasons that change often during normal progress: no Event for them."""
 
 
@@ -66,7 +66,7 @@ def _available(p: Pass, serving: str | None, total: int) -> None:
             f"{ready}/{total} replicas of revision {serving} ready",
         )
     elif total == 0:
-        p.set(cond.AVAILABLE, "True", "ScaledToZero", "replicas is 0")
+        p.set(cond.AVAILABLE, "True", Reason.SCALED_TO_ZERO, "replicas is 0")
     else:
         message = f"{ready}/{total} replicas of revision {serving} ready"
         problems = pod_problems(world.pods, serving)
