@@ -8,7 +8,6 @@ like) are rejected at validation time, and the sandbox refuses them again at ren
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pydantic import ValidationError
 
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.conditions import Reason
+from llmops_operator.hashing import digest
 
 MAX_RENDERED_CHARS = 1_000_000
 """Longest rendered message accepted; guards against templates that blow up."""
@@ -172,13 +172,9 @@ def render(spec: PromptVersionSpec, variables: dict[str, Any]) -> list[dict[str,
     return rendered
 
 
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def content_hash(spec: PromptVersionSpec) -> str:
     """sha256 of the canonical spec: equal content, equal hash, whatever the key order."""
-    return hashlib.sha256(_canonical(spec.to_wire())).hexdigest()
+    return digest(spec.to_wire())
 
 
 def bundle_entry(spec: PromptVersionSpec) -> dict[str, Any]:
@@ -203,7 +199,7 @@ def bundle(prompt_versions: list[PromptVersionSpec]) -> tuple[dict[str, str], st
         if key in data:
             raise ValueError(f"prompt {spec.prompt!r} is bound more than once")
         data[key] = json.dumps(bundle_entry(spec), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-    return data, hashlib.sha256(_canonical(data)).hexdigest()
+    return data, digest(data)
 
 
 def resolve(

@@ -14,8 +14,6 @@ The GPU plan is not hashed: compute it once when a revision first appears and ke
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +21,7 @@ from typing import Any
 
 from llmops_operator.api.common import LABEL_COMPONENT, LABEL_MODEL, LABEL_REVISION, MANAGED_LABELS
 from llmops_operator.api.model import ModelSpec, RevisionRecord
+from llmops_operator.hashing import digest
 
 HASH_LENGTH = 10
 DNS_LABEL_MAX = 63
@@ -49,8 +48,7 @@ def _normalize(value: Any) -> Any:
 
 
 def _short_hash(payload: Any) -> str:
-    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(body.encode()).hexdigest()[:HASH_LENGTH]
+    return digest(payload, HASH_LENGTH)
 
 
 def hashed_content(spec: ModelSpec, prompts_hash: str | None = None) -> dict[str, Any]:
@@ -69,11 +67,6 @@ def hashed_content(spec: ModelSpec, prompts_hash: str | None = None) -> dict[str
 def revision_hash(spec: ModelSpec, prompts_hash: str | None = None) -> str:
     """Short (10 hex) stable hash of everything that changes what serves."""
     return _short_hash(hashed_content(spec, prompts_hash))
-
-
-def prompts_hash(content_hashes: Mapping[str, str]) -> str | None:
-    """One hash over the bound PromptVersions' content hashes (`name@version` -> contentHash)."""
-    return _short_hash(dict(content_hashes)) if content_hashes else None
 
 
 def cache_key(spec: ModelSpec) -> str:

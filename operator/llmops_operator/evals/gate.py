@@ -3,7 +3,6 @@ prompt) and the result read back from the EvalRun and its Job. Pure."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,6 +17,7 @@ from llmops_operator.api.rollout import RolloutStatus
 from llmops_operator.conditions import VALID, Reason, set_condition
 from llmops_operator.evals.assertions import AssertionConfigError, check_assertion
 from llmops_operator.evals.job import endpoint
+from llmops_operator.hashing import text_digest
 from llmops_operator.resources import job_state
 from llmops_operator.rollout import machine
 
@@ -25,7 +25,7 @@ from llmops_operator.rollout import machine
 def eval_run_name(revision: str, gate: str, step_index: int, started_at: datetime | None) -> str:
     """Deterministic from status, so re-issuing StartEvalRun never creates a second run; the
     start time makes a retried rollout (which starts the gate again) get a fresh run."""
-    attempt = hashlib.sha256(f"{started_at.timestamp() if started_at else 0:.6f}".encode()).hexdigest()[:5]
+    attempt = text_digest(f"{started_at.timestamp() if started_at else 0:.6f}", 5)
     return revisions.fit_name(gate[:36], f"{revision}-s{step_index}-{attempt}")
 
 

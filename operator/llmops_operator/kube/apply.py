@@ -4,13 +4,12 @@ merge patch guarded by resourceVersion, then Events off the reconcile path."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from llmops_operator.api.common import API_VERSION
+from llmops_operator.hashing import digest
 from llmops_operator.kube.client import KubeError, NotFound
 from llmops_operator.model_plan import ModelPlan
 from llmops_operator.runtime.context import OperatorContext
@@ -23,17 +22,13 @@ def _fingerprint(obj: dict[str, Any]) -> str:
     return str(meta.get("generation") or meta.get("resourceVersion") or "")
 
 
-def _body_hash(obj: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-
-
 def apply_owned(ctx: OperatorContext, obj: dict[str, Any]) -> None:
     """Server-side apply unless the same body was applied and nobody changed the object since."""
     meta = obj["metadata"]
     key = (obj["kind"], meta["namespace"], meta["name"])
     cache = _cache(ctx, obj["kind"])
     observed = cache.get(meta["namespace"], meta["name"]) if cache else None
-    body_hash = _body_hash(obj)
+    body_hash = digest(obj)
     unchanged = ctx.applied_hash.get(key) == body_hash
     if unchanged and cache is None:
         return  # not watched (ServiceAccount, Role, ...): applied once per operator start
