@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from llmops_operator.api.model import SourceSpec
@@ -34,8 +33,3 @@ def load_weights(uri: str, revision: str | None, dest: str) -> int:
     marker.write_text(f"{uri}@{revision or ''}")
     log.info("loaded %s (revision %s) into %s", uri, revision or "default", target)
     return 0
-
-
-def token_present() -> bool:
-    """Whether a Hugging Face token reached the loader (its value is never printed)."""
-    return bool(os.environ.get("HF_TOKEN"))

@@ -150,7 +150,6 @@ class ObservedRevision:
 
     spec_replicas: int
     ready_replicas: int
-    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -159,14 +158,13 @@ class RevisionPlan:
 
     replicas: dict[str, int]
     """Desired replicas per revision to keep (create or scale)."""
-    delete: list[str]
-    """Revisions whose Deployment and Service go away."""
     complete: bool
     """The desired revision has every replica ready and nothing else is left."""
     stable_revision: str | None
     """The stable revision after this pass."""
     superseded: list[str] = field(default_factory=list)
-    """Revisions replaced in this pass (for history and Events)."""
+    """Revisions replaced in this pass, whose Deployment and Service go away (and whose history
+    records say so)."""
 
 
 def rolling_update(
@@ -186,7 +184,6 @@ def rolling_update(
     if new_ready >= desired_replicas:
         return RevisionPlan(
             replicas={desired: desired_replicas},
-            delete=others,
             complete=True,
             stable_revision=desired,
             superseded=others,
@@ -195,7 +192,6 @@ def rolling_update(
         # nothing old to keep serving (first deploy, back to stable, or stable already gone)
         return RevisionPlan(
             replicas={desired: desired_replicas},
-            delete=others,
             complete=False,
             stable_revision=stable,
             superseded=others,
@@ -203,7 +199,6 @@ def rolling_update(
     abandoned = [r for r in others if r != stable]
     return RevisionPlan(
         replicas={desired: desired_replicas, stable: max(desired_replicas - new_ready, 0)},
-        delete=abandoned,
         complete=False,
         stable_revision=stable,
         superseded=abandoned,

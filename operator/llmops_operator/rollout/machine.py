@@ -12,9 +12,9 @@ Model's `status.rollout`), so an operator that restarts resumes from status alon
    While the latest measurements are not all Successful, no step completes.
 3. Walk steps while they complete (setWeight, pause, analysis, evalGate); after the last one,
    scale the canary to full size and promote it.
-4. Desired state for this pass: SetWeight and ScaleRevision for both revisions (apply them
-   idempotently every pass), RunAnalysis when measurements are due, RequeueAfter, and Events
-   for what changed.
+4. Desired state for this pass: ScaleRevision for both revisions (apply them idempotently
+   every pass; the traffic weight is `status.weight`), RunAnalysis when measurements are due,
+   RequeueAfter, and Events for what changed.
 
 Measurements: when a round is due (lastMeasuredAt + interval <= now, so a round that fell due
 while the operator was down is taken at once) and `observed.measurements` is empty, the
@@ -83,13 +83,6 @@ class Observed:
 
 
 @dataclass(frozen=True)
-class SetWeight:
-    """Route this percentage of traffic to the canary (HTTPRoute weights; replica ratio: no-op)."""
-
-    weight: int
-
-
-@dataclass(frozen=True)
 class ScaleRevision:
     """Set a revision's Deployment to this many replicas."""
 
@@ -147,7 +140,7 @@ class EmitEvent:
     message: str
 
 
-Action = SetWeight | ScaleRevision | RunAnalysis | StartEvalRun | Promote | Abort | RequeueAfter | EmitEvent
+Action = ScaleRevision | RunAnalysis | StartEvalRun | Promote | Abort | RequeueAfter | EmitEvent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,7 +563,7 @@ def _finish(p: _Pass) -> tuple[list[Action], RolloutStatus]:
         ratio = split(st.weight, total, dynamic)
         canary_replicas = min(total, max(ratio.canary, p.extra_canary)) if total else 0
         stable_replicas = ratio.stable
-    desired: list[Action] = [SetWeight(st.weight), ScaleRevision(p.canary, canary_replicas)]
+    desired: list[Action] = [ScaleRevision(p.canary, canary_replicas)]
     if obs.stable_revision and obs.stable_revision != p.canary:
         desired.append(ScaleRevision(obs.stable_revision, stable_replicas))
     due = _due_metrics(p)
@@ -585,33 +578,6 @@ def _finish(p: _Pass) -> tuple[list[Action], RolloutStatus]:
     return actions, st
 
 
-# ---------------------------------------------------------------------------------------------
-# phase
-# ---------------------------------------------------------------------------------------------
-
-RolloutPhase = Literal["Progressing", "Paused", "Degraded", "Ready"]
-
-
-def phase(spec: RolloutSpec, status: RolloutStatus, canary_revision: str | None) -> RolloutPhase:
-    """The rollout's contribution to the Model phase (Argo `CalculateRolloutPhase`)."""
-    if canary_revision is None or status.revision != canary_revision:
-        return "Ready" if canary_revision is None else "Progressing"
-    if status.abort:
-        return "Degraded"
-    if status.pause_conditions:
-        return "Paused"
-    return "Progressing"
-
-
-def next_due(spec: RolloutSpec, status: RolloutStatus) -> datetime | None:
-    """When the next background measurement falls due (for timers); None without analysis."""
-    analysis = spec.canary.analysis if spec.canary else None
-    if analysis is None or not analysis.metrics or status.abort or status.weight == 0:
-        return None
-    last = status.analysis.last_measured_at
-    return None if last is None else last + analysis.interval_delta
-
-
 __all__ = [
     "Abort",
     "Action",
@@ -622,9 +588,6 @@ __all__ = [
     "RequeueAfter",
     "RunAnalysis",
     "ScaleRevision",
-    "SetWeight",
     "StartEvalRun",
-    "next_due",
-    "phase",
     "step",
 ]
