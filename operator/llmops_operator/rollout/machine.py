@@ -279,7 +279,7 @@ def _advance(p: _Pass) -> None:
     done = p.st.step_index
     p.st.step_index += 1
     p.st.step_started_at = p.now
-    p.st.eval_run = None
+    # eval_run stays: the verdict of the gate just passed is read from status
     p.event("StepCompleted", f"step {done} completed ({_describe(p.steps[done])})")
 
 
