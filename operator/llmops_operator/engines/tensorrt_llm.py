@@ -8,10 +8,10 @@ dtype is used) and no revision flag: pinning `source.revision` needs the weight 
 
 from __future__ import annotations
 
-from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines.base import (
     Engine,
     EngineConfigError,
+    EngineInputs,
     EngineOutput,
     common_volumes,
     container,
@@ -20,7 +20,6 @@ from llmops_operator.engines.base import (
     model_reference,
     probes,
 )
-from llmops_operator.gpu.planner import Plan
 
 DEFAULT_IMAGE = "nvcr.io/nvidia/tensorrt-llm/release:1.0.0"
 PORT = 8000
@@ -28,14 +27,10 @@ METRICS_PATH = "/prometheus/metrics"
 HEALTH_PATH = "/health"
 
 
-def build(
-    spec: ModelSpec,
-    model_name: str,
-    plan: Plan,
-    prompts_mount: str | None = None,
-    weights_path: str | None = None,
-) -> EngineOutput:
+def build(inputs: EngineInputs) -> EngineOutput:
     """The trtllm-serve container; user args are appended and win over ours."""
+    spec, plan = inputs.spec, inputs.plan
+    prompts_mount, weights_path = inputs.prompts_mount, inputs.weights_path
     if weights_path is None and spec.source.revision:
         raise EngineConfigError(
             "tensorrt-llm cannot pin source.revision when downloading by itself: set cache.enabled: true"

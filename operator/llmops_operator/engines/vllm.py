@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines.base import (
     Engine,
+    EngineInputs,
     EngineOutput,
     common_volumes,
     container,
@@ -20,7 +20,6 @@ from llmops_operator.engines.base import (
     model_reference,
     probes,
 )
-from llmops_operator.gpu.planner import Plan
 
 DEFAULT_IMAGE = "vllm/vllm-openai:v0.11.0"
 PORT = 8000
@@ -28,14 +27,10 @@ METRICS_PATH = "/metrics"
 HEALTH_PATH = "/health"
 
 
-def build(
-    spec: ModelSpec,
-    model_name: str,
-    plan: Plan,
-    prompts_mount: str | None = None,
-    weights_path: str | None = None,
-) -> EngineOutput:
+def build(inputs: EngineInputs) -> EngineOutput:
     """The vLLM serving container; user args are appended and win over ours."""
+    spec, model_name, plan = inputs.spec, inputs.model_name, inputs.plan
+    prompts_mount, weights_path = inputs.prompts_mount, inputs.weights_path
     ours: list[tuple[str, str | None]] = [
         ("--served-model-name", model_name),
         ("--host", "0.0.0.0"),
