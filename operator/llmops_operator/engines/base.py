@@ -171,3 +171,24 @@ def container(
         **probe_spec,
         "volumeMounts": common_mounts(),
     }
+
+
+def container_port(name: str, number: int) -> dict[str, Any]:
+    """A named TCP container port (Services target it by name)."""
+    return {"name": name, "containerPort": number, "protocol": "TCP"}
+
+
+def output(
+    spec: ModelSpec,
+    default_image: str,
+    command: list[str],
+    args: list[str],
+    env: list[dict[str, Any]],
+    ports: list[dict[str, Any]],
+    probe_spec: dict[str, Any],
+) -> EngineOutput:
+    """An engine's output: its container and the volumes every engine mounts."""
+    return {
+        "container": container(spec, default_image, command, args, env, ports, probe_spec),
+        "volumes": common_volumes(),
+    }

@@ -13,10 +13,10 @@ from llmops_operator.engines.base import (
     EngineConfigError,
     EngineInputs,
     EngineOutput,
-    common_volumes,
-    container,
+    container_port,
     hf_env,
     merge_args,
+    output,
     probes,
 )
 
@@ -45,16 +45,11 @@ def build(inputs: EngineInputs) -> EngineOutput:
     args = merge_args(ours, spec.engine.args)
     env = hf_env(spec, weights_path, prompts_mount)
     ports = [
-        {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
-        {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
-        {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+        container_port("http", HTTP_PORT),
+        container_port("grpc", GRPC_PORT),
+        container_port("metrics", METRICS_PORT),
     ]
-    return {
-        "container": container(
-            spec, DEFAULT_IMAGE, ["tritonserver"], args, env, ports, probes(LIVE_PATH, READY_PATH)
-        ),
-        "volumes": common_volumes(),
-    }
+    return output(spec, DEFAULT_IMAGE, ["tritonserver"], args, env, ports, probes(LIVE_PATH, READY_PATH))
 
 
 ENGINE = Engine(

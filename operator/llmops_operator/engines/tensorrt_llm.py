@@ -13,11 +13,11 @@ from llmops_operator.engines.base import (
     EngineConfigError,
     EngineInputs,
     EngineOutput,
-    common_volumes,
-    container,
+    container_port,
     hf_env,
     merge_args,
     model_reference,
+    output,
     probes,
 )
 
@@ -49,13 +49,8 @@ def build(inputs: EngineInputs) -> EngineOutput:
         ours.append(("--kv_cache_free_gpu_memory_fraction", str(spec.serving.gpu_memory_utilization)))
     args = [model_reference(spec, weights_path), *merge_args(ours, spec.engine.args)]
     env = hf_env(spec, weights_path, prompts_mount)
-    ports = [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
-    return {
-        "container": container(
-            spec, DEFAULT_IMAGE, ["trtllm-serve"], args, env, ports, probes(HEALTH_PATH, HEALTH_PATH)
-        ),
-        "volumes": common_volumes(),
-    }
+    ports = [container_port("http", PORT)]
+    return output(spec, DEFAULT_IMAGE, ["trtllm-serve"], args, env, ports, probes(HEALTH_PATH, HEALTH_PATH))
 
 
 ENGINE = Engine(

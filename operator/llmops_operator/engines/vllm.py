@@ -13,11 +13,11 @@ from llmops_operator.engines.base import (
     Engine,
     EngineInputs,
     EngineOutput,
-    common_volumes,
-    container,
+    container_port,
     hf_env,
     merge_args,
     model_reference,
+    output,
     probes,
 )
 
@@ -52,13 +52,8 @@ def build(inputs: EngineInputs) -> EngineOutput:
         {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
         {"name": "DO_NOT_TRACK", "value": "1"},
     ]
-    ports = [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
-    return {
-        "container": container(
-            spec, DEFAULT_IMAGE, ["vllm", "serve"], args, env, ports, probes(HEALTH_PATH, HEALTH_PATH)
-        ),
-        "volumes": common_volumes(),
-    }
+    ports = [container_port("http", PORT)]
+    return output(spec, DEFAULT_IMAGE, ["vllm", "serve"], args, env, ports, probes(HEALTH_PATH, HEALTH_PATH))
 
 
 ENGINE = Engine(
