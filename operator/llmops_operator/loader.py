@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import huggingface_hub
+
 from llmops_operator.api.model import SourceSpec
 
 log = logging.getLogger("llmops.loader")
@@ -21,10 +23,8 @@ def load_weights(uri: str, revision: str | None, dest: str) -> int:
         return 0
     target.mkdir(parents=True, exist_ok=True)
     if source.scheme == "hf":
-        from huggingface_hub import snapshot_download
-
         # The token is read by huggingface-hub from HF_TOKEN (set from the Secret); never logged.
-        snapshot_download(repo_id=source.location, revision=revision, local_dir=str(target))
+        huggingface_hub.snapshot_download(repo_id=source.location, revision=revision, local_dir=str(target))
     elif source.scheme == "pvc":
         log.info("pvc source %s needs no download", uri)
     else:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from llmops_operator import engines
 from llmops_operator.api.common import LABEL_COMPONENT, LABEL_MODEL, LABEL_REVISION, MANAGED_LABELS
 from llmops_operator.api.model import ModelSpec, RevisionRecord
 from llmops_operator.hashing import digest
@@ -53,8 +54,6 @@ def _short_hash(payload: Any) -> str:
 
 def hashed_content(spec: ModelSpec, prompts_hash: str | None = None) -> dict[str, Any]:
     """The normalized content a revision hash is taken over (exposed for debugging)."""
-    from llmops_operator import engines  # the resolved image is part of what serves
-
     wire = spec.model_dump(by_alias=True, exclude_defaults=True, mode="json")
     content = _normalize({key: wire.get(key) for key in HASHED_FIELDS})
     content.setdefault("engine", {})["image"] = engines.image(spec)

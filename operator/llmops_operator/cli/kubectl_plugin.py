@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any
 
+from kubernetes import config
+
 from llmops_operator.kube.client import Kube, KubeError, NotFound, load_api_client
 
 CONTROL_PATCHES: dict[str, dict[str, Any]] = {
@@ -105,8 +107,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _current_namespace() -> str:
-    from kubernetes import config
-
     try:
         _, context = config.list_kube_config_contexts()
         return context.get("context", {}).get("namespace") or "default"
