@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from llmops_operator.api.common import LABEL_REVISION, SecretKeyRef
 from llmops_operator.api.model import ModelSpec
+from llmops_operator.api.rollout import RolloutStatus
 from llmops_operator.autoscaling.decide import Signals
 from llmops_operator.autoscaling.signals import UnsupportedSignalError, read_signals
 from llmops_operator.gpu.inventory import inventory
@@ -203,7 +204,16 @@ def measure(
         status["canaryRevision"],
         status.get("stableRevision"),
         now,
+        _rollout_status(status),
     )
     for m in measurements:
         ctx.metrics.analysis_measurements.labels(meta["namespace"], meta["name"], m.metric, m.phase).inc()
     return measurements
+
+
+def _rollout_status(status: dict[str, Any]) -> RolloutStatus | None:
+    """The rollout progress the plan holds (the look window of mode confidence comes from it)."""
+    try:
+        return RolloutStatus.model_validate(status.get("rollout") or {})
+    except ValidationError:
+        return None
