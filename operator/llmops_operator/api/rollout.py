@@ -29,7 +29,14 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
 
 BuiltinMetric = Literal[
-    "errorRate", "timeToFirstTokenP95", "e2eLatencyP95", "interTokenLatencyP95", "queueDepth"
+    "errorRate",
+    "timeToFirstTokenP95",
+    "e2eLatencyP95",
+    "interTokenLatencyP95",
+    "queueDepth",
+    "costPerMillionOutputTokens",
+    "costPerRequest",
+    "feedbackPositiveRate",
 ]
 AnalysisMode = Literal["confidence", "threshold"]
 MeasurementPhase = Literal["Successful", "Failed", "Inconclusive", "Error"]
@@ -140,7 +147,10 @@ class MetricSpec(ApiModel):
     builtin: BuiltinMetric | None = None
     """A builtin LLM signal mapped to the engine's own metric names: errorRate (share of
     failed requests, 0-1), timeToFirstTokenP95, e2eLatencyP95, interTokenLatencyP95
-    (seconds), queueDepth (waiting requests per pod)."""
+    (seconds), queueDepth (waiting requests per pod), costPerMillionOutputTokens (GPU spend per
+    million generated tokens), costPerRequest (output tokens per request times the Model's
+    cost per output token) and feedbackPositiveRate (share of thumbs-up votes, 0-1, from the
+    application's `llmops_feedback_total`; see docs/monitoring.md)."""
     query: str | None = Field(default=None, min_length=1, max_length=4096)
     """Custom PromQL returning one number. Placeholders: `{{revision}}` (the revision being
     measured), `{{stableRevision}}`, `{{namespace}}`, `{{model}}`, `{{window}}`. Ratio

@@ -3,7 +3,7 @@ prompt) and the result read back from the EvalRun and its Job. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +58,18 @@ def eval_result(
     return machine.EvalResult(phase=phase, name=name, message=message)
 
 
+def endpoint_of(model: str, namespace: str, spec: ModelSpec, endpoint_template: str) -> Callable[[str], str]:
+    """revision -> its OpenAI base URL as eval Jobs see it."""
+    info = engines.get_engine(spec.engine.type)
+    port = info.openai_port or info.http_port
+
+    def of(revision: str) -> str:
+        service = revisions.revision_service_name(model, revision)
+        return endpoint(endpoint_template, service, namespace, port, model, revision)
+
+    return of
+
+
 def eval_run(
     model: str,
     namespace: str,
@@ -70,22 +82,16 @@ def eval_run(
     owner: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The EvalRun of a gate step: the candidate (and stable, as baseline) and its bound prompt."""
-    info = engines.get_engine(spec.engine.type)
-    port = info.openai_port or info.http_port
-
-    def endpoint_of(revision: str) -> str:
-        service = revisions.revision_service_name(model, revision)
-        return endpoint(endpoint_template, service, namespace, port, model, revision)
-
+    endpoint_of_revision = endpoint_of(model, namespace, spec, endpoint_template)
     run_spec: dict[str, Any] = {
         "gate": action.gate,
         "model": model,
         "revision": action.revision,
-        "endpoint": endpoint_of(action.revision),
+        "endpoint": endpoint_of_revision(action.revision),
     }
     if action.stable_revision:
         run_spec["baselineRevision"] = action.stable_revision
-        run_spec["baselineEndpoint"] = endpoint_of(action.stable_revision)
+        run_spec["baselineEndpoint"] = endpoint_of_revision(action.stable_revision)
     gate = next((g for g in eval_gates if g["metadata"]["name"] == action.gate), None)
     gate_prompt = (((gate or {}).get("spec") or {}).get("prompt") or {}).get("name")
     bound = next((ref.version for ref in spec.prompts if ref.name == gate_prompt), None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,8 +22,10 @@ from llmops_operator.autoscaling.signals import UnsupportedSignalError, read_sig
 from llmops_operator.gpu.inventory import inventory
 from llmops_operator.kube.apply import execute
 from llmops_operator.kube.client import KubeError
+from llmops_operator.metrics_source.builtins import CostRates
 from llmops_operator.metrics_source.provider import PrometheusProvider
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
+from llmops_operator.monitoring.cost import Rates
 from llmops_operator.revisions import deployment_name
 from llmops_operator.rollout.analysis.run import take_measurements
 from llmops_operator.runtime.context import OperatorContext
@@ -96,8 +98,20 @@ def gather(ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec | None, 
         eval_gates=[g for (ns, _), g in store.eval_gates.objects.items() if ns == namespace],
         endpoint_template=ctx.settings.eval_endpoint_template,
         inventory=inventory(store.nodes),
+        token_rates=_token_rates(ctx, model),
+        prices=ctx.settings.prices,
+        cost_refresh=timedelta(seconds=ctx.settings.cost_refresh_seconds),
         **(_spec_reads(ctx, model, spec, now) if spec is not None else {}),
     )
+
+
+def _token_rates(ctx: OperatorContext, model: dict[str, Any]) -> dict[str, Rates]:
+    """Token rates of the Model's serving revisions (from the bulk cache, refreshed every 15 s)."""
+    if ctx.token_rates is None:
+        return {}
+    meta, status = model["metadata"], model.get("status") or {}
+    revisions = [r for r in (status.get("stableRevision"), status.get("canaryRevision")) if r]
+    return {r: ctx.token_rates.get(meta["namespace"], meta["name"], r) for r in revisions}
 
 
 def _spec_reads(
@@ -206,10 +220,25 @@ def measure(
         status.get("stableRevision"),
         now,
         _rollout_status(status),
+        cost=cost_rates(status),
     )
     for m in measurements:
         ctx.metrics.analysis_measurements.labels(meta["namespace"], meta["name"], m.metric, m.phase).inc()
     return measurements
+
+
+def cost_rates(status: dict[str, Any]) -> CostRates:
+    """What each serving revision spends per hour, from this pass's status.cost: money when
+    every revision has a price, else GPU-hours for all (so ratios stay comparable)."""
+    records = (status.get("cost") or {}).get("revisions") or []
+    priced = bool(records) and all(r.get("pricePerGpuHour") is not None for r in records)
+    spend = {
+        r["revision"]: (r.get("pricePerGpuHour") if priced else 1.0)
+        * r.get("gpus", 0)
+        * r.get("readyReplicas", 0)
+        for r in records
+    }
+    return CostRates(spend, priced)
 
 
 def _rollout_status(status: dict[str, Any]) -> RolloutStatus | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,6 +19,8 @@ from llmops_operator.autoscaling.decide import Signals
 from llmops_operator.conditions import Reason
 from llmops_operator.evals.job import DEFAULT_ENDPOINT_TEMPLATE
 from llmops_operator.gpu.planner import GpuNodeInfo, ModelFacts
+from llmops_operator.monitoring.cost import DEFAULT_REFRESH, Rates
+from llmops_operator.monitoring.prices import Prices
 
 RESYNC_SECONDS = 30.0
 PENDING_POLL_SECONDS = 5.0
@@ -57,6 +59,12 @@ class World:
     """The load signal read from Prometheus for `spec.autoscaling` (None: none read)."""
     endpoint_template: str = DEFAULT_ENDPOINT_TEMPLATE
     """How eval Jobs reach a revision's Service (see `evals.job.endpoint`)."""
+    token_rates: Mapping[str, Rates] = field(default_factory=dict)
+    """Token rates of the serving revisions (engine counters, via Prometheus)."""
+    prices: Prices = field(default_factory=Prices)
+    """The operator's GPU price table."""
+    cost_refresh: timedelta = DEFAULT_REFRESH
+    """How often an unchanged revision's cost record is brought up to date."""
 
 
 @dataclass
@@ -79,6 +87,8 @@ class ModelPlan:
     route_patch: dict[str, Any] | None = None
     """HTTPRoute weights to apply (Gateway API traffic routing)."""
     rollout_revision: str | None = None
+    scheduled_evaluations: list[str] = field(default_factory=list)
+    """Gates of the scheduled EvalRuns started by this pass."""
 
 
 @dataclass
