@@ -1,7 +1,8 @@
 """The Job that runs one EvalRun, and the least-privilege identity it runs as. Pure builders.
 
 The Job runs the operator's own image as `llmops-operator eval --evalrun NS/NAME`; its
-ServiceAccount may read the gate, prompts and dataset and patch EvalRun status, nothing else.
+ServiceAccount may read the gate, prompts and dataset, patch EvalRun status and write the
+ConfigMap that keeps the run's case record, nothing else.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ EVAL_ROLE_RULES: list[dict[str, Any]] = [
         "verbs": ["get", "list"],
     },
     {"apiGroups": [GROUP], "resources": ["evalruns/status"], "verbs": ["get", "patch"]},
-    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]},
+    # create/patch: the Job keeps every case's outcome in a ConfigMap owned by the EvalRun
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "patch"]},
 ]
 
 
