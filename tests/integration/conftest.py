@@ -159,11 +159,8 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
     url = prometheus.url if hasattr(prometheus, "url") else str(prometheus)
     template = f"http://127.0.0.1:{openai_stub.port}/r/{{revision}}/v1"
     volumes = VolumeProvisioner(cluster.api_client).start()
-    metrics_port = _free_port()
     env = {
         "LLMOPS_EVAL_ENDPOINT_TEMPLATE": template,
-        "LLMOPS_METRICS_PORT": str(metrics_port),
-        "LLMOPS_METRICS_ADDRESS": "127.0.0.1",
         "LLMOPS_GPU_PRICES": json.dumps({"currency": "USD", "gpuHourPrices": DEV_GPU_PRICES}),
         "LLMOPS_COST_WINDOW": "10s",
         "LLMOPS_COST_REFRESH_SECONDS": "5",
@@ -171,8 +168,8 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
     proc = OperatorProcess(str(cluster.kubeconfig), url, env)
     proc.start()
     # Prometheus scrapes the operator's own metrics (the dashboard and alerts read them)
-    target = f"llmops-operator-{metrics_port}"
-    prometheus.add_target(target, f"127.0.0.1:{metrics_port}", {"job": "llmops-operator"})
+    target = f"llmops-operator-{proc.metrics_port}"
+    prometheus.add_target(target, f"127.0.0.1:{proc.metrics_port}", {"job": "llmops-operator"})
     yield proc
     prometheus.remove_target(target)
     proc.stop()
