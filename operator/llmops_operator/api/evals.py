@@ -7,10 +7,11 @@ dataset) is its own phase and is never reported as Failed or Passed.
 
 from __future__ import annotations
 
-import re
+import functools
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import re2
 from pydantic import Field, model_validator
 
 from llmops_operator.api.common import (
@@ -40,6 +41,27 @@ MAX_PATTERN = 4096
 """Longest regex an assertion may hold."""
 MAX_TIMEOUT_SECONDS = 86400
 MAX_REQUEST_TIMEOUT_SECONDS = 3600
+
+
+REGEX_MAX_MEMORY = 8 << 20
+"""Memory RE2 may use for one compiled assertion pattern; a larger pattern is invalid."""
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_regex(pattern: str, case_insensitive: bool = False) -> Any:
+    """A regex assertion's pattern on RE2: matching is linear in the answer's length whatever the
+    pattern, so `(a+)+$` cannot hang a gate. RE2 has no backreferences or lookaround."""
+    options = re2.Options()
+    options.log_errors = False
+    options.case_sensitive = not case_insensitive
+    options.max_mem = REGEX_MAX_MEMORY
+    try:
+        return re2.compile(pattern, options=options)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ValueError(
+            f"invalid regex {pattern[:80]!r}: {reason} (RE2 syntax: no backreferences or lookaround)"
+        ) from exc
 
 
 def _cel(rule: str, message: str) -> dict[str, Any]:
@@ -198,10 +220,7 @@ class Assertion(ApiModel):
                 if isinstance(pattern, str):
                     if len(pattern) > MAX_PATTERN:
                         raise ValueError(f"regex is longer than {MAX_PATTERN} characters")
-                    try:
-                        re.compile(pattern)
-                    except re.error as exc:
-                        raise ValueError(f"invalid regex {pattern[:80]!r}: {exc}") from exc
+                    compile_regex(pattern)
         return self
 
 
