@@ -18,7 +18,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmops_operator import autoscaler, engines, eval_jobs, planner, prompts, resources, revisions
+from llmops_operator import (
+    autoscaler,
+    engines,
+    eval_jobs,
+    planner,
+    prompts,
+    reference_grants,
+    resources,
+    revisions,
+)
 from llmops_operator import conditions as cond
 from llmops_operator.api.common import API_VERSION, LABEL_REVISION, Condition
 from llmops_operator.api.model import ModelSpec, ModelStatus, PlanStatus
@@ -26,6 +35,7 @@ from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.api.rollout import Measurement, RolloutStatus
 from llmops_operator.autoscaling_signals import unsupported_signal
 from llmops_operator.conditions import Reason
+from llmops_operator.evals import verdict
 from llmops_operator.rollout import machine
 from llmops_operator.rollout.traffic.gateway import httproute_weights
 
@@ -71,6 +81,11 @@ class World:
     """The load signal read from Prometheus for `spec.autoscaling` (None: none read)."""
     endpoint_template: str = eval_jobs.DEFAULT_ENDPOINT_TEMPLATE
     """How eval Jobs reach a revision's Service (see `eval_jobs.endpoint`)."""
+    verdict_key: bytes = b""
+    """The operator's master key for eval verdicts (`evals/verdict.py`); when set, an EvalRun's
+    phase counts only with a valid signature."""
+    http_route_denied: str | None = None
+    """Why the HTTPRoute in another namespace may not be used (no ReferenceGrant allows it)."""
 
 
 @dataclass
@@ -214,6 +229,7 @@ def eval_result(
     eval_runs: Sequence[Mapping[str, Any]],
     rollout: RolloutStatus | None,
     jobs: Sequence[Mapping[str, Any]] = (),
+    verdict_key: bytes = b"",
 ) -> machine.EvalResult | None:
     """The result of the EvalRun that the current gate step started, if it reported one."""
     if rollout is None or rollout.eval_run is None or rollout.revision is None:
@@ -231,6 +247,13 @@ def eval_result(
             phase="Error",
             name=name,
             message=f"eval Job {name} failed before recording a result; see its logs",
+        )
+    if verdict_key and phase in verdict.SIGNED_PHASES and not verdict.verify(verdict_key, run):
+        return machine.EvalResult(
+            phase="Error",
+            name=name,
+            message=f"EvalRun {name} reports {phase} without the signature of the eval Job the "
+            "operator started for it; the verdict is ignored (was the status written by hand?)",
         )
     message = status.get("message") or ""
     failing = status.get("failingAssertions") or []
@@ -622,7 +645,10 @@ def _plan_canary(
         ready_replicas={rev: o.ready_replicas for rev, o in observed.items()},
         measurements=tuple(p.world.measurements),
         eval_result=eval_result(
-            p.world.eval_runs, rollout if rollout.revision == desired else None, p.world.jobs
+            p.world.eval_runs,
+            rollout if rollout.revision == desired else None,
+            p.world.jobs,
+            p.world.verdict_key,
         ),
     )
     actions, new_rollout = machine.step(spec.rollout, rollout, obs, p.world.now)
@@ -636,9 +662,10 @@ def _plan_canary(
         elif isinstance(action, machine.StartEvalRun):
             started = new_rollout.eval_run.started_at if new_rollout.eval_run else None
             run = _eval_run(p, spec, action, started)
-            p.plan.apply.extend(eval_jobs.eval_identity(p.namespace))
+            gate = next((g for g in p.world.eval_gates if g["metadata"]["name"] == action.gate), None)
+            p.plan.apply.extend(eval_jobs.eval_identity(run, gate, _owner(p), p.world.verdict_key))
             p.plan.apply.append(run)
-            p.plan.apply.append(eval_jobs.eval_job(run, p.world.operator_image, _owner(p)))
+            p.plan.apply.append(eval_jobs.eval_job(run, p.world.operator_image, _owner(p), gate))
         elif isinstance(action, machine.Promote):
             new_stable, canary = action.revision, None
             status.revisions = revisions.record_revision(
@@ -762,6 +789,9 @@ def _plan_route(
 ) -> None:
     route = p.world.http_route
     gateway = spec.rollout.canary.traffic_routing.gateway_api  # type: ignore[union-attr]
+    if p.world.http_route_denied:
+        p.set("TrafficRouting", "False", reference_grants.NOT_PERMITTED_REASON, p.world.http_route_denied)
+        return
     if route is None:
         p.set(
             "TrafficRouting",

@@ -380,5 +380,8 @@ class EvalRunStatus(StatusModel):
     """Assertions (and criteria) that made the run fail."""
     message: str = ""
     """Human-readable summary; for Error, what went wrong."""
+    signature: str | None = None
+    """HMAC of the verdict by the eval Job the operator started for this run; a phase without a
+    valid signature is not taken as a verdict (see docs/security.md)."""
     observed_generation: int | None = None
     """The generation this status was computed from."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmops_operator.eval_jobs import DEFAULT_ENDPOINT_TEMPLATE
+from llmops_operator.evals import verdict
 from llmops_operator.handlers.queue import WorkQueue
 from llmops_operator.handlers.store import Key, Store
 from llmops_operator.kube.client import Kube
@@ -44,13 +45,17 @@ class OperatorContext:
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="events")
     )
     """Posts Events off the reconcile path, in order per submit."""
+    verdict_key: bytes = b""
+    """Master key eval verdicts are checked with (`evals/verdict.py`); loaded at startup."""
     loop: asyncio.AbstractEventLoop | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> OperatorContext:
+        kube = Kube()
         return cls(
-            kube=Kube(),
+            kube=kube,
+            verdict_key=verdict.load_master_key(kube),
             settings=Settings(
                 prometheus_url=args.prometheus_url,
                 operator_image=args.operator_image,

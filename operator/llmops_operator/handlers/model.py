@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmops_operator.api.common import API_VERSION, LABEL_REVISION
+from llmops_operator import reference_grants
+from llmops_operator.api.common import API_VERSION, GROUP, LABEL_REVISION
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.autoscaler import Signals
 from llmops_operator.autoscaling_signals import UnsupportedSignalError, read_signals
@@ -25,6 +26,7 @@ from llmops_operator.handlers.store import Key
 from llmops_operator.kube.client import KubeError, NotFound
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
 from llmops_operator.planner import GpuNodeInfo
+from llmops_operator.reference_grants import ObjectRef
 from llmops_operator.revisions import deployment_name
 from llmops_operator.rollout.analysis.provider import PrometheusProvider
 from llmops_operator.rollout.analysis.run import take_measurements
@@ -85,9 +87,10 @@ def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
         eval_runs=store.eval_runs.owned_by(namespace, name),
         eval_gates=[g for (ns, _), g in store.eval_gates.objects.items() if ns == namespace],
         endpoint_template=ctx.settings.eval_endpoint_template,
+        verdict_key=ctx.verdict_key,
         secret=_check_secret(ctx, namespace, (spec.get("source") or {}).get("credentialsSecretRef")),
         inventory=_inventory(ctx),
-        http_route=_http_route(ctx, namespace, spec),
+        **_http_route(ctx, namespace, spec),
         autoscaling_signals=_autoscaling_signals(ctx, model, now),
         **_model_facts(ctx, spec),
     )
@@ -175,16 +178,29 @@ def _inventory(ctx: OperatorContext) -> list[GpuNodeInfo] | None:
     return inventory
 
 
-def _http_route(ctx: OperatorContext, namespace: str, spec: dict[str, Any]) -> dict[str, Any] | None:
+def _http_route(ctx: OperatorContext, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The HTTPRoute, read only when it is in the Model's namespace or a ReferenceGrant in its own
+    namespace allows the Model's namespace to use it (the operator's own permission is not
+    lent to a tenant)."""
     routing = (((spec.get("rollout") or {}).get("canary") or {}).get("trafficRouting") or {}).get(
         "gatewayAPI"
     )
     if not routing:
-        return None
+        return {}
+    route_namespace = routing.get("namespace") or namespace
+    source = ObjectRef(GROUP, "Model", namespace, "")
+    target = ObjectRef("gateway.networking.k8s.io", "HTTPRoute", route_namespace, routing["httpRoute"])
     try:
-        return ctx.kube.get_or_none("HTTPRoute", routing.get("namespace") or namespace, routing["httpRoute"])
+        if route_namespace != namespace:
+            try:
+                grants = ctx.kube.list("ReferenceGrant", route_namespace)
+            except NotFound:  # the Gateway API CRDs lack ReferenceGrant: nothing is granted
+                grants = []
+            if not reference_grants.allows(grants, source, target):
+                return {"http_route_denied": reference_grants.not_permitted_message(source, target)}
+        return {"http_route": ctx.kube.get_or_none("HTTPRoute", route_namespace, routing["httpRoute"])}
     except KubeError:
-        return None
+        return {}
 
 
 def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: datetime) -> list[Any]:

@@ -34,6 +34,7 @@ _RESOURCES: dict[str, tuple[str, str]] = {
     "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles"),
     "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
     "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes"),
+    "ReferenceGrant": ("/apis/gateway.networking.k8s.io/v1beta1", "referencegrants"),
     "Model": (f"/apis/{GROUP}/{VERSION}", "models"),
     "PromptVersion": (f"/apis/{GROUP}/{VERSION}", "promptversions"),
     "EvalGate": (f"/apis/{GROUP}/{VERSION}", "evalgates"),
