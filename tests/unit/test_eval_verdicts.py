@@ -175,3 +175,9 @@ def test_each_judge_uses_the_key_of_its_own_secret() -> None:
     assert (judges["a"].api_key, judges["b"].api_key) == ("from-secret", "shared")
     with pytest.raises(EvalSetupError, match="'sa' key 'k' was not provided"):
         resolve_judges(named_assertions(spec), {}, "shared", {})
+
+
+def test_the_signature_survives_the_round_trip_through_the_api_server() -> None:
+    """JSON from the API server spells the signed 1.0 as 1."""
+    as_read = {**signed(PASSED), "candidate": {"passRate": 1}}
+    assert eval_result([run(as_read)], ROLLOUT, (), MASTER).phase == "Passed"

@@ -23,7 +23,7 @@ from llmops_operator.api.common import (
     StatusModel,
     SubdomainName,
 )
-from llmops_operator.api.prompt import FREE_FORM
+from llmops_operator.api.prompt import FREE_FORM, MAX_SEED
 
 AssertionType = Literal[
     "equals", "contains", "regex", "jsonSchema", "similarity", "rougeL", "bleu", "latency", "llmJudge"
@@ -258,7 +258,7 @@ class EvalGateSpec(ApiModel):
     """Deadline for one request."""
     retries: int = Field(default=3, ge=0, le=10)
     """Retries on 429, 5xx and connection errors, with exponential back-off."""
-    seed: int | None = Field(default=None, ge=-(1 << 63), le=(1 << 63) - 1)
+    seed: int | None = Field(default=None, ge=-MAX_SEED, le=MAX_SEED)
     """Sampling seed sent with every request (overrides the prompt's)."""
 
 

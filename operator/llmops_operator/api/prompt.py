@@ -23,6 +23,8 @@ FREE_FORM: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 MAX_CONTENT = 65536
 """Longest message template."""
+MAX_SEED = (1 << 53) - 1
+"""Largest sampling seed: the API server reads schema bounds as float64, exact up to 2^53."""
 
 
 class PromptMessage(ApiModel):
@@ -56,7 +58,7 @@ class PromptParameters(ApiModel):
     """Upper bound on generated tokens."""
     top_p: float | None = Field(default=None, gt=0, le=1)
     """Nucleus sampling mass."""
-    seed: int | None = Field(default=None, ge=-(1 << 63), le=(1 << 63) - 1)
+    seed: int | None = Field(default=None, ge=-MAX_SEED, le=MAX_SEED)
     """Sampling seed, for engines that accept one."""
     stop: list[Annotated[str, Field(max_length=256)]] | None = Field(default=None, max_length=16)
     """Stop sequences."""

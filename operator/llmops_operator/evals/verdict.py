@@ -46,14 +46,22 @@ def run_key(master: bytes, namespace: str, name: str) -> str:
     return hmac.new(master, f"{namespace}/{name}".encode(), hashlib.sha256).hexdigest()
 
 
+def _number(value: Any) -> str | None:
+    """Numbers as text with fixed precision: JSON gives back `1` for the `1.0` that was signed."""
+    try:
+        return None if value is None else f"{float(value):.6f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _signed_text(uid: str, status: Mapping[str, Any]) -> bytes:
     candidate = status.get("candidate") or {}
     body = {
         "uid": uid,
         "revision": status.get("revision"),
         "phase": status.get("phase"),
-        "failingAssertions": list(status.get("failingAssertions") or []),
-        "passRate": candidate.get("passRate"),
+        "failingAssertions": [str(a) for a in status.get("failingAssertions") or []],
+        "passRate": _number(candidate.get("passRate") if isinstance(candidate, Mapping) else None),
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
