@@ -6,6 +6,7 @@ resume from status alone.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,7 +44,9 @@ def make_spec(
 ) -> RolloutSpec:
     canary: dict[str, Any] = {"steps": steps}
     if metrics is not None:
-        canary["analysis"] = {"interval": "30s", "metrics": metrics, **analysis}
+        # World.measure judges point estimates, so the timing tested here is mode threshold's
+        # (mode confidence's first look after a weight change: test_confidence_timing below).
+        canary["analysis"] = {"interval": "30s", "mode": "threshold", "metrics": metrics, **analysis}
     return RolloutSpec.model_validate({"strategy": "Canary", "canary": canary})
 
 
@@ -497,3 +500,40 @@ def test_healthy_canary_with_any_valid_steps_is_promoted_and_traffic_never_drops
     for a in actions:
         if isinstance(a, ScaleRevision) and a.revision == OLD:
             assert a.replicas >= 1 or world.weights[-1] == 100
+
+
+def test_confidence_timing_first_look_one_interval_after_each_weight_change() -> None:
+    """Mode confidence: the first look at a weight judges only data from after the change."""
+    spec = make_spec(
+        [{"setWeight": 20}, {"analysis": {}}, {"setWeight": 50}, {"analysis": {}}],
+        [ERRORS],
+        mode="confidence",
+    )
+    world = World()
+    world.set("errors", QueryResult.of(0.0))
+    _, status, _ = drive(spec, world, passes=40, tick=timedelta(seconds=5))
+    final = rollout(status)
+    assert world.canary is None and world.stable == NEW, final.message
+    changes = [T0]  # setWeight 20 completes at T0 or later
+    first_looks = [t for t, _ in world.measured]
+    assert first_looks[0] >= changes[0] + timedelta(seconds=30)
+    assert final.analysis.counts["errors"].looks == len(world.measured)
+    # after setWeight 50 the analysis step waited one interval again
+    gaps = [b - a for a, b in itertools.pairwise(first_looks)]
+    assert all(g >= timedelta(seconds=30) for g in gaps)
+
+
+def test_confidence_requeue_points_at_one_interval_after_the_weight_change() -> None:
+    spec = make_spec([{"setWeight": 20}, {"pause": {}}], [ERRORS], mode="confidence")
+    world = World()
+    _, status = run_pass(spec, "{}", world, T0)  # scales the canary up
+    set_at = T0 + timedelta(seconds=5)
+    actions, status = run_pass(spec, status, world, set_at)
+    st = rollout(status)
+    assert st.weight == 20 and st.weight_changed_at == set_at
+    assert not any(isinstance(a, RunAnalysis) for a in actions)
+    assert RequeueAfter(30.0) in actions
+    actions, _ = step(spec, st, world.observed(), set_at + timedelta(seconds=29))
+    assert not any(isinstance(a, RunAnalysis) for a in actions)
+    actions, _ = step(spec, st, world.observed(), set_at + timedelta(seconds=30))
+    assert RunAnalysis(("errors",)) in actions

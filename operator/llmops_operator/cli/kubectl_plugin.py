@@ -50,6 +50,9 @@ def render_status(model: dict[str, Any]) -> str:
     if measurements:
         lines.append("  analysis:")
         for item in measurements[-6:]:
+            if item.get("confidence") is not None:  # mode confidence: the message is the compact verdict
+                lines.append(f"    {item.get('message', '')}")
+                continue
             lines.append(
                 f"    {item.get('metric')}: {item.get('phase')} value={item.get('value')}"
                 f" stable={item.get('stableValue')} {item.get('message', '')}".rstrip()

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from llmops_operator import reference_grants
 from llmops_operator.api.common import API_VERSION, GROUP, LABEL_REVISION
 from llmops_operator.api.model import ModelSpec
+from llmops_operator.api.rollout import RolloutStatus
 from llmops_operator.autoscaler import Signals
 from llmops_operator.autoscaling_signals import UnsupportedSignalError, read_signals
 from llmops_operator.handlers.context import OperatorContext
@@ -225,10 +226,19 @@ def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
         status["canaryRevision"],
         status.get("stableRevision"),
         now,
+        _rollout_status(status),
     )
     for m in measurements:
         ctx.metrics.analysis_measurements.labels(meta["namespace"], meta["name"], m.metric, m.phase).inc()
     return measurements
+
+
+def _rollout_status(status: dict[str, Any]) -> RolloutStatus | None:
+    """The rollout progress the plan holds (the look window of mode confidence comes from it)."""
+    try:
+        return RolloutStatus.model_validate(status.get("rollout") or {})
+    except ValidationError:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -232,7 +232,12 @@ def _reset_or_restart(p: _Pass, h: str) -> None:
 def _restart(p: _Pass, reason: str, message: str) -> None:
     weight = 0 if p.st.abort or p.st.aborted_at else p.st.weight
     p.st = RolloutStatus(
-        revision=p.canary, step_hash=p.st.step_hash, step_started_at=p.now, weight=weight, message=message
+        revision=p.canary,
+        step_hash=p.st.step_hash,
+        step_started_at=p.now,
+        weight=weight,
+        weight_changed_at=p.now if weight else None,
+        message=message,
     )
     p.event(reason, message)
 
@@ -245,6 +250,7 @@ def _abort(p: _Pass, reason: str, metric: str | None) -> None:
     p.st.controller_pause = False
     p.st.promote_full = False
     p.st.weight = 0
+    p.st.weight_changed_at = p.now
     p.actions.append(Abort(p.canary, reason, metric))
     p.event("RolledBack", p.st.message, warning=True)
 
@@ -369,10 +375,27 @@ def _fresh(p: _Pass, name: str) -> Measurement | None:
     return m
 
 
+def _due_at(analysis: AnalysisSpec, st: RolloutStatus) -> datetime | None:
+    """When the next round falls due: one interval after the last; in mode confidence also
+    not before one interval after the weight was set, so that the first look at a weight
+    judges data from after the change only (None: at once)."""
+    times = [t + analysis.interval_delta for t in (st.analysis.last_measured_at,) if t is not None]
+    if analysis.mode == "confidence" and st.weight_changed_at is not None:
+        times.append(st.weight_changed_at + analysis.interval_delta)
+    return max(times) if times else None
+
+
 def _interval_due(p: _Pass) -> bool:
     assert p.analysis is not None
-    last = p.st.analysis.last_measured_at
-    return last is None or last + p.analysis.interval_delta <= p.now
+    due = _due_at(p.analysis, p.st)
+    return due is None or due <= p.now
+
+
+def _settled(p: _Pass) -> bool:
+    """Whether the data since the weight change is old enough to look at (mode confidence)."""
+    assert p.analysis is not None
+    changed = p.st.weight_changed_at
+    return p.analysis.mode != "confidence" or changed is None or changed + p.analysis.interval_delta <= p.now
 
 
 def _due_metrics(p: _Pass) -> list[str]:
@@ -385,7 +408,7 @@ def _due_metrics(p: _Pass) -> list[str]:
     s = _current(p)
     if s is not None and s.analysis is not None and not p.st.promote_full:
         inline = _inline_metrics(p, s)
-        missing = any(_fresh(p, n) is None for n in inline)
+        missing = any(_fresh(p, n) is None for n in inline) and _settled(p)
         if missing or _interval_due(p):
             due += [n for n in inline if n not in due]
     return due
@@ -429,9 +452,9 @@ def _walk(p: _Pass) -> None:
 
 
 def _requeue_for_analysis(p: _Pass) -> float:
-    if p.analysis is None or p.st.analysis.last_measured_at is None:
+    due = _due_at(p.analysis, p.st) if p.analysis is not None else None
+    if due is None:
         return REPLICA_POLL_SECONDS
-    due = p.st.analysis.last_measured_at + p.analysis.interval_delta
     return max(0.0, (due - p.now).total_seconds())
 
 
@@ -449,6 +472,7 @@ def _step_set_weight(p: _Pass, s: CanaryStep) -> bool:
     if p.st.weight != target:
         p.event("WeightSet", f"canary {p.canary} weight {p.st.weight} -> {target}")
         p.st.weight = target
+        p.st.weight_changed_at = p.now
     return True
 
 
@@ -608,8 +632,7 @@ def next_due(spec: RolloutSpec, status: RolloutStatus) -> datetime | None:
     analysis = spec.canary.analysis if spec.canary else None
     if analysis is None or not analysis.metrics or status.abort or status.weight == 0:
         return None
-    last = status.analysis.last_measured_at
-    return None if last is None else last + analysis.interval_delta
+    return _due_at(analysis, status)
 
 
 __all__ = [
