@@ -36,11 +36,20 @@ _KNOWN_TOKENS = re.compile(
 def scrub(text: str) -> str:
     """`text` with credentials replaced by `***` (URL userinfo, secret query parameters, bearer
     tokens, Authorization headers and well-known token shapes)."""
-    text = _USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
-    text = _SECRET_PARAM.sub(lambda m: f"{m['key']}{REDACTED}", text)
-    text = _HEADER.sub(lambda m: f"{m['key']}{REDACTED}", text)
-    text = _BEARER.sub(lambda m: f"{m['key']}{REDACTED}", text)
-    return _KNOWN_TOKENS.sub(REDACTED, text)
+    # Each pattern runs only when its cheap trigger is present: most messages hold none, and
+    # conditions are set on every pass.
+    lower = text.lower()
+    if "://" in text and "@" in text:
+        text = _USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
+    if "=" in text:
+        text = _SECRET_PARAM.sub(lambda m: f"{m['key']}{REDACTED}", text)
+    if any(word in lower for word in ("authorization", "api-key", "cookie")):
+        text = _HEADER.sub(lambda m: f"{m['key']}{REDACTED}", text)
+    if "bearer" in lower:
+        text = _BEARER.sub(lambda m: f"{m['key']}{REDACTED}", text)
+    if "hf_" in text or "sk-" in text or "_" in text:
+        text = _KNOWN_TOKENS.sub(REDACTED, text)
+    return text
 
 
 def bounded(text: object, limit: int = MAX_MESSAGE) -> str:
