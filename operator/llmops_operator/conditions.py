@@ -31,6 +31,11 @@ ANALYSIS = "Analysis"
 ROLLED_BACK = "RolledBack"
 PROMPTS_READY = "PromptsReady"
 CREDENTIALS_READY = "CredentialsReady"
+RECONCILING = "Reconciling"
+"""True while work is under way (kstatus' abnormal-true condition: Flux reads it as InProgress)."""
+STALLED = "Stalled"
+"""True when only a person can move the object on (kstatus reads it as Failed, Argo CD's health
+scripts as Degraded)."""
 
 MODEL_READY_SET: tuple[str, ...] = (CREDENTIALS_READY, PROMPTS_READY, CACHE_READY, SCHEDULED, AVAILABLE)
 """Sub-conditions whose conjunction is the Model's Ready (absent ones do not count)."""
@@ -67,6 +72,24 @@ class Reason:
     PROMPT_INVALID = "PromptVersionInvalid"
     # generic
     INVALID_SPEC = "InvalidSpec"
+
+
+BLOCKING_REASONS = frozenset(
+    {
+        Reason.INVALID_SPEC,
+        Reason.NO_FITTING_NODE,
+        Reason.UNSCHEDULABLE,
+        Reason.SECRET_MISSING,
+        Reason.SECRET_KEY_MISSING,
+        Reason.PROMPT_MISSING,
+        Reason.PROMPT_INVALID,
+        Reason.CACHE_LOAD_FAILED,
+        Reason.PODS_NOT_READY,
+    }
+)
+"""Reasons of a False Ready that no retry fixes: the Model is Stalled until a person acts."""
+
+Progress = Literal["InProgress", "Stalled", "Current"]
 
 
 def get_condition(conditions: Iterable[Condition], type_: str) -> Condition | None:
@@ -138,6 +161,64 @@ def roll_up_ready(
                 conditions, READY, condition.status, condition.reason, condition.message, now, generation
             )
     return set_condition(conditions, READY, "True", Reason.ALL_READY, "", now, generation)
+
+
+def set_progress(
+    conditions: Sequence[Condition],
+    progress: Progress,
+    reason: str,
+    message: str,
+    now: datetime,
+    generation: int | None = None,
+) -> list[Condition]:
+    """Reconciling / Stalled, the conditions kstatus (Flux) computes status from: at most one is
+    present and True; both are cleared when the object is Current."""
+    if progress == "Current":
+        return clear_condition(clear_condition(conditions, RECONCILING), STALLED)
+    type_, other = (RECONCILING, STALLED) if progress == "InProgress" else (STALLED, RECONCILING)
+    return set_condition(clear_condition(conditions, other), type_, "True", reason, message, now, generation)
+
+
+def model_progress(
+    conditions: Sequence[Condition], phase: str, aborted: bool, rollout_message: str
+) -> tuple[Progress, str, str]:
+    """(progress, reason, message) of a Model for `set_progress`: Stalled after an abort or
+    rollback, for an invalid spec and for a False Ready with a blocking reason; InProgress
+    until the Model is Ready with nothing rolling out; Current then."""
+    ready = get_condition(conditions, READY)
+    rolled_back = get_condition(conditions, ROLLED_BACK)
+    if aborted:
+        reason = rolled_back.reason if rolled_back is not None and rolled_back.status == "True" else "Aborted"
+        return "Stalled", reason, rollout_message or "the rollout was aborted"
+    if ready is not None and ready.status != "True" and ready.reason in BLOCKING_REASONS:
+        return "Stalled", ready.reason, ready.message
+    if phase == "Ready":
+        return "Current", "", ""
+    progressing = get_condition(conditions, PROGRESSING)
+    if progressing is not None and progressing.message:
+        return "InProgress", progressing.reason, progressing.message
+    if ready is not None and ready.status != "True":
+        return "InProgress", ready.reason, ready.message
+    return "InProgress", phase, f"Model is {phase}"
+
+
+EVAL_RUN_PROGRESS: dict[str, tuple[Progress, Status]] = {
+    "Pending": ("InProgress", "Unknown"),
+    "Running": ("InProgress", "Unknown"),
+    "Passed": ("Current", "True"),
+    "Failed": ("Stalled", "False"),
+    "Error": ("Stalled", "False"),
+}
+"""EvalRun phase -> (progress, Ready status): a finished run never changes again."""
+
+
+def eval_run_conditions(phase: str, message: str, now: datetime) -> list[Condition]:
+    """Ready and Reconciling/Stalled of an EvalRun in `phase` (written with every phase)."""
+    progress, ready = EVAL_RUN_PROGRESS[phase]
+    reason = f"Eval{phase}"
+    message = message or f"the eval run is {phase.lower()}"
+    conditions = set_condition([], READY, ready, reason, message, now)
+    return set_progress(conditions, progress, reason, message, now)
 
 
 def changed(before: Sequence[Condition], after: Sequence[Condition]) -> list[Condition]:

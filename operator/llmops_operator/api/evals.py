@@ -383,5 +383,7 @@ class EvalRunStatus(StatusModel):
     signature: str | None = None
     """HMAC of the verdict by the eval Job the operator started for this run; a phase without a
     valid signature is not taken as a verdict (see docs/security.md)."""
+    conditions: list[Condition] = Field(default_factory=list)
+    """Ready (the run passed), Reconciling while it runs, Stalled once it failed or erred."""
     observed_generation: int | None = None
     """The generation this status was computed from."""

@@ -119,7 +119,7 @@ def _autoscaling_signals(ctx: OperatorContext, model: dict[str, Any], now: datet
     meta = model["metadata"]
     try:
         return read_signals(
-            PrometheusProvider(ctx.settings.prometheus_url),
+            PrometheusProvider(ctx.settings.prometheus_url, reachable=ctx.metrics.prometheus_reachable),
             (spec.get("engine") or {}).get("type", "vllm"),
             meta["namespace"],
             meta["name"],
@@ -215,7 +215,7 @@ def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
     status = plan.status
     if analysis is None or not status.get("canaryRevision"):
         return []
-    provider = PrometheusProvider(ctx.settings.prometheus_url)
+    provider = PrometheusProvider(ctx.settings.prometheus_url, reachable=ctx.metrics.prometheus_reachable)
     measurements = take_measurements(
         analysis,
         plan.run_analysis,
@@ -330,7 +330,7 @@ def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
     if plan.events:
         involved = {**model, "apiVersion": API_VERSION, "kind": "Model"}
         ctx.events.submit(_post_events, ctx, involved, plan.events, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    _record_metrics(ctx, namespace, name, plan.status)
+    _record_metrics(ctx, namespace, name, plan)
     return plan.requeue_after
 
 
@@ -346,8 +346,7 @@ def _post_events(
             log.warning("could not post Event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc)
 
 
-def _record_metrics(ctx: OperatorContext, namespace: str, name: str, status: dict[str, Any]) -> None:
-    ctx.metrics.set_phase(namespace, name, status.get("phase", "Pending"))
-    rollout = status.get("rollout") or {}
-    ctx.metrics.rollout_step.labels(namespace, name).set(rollout.get("stepIndex", 0))
-    ctx.metrics.rollout_weight.labels(namespace, name).set(rollout.get("weight", 0))
+def _record_metrics(ctx: OperatorContext, namespace: str, name: str, plan: ModelPlan) -> None:
+    ctx.metrics.record_model(namespace, name, plan.status, ctx.store.eval_runs.owned_by(namespace, name))
+    if any(reason == "RolledBack" for _, reason, _ in plan.events):
+        ctx.metrics.rollbacks.labels(namespace, name).inc()

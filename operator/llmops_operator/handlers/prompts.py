@@ -13,7 +13,7 @@ from llmops_operator import prompts
 from llmops_operator.api.common import API_VERSION, Condition
 from llmops_operator.api.evals import EvalGateSpec
 from llmops_operator.api.prompt import PromptVersionSpec
-from llmops_operator.conditions import set_condition
+from llmops_operator.conditions import READY, set_condition, set_progress
 from llmops_operator.evals.assertions import AssertionConfigError, check_assertion
 from llmops_operator.handlers.context import OperatorContext
 from llmops_operator.kube.client import KubeError, NotFound
@@ -21,15 +21,42 @@ from llmops_operator.kube.client import KubeError, NotFound
 log = logging.getLogger("llmops.prompts")
 
 
-def prompt_version_status(obj: dict[str, Any], models: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def validity_conditions(
+    obj: dict[str, Any],
+    problem: str,
+    valid: tuple[str, str],
+    invalid_reason: str,
+    now: datetime,
+    types: tuple[str, ...] = (READY,),
+) -> list[dict[str, Any]]:
+    """`types` (Ready, and e.g. Valid) from a validation result, plus Stalled when invalid (only
+    a new spec fixes it); unchanged conditions keep lastTransitionTime. `valid` is the
+    (reason, message) of a valid object."""
+    conditions = [Condition.model_validate(c) for c in (obj.get("status") or {}).get("conditions") or []]
+    generation = obj["metadata"].get("generation")
+    reason, message = (invalid_reason, problem) if problem else valid
+    for type_ in types:
+        status = "False" if problem else "True"
+        conditions = set_condition(conditions, type_, status, reason, message, now, generation)
+    progress = "Stalled" if problem else "Current"
+    conditions = set_progress(conditions, progress, reason, message, now, generation)
+    return [c.model_dump(by_alias=True, exclude_none=True, mode="json") for c in conditions]
+
+
+def prompt_version_status(
+    obj: dict[str, Any], models: Iterable[dict[str, Any]], now: datetime
+) -> dict[str, Any]:
     """The status a PromptVersion should have (pure)."""
     meta = obj["metadata"]
+    valid = ("Validated", "templates compile")
     try:
         spec = PromptVersionSpec.model_validate(obj.get("spec") or {})
     except ValidationError as exc:
+        problem = f"invalid spec: {exc.errors()[0]['msg']}"
         return {
             "valid": False,
-            "reason": f"invalid spec: {exc.errors()[0]['msg']}",
+            "reason": problem,
+            "conditions": validity_conditions(obj, problem, valid, "InvalidPrompt", now),
             "observedGeneration": meta.get("generation"),
         }
     result = prompts.validate(spec)
@@ -47,6 +74,9 @@ def prompt_version_status(obj: dict[str, Any], models: Iterable[dict[str, Any]])
         "valid": result.valid,
         "reason": result.reason,
         "usedBy": used_by,
+        "conditions": validity_conditions(
+            obj, "" if result.valid else result.reason or "invalid", valid, "InvalidPrompt", now
+        ),
         "observedGeneration": meta.get("generation"),
     }
 
@@ -70,11 +100,24 @@ def _write_status(
         log.warning("could not write status of %s %s/%s: %s", kind, meta["namespace"], meta["name"], exc)
 
 
+def _unchanged(current: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """Whether writing `desired` would change nothing but condition timestamps."""
+
+    def summary(status: dict[str, Any]) -> dict[str, Any]:
+        conditions = sorted(
+            (c.get("type"), c.get("status"), c.get("reason"), c.get("message"), c.get("observedGeneration"))
+            for c in status.get("conditions") or []
+        )
+        return {**status, "conditions": conditions}
+
+    return all(summary(current).get(k) == v for k, v in summary(desired).items())
+
+
 def reconcile_prompt_version(ctx: OperatorContext, obj: dict[str, Any]) -> None:
     """Write the status when it changed; an invalid version gets a Warning Event once."""
-    desired = prompt_version_status(obj, ctx.store.models.objects.values())
+    desired = prompt_version_status(obj, ctx.store.models.objects.values(), datetime.now(UTC))
     current = obj.get("status") or {}
-    if all(current.get(k) == v for k, v in desired.items()):
+    if _unchanged(current, desired):
         return
     turned_invalid = not desired["valid"] and current.get("valid") is not False
     _write_status(
@@ -94,20 +137,10 @@ def eval_gate_status(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
         problem = f"invalid spec: {exc.errors()[0]['msg']}"
     except AssertionConfigError as exc:
         problem = str(exc)
-    current = [Condition.model_validate(c) for c in (obj.get("status") or {}).get("conditions") or []]
-    conditions = set_condition(
-        current,
-        "Valid",
-        "False" if problem else "True",
-        "InvalidAssertion" if problem else "Validated",
-        problem or "assertions compile",
-        now,
-        meta.get("generation"),
+    conditions = validity_conditions(
+        obj, problem, ("Validated", "assertions compile"), "InvalidAssertion", now, ("Valid", READY)
     )
-    return {
-        "conditions": [c.model_dump(by_alias=True, exclude_none=True, mode="json") for c in conditions],
-        "observedGeneration": meta.get("generation"),
-    }
+    return {"conditions": conditions, "observedGeneration": meta.get("generation")}
 
 
 def reconcile_eval_gate(ctx: OperatorContext, obj: dict[str, Any]) -> None:
@@ -115,11 +148,8 @@ def reconcile_eval_gate(ctx: OperatorContext, obj: dict[str, Any]) -> None:
     now = datetime.now(UTC)
     desired = eval_gate_status(obj, now)
     current = obj.get("status") or {}
-    before = {c.get("type"): c for c in current.get("conditions") or []}.get("Valid") or {}
-    after = desired["conditions"][[c["type"] for c in desired["conditions"]].index("Valid")]
-    if (before.get("status"), before.get("message")) == (after["status"], after["message"]) and current.get(
-        "observedGeneration"
-    ) == desired["observedGeneration"]:
+    if _unchanged(current, desired):
         return
+    after = next(c for c in desired["conditions"] if c["type"] == "Valid")
     warning = ("InvalidAssertion", after["message"]) if after["status"] == "False" else None
     _write_status(ctx, "EvalGate", obj, desired, warning)

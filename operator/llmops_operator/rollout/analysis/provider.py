@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -80,8 +81,11 @@ class PrometheusProvider:
         timeout_seconds: float = 10.0,
         headers: dict[str, str] | None = None,
         retries: int = 1,
+        reachable: Callable[[bool], None] | None = None,
     ) -> None:
+        """`reachable` hears after each query whether Prometheus answered (even with an error)."""
         self.url = url.rstrip("/")
+        self._reachable = reachable or (lambda _: None)
         # Few retries: an outage must surface as Error quickly, consecutiveErrorLimit absorbs blips.
         retry = Retry(total=retries, backoff_factor=0.2, status_forcelist=[502, 503, 504])
         self._client = PrometheusConnect(
@@ -95,15 +99,22 @@ class PrometheusProvider:
         try:
             data = self._client.custom_query(promql)
         except Exception as err:  # connection refused, timeout, HTTP 4xx/5xx, bad JSON: all Errors
-            return QueryResult.error(self._describe(err))
+            return QueryResult.error(self._failed(err))
+        self._reachable(True)
         return parse_result(data)
 
     def query_vector(self, promql: str, at: datetime, by: str = "le") -> VectorResult:
         try:
             data = self._client.custom_query(promql, params={"time": f"{at.timestamp():.3f}"})
         except Exception as err:  # same as query(): every failure is an Error
-            return VectorResult("error", message=self._describe(err))
+            return VectorResult("error", message=self._failed(err))
+        self._reachable(True)
         return parse_vector(data, by)
+
+    def _failed(self, err: Exception) -> str:
+        """Report reachability (an HTTP error status means Prometheus answered); describe."""
+        self._reachable("HTTP Status Code" in str(err))
+        return self._describe(err)
 
     def _describe(self, err: Exception) -> str:
         text = str(err)
