@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,6 +36,9 @@ from llmops_operator.api.rollout import Measurement, RolloutStatus
 from llmops_operator.autoscaling_signals import unsupported_signal
 from llmops_operator.conditions import Reason
 from llmops_operator.evals import verdict
+from llmops_operator.monitoring.cost import DEFAULT_REFRESH, Rates
+from llmops_operator.monitoring.prices import Prices
+from llmops_operator.monitoring.stage import MonitorInputs, monitor
 from llmops_operator.rollout import machine
 from llmops_operator.rollout.traffic.gateway import httproute_weights
 
@@ -86,6 +89,12 @@ class World:
     phase counts only with a valid signature."""
     http_route_denied: str | None = None
     """Why the HTTPRoute in another namespace may not be used (no ReferenceGrant allows it)."""
+    token_rates: Mapping[str, Rates] = field(default_factory=dict)
+    """Token rates of the serving revisions (engine counters, via Prometheus)."""
+    prices: Prices = field(default_factory=Prices)
+    """The operator's GPU price table."""
+    cost_refresh: timedelta = DEFAULT_REFRESH
+    """How often an unchanged revision's cost record is brought up to date."""
 
 
 @dataclass
@@ -108,6 +117,8 @@ class ModelPlan:
     route_patch: dict[str, Any] | None = None
     """HTTPRoute weights to apply (Gateway API traffic routing)."""
     rollout_revision: str | None = None
+    scheduled_evaluations: list[str] = field(default_factory=list)
+    """Gates of the scheduled EvalRuns started by this pass."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -732,13 +743,7 @@ def _eval_run(
     p: _Pass, spec: ModelSpec, action: machine.StartEvalRun, started_at: datetime | None
 ) -> dict[str, Any]:
     """The EvalRun of a gate step: the candidate (and stable, as baseline) and its bound prompt."""
-    info = engines.get_engine(spec.engine.type)
-    port = info.openai_port or info.http_port
-
-    def endpoint_of(revision: str) -> str:
-        service = revisions.revision_service_name(p.name, revision)
-        return eval_jobs.endpoint(p.world.endpoint_template, service, p.namespace, port, p.name, revision)
-
+    endpoint_of = _endpoint_of(p, spec)
     run_spec: dict[str, Any] = {
         "gate": action.gate,
         "model": p.name,
@@ -764,6 +769,61 @@ def _eval_run(
         },
         "spec": run_spec,
     }
+
+
+def _endpoint_of(p: _Pass, spec: ModelSpec) -> Any:
+    """revision -> its OpenAI base URL as eval Jobs see it."""
+    info = engines.get_engine(spec.engine.type)
+    port = info.openai_port or info.http_port
+
+    def endpoint_of(revision: str) -> str:
+        service = revisions.revision_service_name(p.name, revision)
+        return eval_jobs.endpoint(p.world.endpoint_template, service, p.namespace, port, p.name, revision)
+
+    return endpoint_of
+
+
+def _plan_monitoring(p: _Pass, spec: ModelSpec, stable: str | None, canary: str | None) -> None:
+    """Scheduled evaluations of the stable revision and the cost of every serving revision."""
+    world = p.world
+    result = monitor(
+        MonitorInputs(
+            name=p.name,
+            namespace=p.namespace,
+            spec=spec,
+            stable_revision=stable,
+            serving_revisions=[r for r in (stable, canary) if r],
+            deployments=world.deployments,
+            pods=world.pods,
+            eval_runs=world.eval_runs,
+            eval_gates=world.eval_gates,
+            jobs=world.jobs,
+            conditions=p.conditions,
+            previous_cost=p.status.cost,
+            now=world.now,
+            operator_image=world.operator_image,
+            owner=_owner(p),
+            endpoint_of=_endpoint_of(p, spec),
+            plan_product=p.status.plan.gpu_product if p.status.plan else None,
+            node_products={n.name: n.product for n in world.inventory or ()},
+            token_rates=world.token_rates,
+            prices=world.prices,
+            cost_refresh=world.cost_refresh,
+        )
+    )
+    p.plan.apply += result.apply
+    p.plan.delete += result.delete
+    p.plan.scheduled_evaluations += result.started
+    p.status.quality = result.quality
+    p.status.cost = result.cost
+    for type_, value, reason, message in result.set_conditions:
+        p.set(type_, value, reason, message)
+    for type_ in result.clear_conditions:
+        p.clear(type_)
+    for event in result.events:
+        p.event(*event)
+    if result.requeue_after is not None:
+        p.requeue(result.requeue_after)
 
 
 def _plan_services(
@@ -866,6 +926,7 @@ def _plan_status(
         p.requeue(PENDING_POLL_SECONDS)
     if watched and watched != serving and not_ready and _deadline_exceeded(world.deployments, watched):
         p.event("Warning", Reason.PODS_NOT_READY, f"revision {watched}: {not_ready[0]}")
+    _plan_monitoring(p, spec, stable, canary)
 
 
 def _invalid_spec(p: _Pass) -> bool:
@@ -918,8 +979,8 @@ def _finish(p: _Pass, before: list[Condition], raw_status: dict[str, Any]) -> Mo
     p.status.observed_generation = p.generation
     p.plan.status = p.status.model_dump(by_alias=True, exclude_none=True, mode="json")
     for condition in cond.changed(before, p.conditions):
-        if condition.reason in QUIET_REASONS:
-            continue  # normal progress (pods starting), visible in status; not worth an Event
+        if condition.reason in QUIET_REASONS or condition.type in cond.SELF_REPORTED:
+            continue  # normal progress (pods starting), or reported by its own stage
         if (
             condition.type == cond.READY
             or condition.status != "True"

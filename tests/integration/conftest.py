@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -24,6 +25,8 @@ NAMESPACE_PREFIX = os.environ["LLMOPS_TEST_NAMESPACE_PREFIX"]  # set by tests/co
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / ".cluster" / "logs"
+DEV_GPU_PRICES = {"NVIDIA-H100-80GB-HBM3": 2.5, "NVIDIA-A100-SXM4-80GB": 1.8, "NVIDIA-L4": 0.7}
+"""Made-up prices for the dev cluster's GPU products (the operator has no built-in prices)."""
 
 
 class OperatorProcess:
@@ -128,6 +131,9 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
         "LLMOPS_EVAL_ENDPOINT_TEMPLATE": template,
         "LLMOPS_METRICS_PORT": str(metrics_port),
         "LLMOPS_METRICS_ADDRESS": "127.0.0.1",
+        "LLMOPS_GPU_PRICES": json.dumps({"currency": "USD", "gpuHourPrices": DEV_GPU_PRICES}),
+        "LLMOPS_COST_WINDOW": "10s",
+        "LLMOPS_COST_REFRESH_SECONDS": "5",
     }
     proc = OperatorProcess(str(cluster.kubeconfig), url, env)
     proc.start()

@@ -211,6 +211,7 @@ LINT_VALUES = [
     pytest.param({}, id="defaults"),
     pytest.param({"watchNamespaces": ["team-a", "team-b"]}, id="watchNamespaces"),
     pytest.param({"metrics": {"serviceMonitor": {"enabled": True}}}, id="serviceMonitor"),
+    pytest.param({"cost": {"currency": "EUR", "gpuHourPrices": {"NVIDIA-L4": 0.7}}}, id="prices"),
     pytest.param(
         {
             "monitoring": {"prometheusRule": {"enabled": True}, "dashboard": {"enabled": True}},
@@ -450,3 +451,25 @@ def test_dockerignore_keeps_what_the_image_build_copies() -> None:
         parts = source.split("/")
         prefixes = {"/".join(parts[: i + 1]) for i in range(len(parts))}
         assert not prefixes & ignored, f"{source} is excluded by .dockerignore"
+
+
+def test_gpu_prices_reach_the_operator_as_one_json_env(helm: Path) -> None:
+    values = {"cost": {"currency": "EUR", "gpuHourPrices": {"NVIDIA-H100-80GB-HBM3": 2.5}}}
+    deployment = one(helm_template(helm, values), "Deployment")
+    assert json.loads(env(deployment)["LLMOPS_GPU_PRICES"]) == values["cost"]
+    assert "LLMOPS_GPU_PRICES" not in env(one(helm_template(helm), "Deployment"))
+
+
+@pytest.mark.parametrize(
+    "prices",
+    [{"NVIDIA-L4": -1}, {"NVIDIA-L4": "cheap"}, {"not a label value": 1.0}],
+    ids=["negative", "not-a-number", "bad-product"],
+)
+def test_bad_gpu_prices_are_rejected_at_install(helm: Path, prices: dict[str, Any], tmp_path: Path) -> None:
+    (tmp_path / "values.json").write_text(json.dumps({"cost": {"gpuHourPrices": prices}}))
+    result = subprocess.run(
+        [str(helm), "template", "llmops", str(CHART), "--values", str(tmp_path / "values.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "/cost" in result.stderr, result.stderr

@@ -26,6 +26,17 @@ Shapes, settable per revision or per pod while the emitter runs:
 * ``load(direction=rising|falling, rate)``: request rate changes by ``rate`` req/s every second.
 * ``no_data(mode=absent|frozen)``: the series disappear (``absent``, default) or stay but stop
   changing (``frozen``: rate 0, no requests).
+* ``token_shift(output_factor, prompt_factor)``: each request generates ``output_factor`` (default
+  2) times the output tokens and reads ``prompt_factor`` (default 1) times the prompt tokens,
+  while every latency stays as at the base lengths (a prompt change that makes answers longer
+  at flat latency: the canary case the cost metrics catch).
+
+Token counters (vLLM ``prompt_tokens_total`` / ``generation_tokens_total``) grow by the requests
+served times the shape's tokens per request, so tokens per request read back from ``rate()``
+equal the shape's. The application's feedback counter ``llmops_feedback_total{vote="up"|"down"}``
+(see docs/monitoring.md) is exposed per pod when ``feedback_rate`` (votes per second) is above 0,
+with ``feedback_positive`` (0..1) of the votes up; with the default rate 0 it is not exported,
+like an application that exports no feedback.
 
 Control it from Python (:class:`Emitter`) or over HTTP (``POST /control`` with JSON, see
 :meth:`Emitter.control`), or run it standalone::
@@ -49,7 +60,7 @@ from typing import Any
 import numpy as np
 
 ENGINES = ("vllm", "tensorrt-llm", "onnxruntime")
-SHAPES = ("steady", "latency_regression", "error_spike", "load", "no_data")
+SHAPES = ("steady", "latency_regression", "error_spike", "load", "no_data", "token_shift")
 
 # Base behaviour of a healthy replica; any of these can be overridden per shape via params.
 BASE_PARAMS: dict[str, float] = {
@@ -62,7 +73,11 @@ BASE_PARAMS: dict[str, float] = {
     "error_rate": 0.0,  # background share of failed requests (Bernoulli per request)
     "queue_seconds": 0.005,  # median queueing delay (Triton)
     "max_running": 64.0,  # batch slots before requests wait
+    "feedback_rate": 0.0,  # thumbs up/down votes per second per pod (0: no feedback exported)
+    "feedback_positive": 0.9,  # share of votes that are thumbs up
 }
+FEEDBACK_METRIC = "llmops_feedback_total"
+"""The application feedback counter the builtin `feedbackPositiveRate` reads (docs/monitoring.md)."""
 
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
 TTFT_BUCKETS += (0.75, 1.0, 1.5, 2.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0)
@@ -131,7 +146,12 @@ class Shape:
             raise ValueError("load needs direction rising or falling")
         if self.name == "no_data" and self.params.get("mode", "absent") not in ("absent", "frozen"):
             raise ValueError("no_data needs mode absent or frozen")
-        unknown = set(self.params) - set(BASE_PARAMS) - {"factor", "rate", "direction", "mode"}
+        if self.name == "token_shift" and min(self.output_factor, self.prompt_factor) <= 0:
+            raise ValueError("token_shift needs output_factor > 0 and prompt_factor > 0")
+        if not 0.0 <= self.base("feedback_positive") <= 1.0 or self.base("feedback_rate") < 0:
+            raise ValueError("feedback_rate must be >= 0 and 0 <= feedback_positive <= 1")
+        extra = {"factor", "rate", "direction", "mode", "output_factor", "prompt_factor"}
+        unknown = set(self.params) - set(BASE_PARAMS) - extra
         if unknown:
             raise ValueError(f"unknown shape params: {sorted(unknown)}")
 
@@ -165,6 +185,14 @@ class Shape:
     @property
     def latency_factor(self) -> float:
         return float(self.params.get("factor", 2.0)) if self.name == "latency_regression" else 1.0
+
+    @property
+    def output_factor(self) -> float:
+        return float(self.params.get("output_factor", 2.0)) if self.name == "token_shift" else 1.0
+
+    @property
+    def prompt_factor(self) -> float:
+        return float(self.params.get("prompt_factor", 1.0)) if self.name == "token_shift" else 1.0
 
     @property
     def error_ratio(self) -> float:
@@ -216,6 +244,8 @@ class PodState:
     requests_failed: int = 0
     prompt_tokens: float = 0.0
     generation_tokens: float = 0.0
+    votes_up: float = 0.0
+    votes_down: float = 0.0
     queue_us: float = 0.0
     compute_us: float = 0.0
     running: float = 0.0
@@ -467,10 +497,14 @@ class Emitter:
         ok = n - failed
         st.requests_ok += ok
         st.requests_failed += failed
-        st.prompt_tokens += n * shape.base("prompt_tokens")
-        st.generation_tokens += ok * out_tokens
+        st.prompt_tokens += n * shape.base("prompt_tokens") * shape.prompt_factor
+        st.generation_tokens += ok * out_tokens * shape.output_factor
+        votes = shape.base("feedback_rate") * dt if shape.name != "no_data" else 0.0
+        st.votes_up += votes * shape.base("feedback_positive")
+        st.votes_down += votes * (1.0 - shape.base("feedback_positive"))
         if ok:
-            # Each answered request: its own TTFT and its own inter-token latency for all its tokens.
+            # Each answered request: its own TTFT and its own inter-token latency for all its tokens
+            # (latencies at the base output length: token_shift changes tokens, not latency).
             first = rng.lognormal(math.log(ttft), sigma, ok)
             per_token = rng.lognormal(math.log(tpot), sigma, ok)
             tokens = np.full(ok, max(1, round(out_tokens)))
@@ -509,6 +543,10 @@ class Emitter:
                     "llmops_model": pod.model,
                     "llmops_revision": pod.revision,
                 }
+                if self.shape_of(pod).base("feedback_rate") > 0 or st.votes_up + st.votes_down > 0:
+                    votes = fam(FEEDBACK_METRIC, "counter", "Thumbs up/down votes on answers (application).")
+                    votes.add({**target, "vote": "up"}, math.floor(st.votes_up))
+                    votes.add({**target, "vote": "down"}, math.floor(st.votes_down))
                 if pod.engine == "vllm":
                     _render_vllm(fam, target, pod, st)
                 elif pod.engine == "tensorrt-llm":

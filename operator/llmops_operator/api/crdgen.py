@@ -102,6 +102,15 @@ KINDS: tuple[CrdKind, ...] = (
             PrinterColumn("Phase", ".status.phase"),
             AGE,
             PrinterColumn("Endpoint", ".status.endpoint", priority=1),
+            # A CRD's columns are fixed, so COST cannot appear only when prices are configured:
+            # it is a wide column (-o wide), empty until the operator has a price for the GPUs.
+            PrinterColumn(
+                "Cost",
+                ".status.cost.costPerMillionOutputTokens",
+                "number",
+                priority=1,
+                description="Cost per million output tokens (operator price table currency)",
+            ),
         ),
         root_validations="llmops_operator.api.model:MODEL_NAME_VALIDATIONS",
         scale=True,

@@ -24,6 +24,7 @@ from llmops_operator.api.common import (
     StatusModel,
     SubdomainName,
 )
+from llmops_operator.api.monitoring import CostStatus, MonitoringSpec, QualityTrend
 from llmops_operator.api.rollout import RolloutSpec, RolloutStatus
 
 EngineType = Literal["vllm", "tensorrt-llm", "onnxruntime"]
@@ -483,6 +484,8 @@ class ModelSpec(ApiModel):
     """Scale on an LLM signal between minReplicas and maxReplicas."""
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, json_schema_extra=_wire_default(RolloutSpec))
     """How a new revision replaces the stable one (RollingUpdate or Canary)."""
+    monitoring: MonitoringSpec | None = None
+    """Scheduled evaluations of the serving revision (not part of the revision)."""
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> ModelSpec:
@@ -610,3 +613,7 @@ class ModelStatus(StatusModel):
     """Weight cache state, when the cache is enabled."""
     autoscaler: AutoscalerState | None = None
     """The autoscaler's last decision and the signal it saw, when `spec.autoscaling` is set."""
+    quality: list[QualityTrend] = Field(default_factory=list, max_length=8)
+    """Trend of each scheduled evaluation of the serving revision."""
+    cost: CostStatus | None = None
+    """Token throughput, GPU-hours and cost of the serving revisions."""

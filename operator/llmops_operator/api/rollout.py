@@ -37,7 +37,14 @@ MAX_LIMIT = 1000
 METRIC_NAME_PATTERN = r"^[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$"
 
 BuiltinMetric = Literal[
-    "errorRate", "timeToFirstTokenP95", "e2eLatencyP95", "interTokenLatencyP95", "queueDepth"
+    "errorRate",
+    "timeToFirstTokenP95",
+    "e2eLatencyP95",
+    "interTokenLatencyP95",
+    "queueDepth",
+    "costPerMillionOutputTokens",
+    "costPerRequest",
+    "feedbackPositiveRate",
 ]
 AnalysisMode = Literal["confidence", "threshold"]
 MeasurementPhase = Literal["Successful", "Failed", "Inconclusive", "Error"]
@@ -85,6 +92,8 @@ def bounded_duration(limit: str) -> Any:
     ]
 
 
+Duration = bounded_duration("720h")
+"""Any duration up to `MAX_DURATION` (30 days), for fields without a smaller bound of their own."""
 PauseDuration = bounded_duration(MAX_PAUSE)
 IntervalDuration = bounded_duration(MAX_INTERVAL)
 WindowDuration = bounded_duration(MAX_WINDOW)
@@ -185,7 +194,10 @@ class MetricSpec(ApiModel):
     builtin: BuiltinMetric | None = None
     """A builtin LLM signal mapped to the engine's own metric names: errorRate (share of
     failed requests, 0-1), timeToFirstTokenP95, e2eLatencyP95, interTokenLatencyP95
-    (seconds), queueDepth (waiting requests per pod)."""
+    (seconds), queueDepth (waiting requests per pod), costPerMillionOutputTokens (GPU spend per
+    million generated tokens), costPerRequest (output tokens per request times the Model's
+    cost per output token) and feedbackPositiveRate (share of thumbs-up votes, 0-1, from the
+    application's `llmops_feedback_total`; see docs/monitoring.md)."""
     query: str | None = Field(default=None, min_length=1, max_length=4096)
     """Custom PromQL returning one number. Placeholders: `{{revision}}` (the revision being
     measured), `{{stableRevision}}`, `{{namespace}}`, `{{model}}`, `{{window}}`. Ratio

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,9 +26,11 @@ from llmops_operator.handlers.context import OperatorContext
 from llmops_operator.handlers.store import Key
 from llmops_operator.kube.client import KubeError, NotFound
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
+from llmops_operator.monitoring.cost import Rates
 from llmops_operator.planner import GpuNodeInfo
 from llmops_operator.reference_grants import ObjectRef
 from llmops_operator.revisions import deployment_name
+from llmops_operator.rollout.analysis.builtins import CostRates
 from llmops_operator.rollout.analysis.provider import PrometheusProvider
 from llmops_operator.rollout.analysis.run import take_measurements
 
@@ -93,8 +95,20 @@ def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
         inventory=_inventory(ctx),
         **_http_route(ctx, namespace, spec),
         autoscaling_signals=_autoscaling_signals(ctx, model, now),
+        token_rates=_token_rates(ctx, model),
+        prices=ctx.settings.prices,
+        cost_refresh=timedelta(seconds=ctx.settings.cost_refresh_seconds),
         **_model_facts(ctx, spec),
     )
+
+
+def _token_rates(ctx: OperatorContext, model: dict[str, Any]) -> dict[str, Rates]:
+    """Token rates of the Model's serving revisions (from the bulk cache, refreshed every 15 s)."""
+    if ctx.token_rates is None:
+        return {}
+    meta, status = model["metadata"], model.get("status") or {}
+    revisions = [r for r in (status.get("stableRevision"), status.get("canaryRevision")) if r]
+    return {r: ctx.token_rates.get(meta["namespace"], meta["name"], r) for r in revisions}
 
 
 def _model_facts(ctx: OperatorContext, spec: dict[str, Any]) -> dict[str, Any]:
@@ -227,10 +241,25 @@ def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
         status.get("stableRevision"),
         now,
         _rollout_status(status),
+        cost=cost_rates(status),
     )
     for m in measurements:
         ctx.metrics.analysis_measurements.labels(meta["namespace"], meta["name"], m.metric, m.phase).inc()
     return measurements
+
+
+def cost_rates(status: dict[str, Any]) -> CostRates:
+    """What each serving revision spends per hour, from this pass's status.cost: money when
+    every revision has a price, else GPU-hours for all (so ratios stay comparable)."""
+    records = (status.get("cost") or {}).get("revisions") or []
+    priced = bool(records) and all(r.get("pricePerGpuHour") is not None for r in records)
+    spend = {
+        r["revision"]: (r.get("pricePerGpuHour") if priced else 1.0)
+        * r.get("gpus", 0)
+        * r.get("readyReplicas", 0)
+        for r in records
+    }
+    return CostRates(spend, priced)
 
 
 def _rollout_status(status: dict[str, Any]) -> RolloutStatus | None:
@@ -331,6 +360,8 @@ def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
         involved = {**model, "apiVersion": API_VERSION, "kind": "Model"}
         ctx.events.submit(_post_events, ctx, involved, plan.events, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
     _record_metrics(ctx, namespace, name, plan)
+    for gate in plan.scheduled_evaluations:
+        ctx.metrics.count_scheduled_evaluation(namespace, name, gate)
     return plan.requeue_after
 
 
@@ -350,3 +381,4 @@ def _record_metrics(ctx: OperatorContext, namespace: str, name: str, plan: Model
     ctx.metrics.record_model(namespace, name, plan.status, ctx.store.eval_runs.owned_by(namespace, name))
     if any(reason == "RolledBack" for _, reason, _ in plan.events):
         ctx.metrics.rollbacks.labels(namespace, name).inc()
+    ctx.metrics.set_monitoring(namespace, name, plan.status)
