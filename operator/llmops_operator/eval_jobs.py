@@ -2,9 +2,10 @@
 
 The Job runs the operator's own image as `llmops-operator eval --evalrun NS/NAME`. Each run has
 an identity of its own, all named after the run: a ServiceAccount whose Role may read that
-EvalRun, its gate, the prompts, the dataset ConfigMap and judge Models, and patch that one
-EvalRun's status (`resourceNames`), nothing else; and a Secret with the run's verdict key (see
-`evals/verdict.py`). Judge API keys reach the Job only as secretKeyRef env, never in args.
+EvalRun, its gate, the prompts and judge Models, read and write ConfigMaps (the dataset, the
+run's case record), and patch that one EvalRun's status (`resourceNames`), nothing else; and a
+Secret with the run's verdict key (see `evals/verdict.py`). Judge API keys reach the Job only as
+secretKeyRef env, never in args.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def judge_key_refs(gate: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 def role_rules(eval_run: Mapping[str, Any], gate: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """What one eval Job may do: read its own inputs, write its own EvalRun's status."""
     run = eval_run["metadata"]["name"]
-    spec = (gate or {}).get("spec") or {}
+
     rules: list[dict[str, Any]] = [
         {"apiGroups": [GROUP], "resources": ["evalruns"], "resourceNames": [run], "verbs": ["get"]},
         {
@@ -66,11 +67,9 @@ def role_rules(eval_run: Mapping[str, Any], gate: Mapping[str, Any] | None) -> l
         # PromptVersions are found by spec.prompt, not by name: list cannot take resourceNames
         {"apiGroups": [GROUP], "resources": ["promptversions"], "verbs": ["list"]},
     ]
-    dataset = ((spec.get("dataset") or {}).get("configMapRef") or {}).get("name")
-    if dataset:
-        rules.append(
-            {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [dataset], "verbs": ["get"]}
-        )
+    # the dataset ConfigMap, and the ConfigMap that keeps the run's case record (create cannot
+    # take resourceNames)
+    rules.append({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "patch"]})
     judges = sorted({(a.get("judge") or {}).get("model") for a in _assertions(gate)} - {None, ""})
     if judges:
         rules.append(

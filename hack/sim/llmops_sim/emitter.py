@@ -87,6 +87,8 @@ ITL_BUCKETS = (0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.
 ITL_BUCKETS += (0.75, 1.0, 2.5, 5.0)
 
 FINISHED_REASONS = (("stop", 0.9), ("length", 0.1))
+PAGE_EVERY_SECONDS = 0.25
+"""How often the served page is rendered anew (Prometheus scrapes the dev cluster every 1 s)."""
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,7 @@ class Histogram:
     @property
     def cumulative(self) -> list[int]:
         """Observations <= each finite bound."""
-        return [int(c) for c in np.cumsum(self._per_bucket)[:-1]]
+        return np.cumsum(self._per_bucket)[:-1].tolist()
 
     @property
     def count(self) -> int:
@@ -266,6 +268,10 @@ def _fmt(value: float) -> str:
     return repr(float(value))
 
 
+def _labels_text(labels: Mapping[str, str]) -> str:
+    return ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+
+
 class _Family:
     """Collects the samples of one metric family across pods, then renders them together."""
 
@@ -274,16 +280,18 @@ class _Family:
         self.lines: list[str] = []
 
     def add(self, labels: Mapping[str, str], value: float, suffix: str = "") -> None:
-        rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-        self.lines.append(f"{self.name}{suffix}{{{rendered}}} {_fmt(value)}")
+        self.lines.append(f"{self.name}{suffix}{{{_labels_text(labels)}}} {_fmt(value)}")
 
     def add_histogram(self, labels: Mapping[str, str], hist: Histogram) -> None:
+        # The label text once per histogram, not once per bucket: scrapes of many pods stay fast.
+        base = _labels_text(labels)
+        bucket = f"{self.name}_bucket{{{base}"
         for bound, cum in zip(hist.bounds, hist.cumulative, strict=True):
-            self.add({**labels, "le": _fmt(bound)}, math.floor(cum + 1e-9), "_bucket")
-        total = math.floor(hist.count + 1e-9)
-        self.add({**labels, "le": "+Inf"}, total, "_bucket")
-        self.add(labels, total, "_count")
-        self.add(labels, hist.sum, "_sum")
+            self.lines.append(f'{bucket},le="{_fmt(bound)}"}} {cum}')
+        total = hist.count
+        self.lines.append(f'{bucket},le="+Inf"}} {total}')
+        self.lines.append(f"{self.name}_count{{{base}}} {total}")
+        self.lines.append(f"{self.name}_sum{{{base}}} {_fmt(hist.sum)}")
 
     def render(self) -> str:
         if not self.lines:
@@ -308,6 +316,10 @@ class Emitter:
         seed: int = 0,
     ) -> None:
         self._seed = seed
+        self._page: bytes | None = None
+        self._generation = 0
+        self._stopping = threading.Event()
+        self._renderer: threading.Thread | None = None
         self._host, self._port = host, port
         self._clock = clock
         self._lock = threading.RLock()
@@ -327,11 +339,33 @@ class Emitter:
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="llmops-emitter", daemon=True)
         self._thread.start()
+        self._stopping.clear()
+        self._renderer = threading.Thread(target=self._prerender, name="llmops-emitter-render", daemon=True)
+        self._renderer.start()
         return self
+
+    def _prerender(self) -> None:
+        """Keep a fresh page ready, so a scrape is answered at once even on a loaded machine
+        (rendering hundreds of pods takes longer than Prometheus' 1 s scrape timeout there)."""
+        while not self._stopping.wait(PAGE_EVERY_SECONDS):
+            generation = self._generation
+            page = self.render().encode()
+            if generation == self._generation:  # no change while rendering
+                self._page = page
+
+    def page(self) -> bytes:
+        """The latest pre-rendered page (rendered now when there is none, e.g. after a change)."""
+        page = self._page
+        if page is None:
+            page = self._page = self.render().encode()
+        return page
 
     def stop(self) -> None:
         if self._server is None:
             return
+        self._stopping.set()
+        if self._renderer is not None:
+            self._renderer.join(timeout=5)
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -374,6 +408,8 @@ class Emitter:
                     self._state[key] = PodState(updated=now, rng=self._rng_for(pod))
             for key in set(self._pods) - set(new_pods):
                 self._state.pop(key, None)
+            if new_pods != self._pods:
+                self._page, self._generation = None, self._generation + 1  # the next scrape shows it
             self._pods = new_pods
 
     def _rng_for(self, pod: SimPod) -> np.random.Generator:
@@ -415,11 +451,13 @@ class Emitter:
             self._advance_all(now)
             key = ("pod", namespace, pod) if pod is not None else ("revision", namespace, str(revision))
             self._shapes[key] = Shape(shape, dict(params), since=now)
+            self._page, self._generation = None, self._generation + 1  # the next scrape shows it
 
     def clear_shapes(self) -> None:
         with self._lock:
             self._advance_all(self._clock())
             self._shapes.clear()
+            self._page, self._generation = None, self._generation + 1  # the next scrape shows it
 
     def shape_of(self, pod: SimPod) -> Shape:
         for key in (
@@ -637,7 +675,7 @@ def _handler_for(emitter: Emitter) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path.split("?")[0] == "/metrics":
-                self._send(200, emitter.render().encode(), "text/plain; version=0.0.4; charset=utf-8")
+                self._send(200, emitter.page(), "text/plain; version=0.0.4; charset=utf-8")
             elif self.path.split("?")[0] == "/control":
                 self._send(200, json.dumps(emitter.state()).encode(), "application/json")
             elif self.path == "/healthz":

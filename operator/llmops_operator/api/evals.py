@@ -26,8 +26,24 @@ from llmops_operator.api.common import (
 from llmops_operator.api.prompt import FREE_FORM, MAX_SEED
 
 AssertionType = Literal[
-    "equals", "contains", "regex", "jsonSchema", "similarity", "rougeL", "bleu", "latency", "llmJudge"
+    "equals",
+    "contains",
+    "regex",
+    "jsonSchema",
+    "similarity",
+    "rougeL",
+    "bleu",
+    "latency",
+    "llmJudge",
+    "pii",
+    "secrets",
 ]
+SAFETY_TYPES = ("pii", "secrets")
+"""Assertions that look for leaked personal data or secrets (evals/safety.py)."""
+PII_KINDS: tuple[str, ...] = ("email", "phone", "card", "iban", "nationalId")
+"""What a `pii` assertion looks for when `kinds` is unset: everything."""
+DEFAULT_PHONE_REGIONS = ["US"]
+"""Regions whose national phone formats `pii` reads (international +NN numbers are always read)."""
 EvalPhase = Literal["Pending", "Running", "Passed", "Failed", "Error"]
 SCORED_TYPES = ("similarity", "rougeL", "bleu", "llmJudge")
 """Assertions that yield a 0..1 score compared against `threshold`."""
@@ -173,7 +189,7 @@ class Assertion(ApiModel):
     }
 
     type: AssertionType
-    """equals, contains, regex, jsonSchema, similarity, rougeL, bleu, latency or llmJudge."""
+    """equals, contains, regex, jsonSchema, similarity, rougeL, bleu, latency, llmJudge, pii or secrets."""
     name: str | None = Field(default=None, max_length=128)
     """Name used in results and conditions; defaults to `<type>[<index>]`."""
     value: Any = Field(default=None, json_schema_extra=FREE_FORM)
@@ -181,7 +197,7 @@ class Assertion(ApiModel):
     values: list[Annotated[str, Field(max_length=MAX_PATTERN)]] | None = Field(
         default=None, max_length=MAX_VALUES
     )
-    """Several strings for contains (see mode)."""
+    """Several strings for contains (see mode); for pii and secrets, findings allowed anyway."""
     mode: Literal["any", "all"] = "any"
     """contains: any or all of `values` must appear."""
     case_insensitive: bool = False
@@ -200,6 +216,11 @@ class Assertion(ApiModel):
     """Dotted path into the answer parsed as JSON (e.g. `answer.text`); whole answer when unset."""
     expected_field: str = Field(default="expected", max_length=128)
     """Case field with the reference text: `expected` or a metadata key."""
+    kinds: list[str] | None = Field(default=None, max_length=64)
+    """pii: email, phone, card, iban, nationalId (default all); secrets: detect-secrets plugin names
+    (default all but IPPublicDetector)."""
+    phone_regions: list[str] | None = Field(default=None, max_length=32)
+    """pii: ISO 3166 regions whose national phone formats are read (default US); +NN numbers always."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Assertion:
@@ -215,6 +236,12 @@ class Assertion(ApiModel):
             raise ValueError("negate applies to equals, contains, regex and jsonSchema only")
         if isinstance(self.value, str) and len(self.value) > MAX_TEXT:
             raise ValueError(f"value is longer than {MAX_TEXT} characters")
+        if self.kinds is not None and self.type not in SAFETY_TYPES:
+            raise ValueError("kinds applies to pii and secrets only")
+        if self.type == "pii" and self.kinds is not None:
+            unknown = sorted(set(self.kinds) - set(PII_KINDS))
+            if unknown:
+                raise ValueError(f"unknown pii kinds {unknown}; known: {', '.join(PII_KINDS)}")
         if self.type == "regex":
             for pattern in [self.value, *(self.values or [])]:
                 if isinstance(pattern, str):
@@ -351,6 +378,19 @@ class CaseResult(StatusModel):
     """Whether the baseline passed the same case."""
 
 
+class CaseRecordRef(StatusModel):
+    """Where the eval Job kept every case's full outcome (the report reads it back)."""
+
+    config_map: str
+    """ConfigMap in the EvalRun's namespace, owned by the EvalRun (deleted with it)."""
+    key: str
+    """binaryData key holding the gzipped JSON record."""
+    cases: int = 0
+    """Cases in the record."""
+    clipped_chars: int | None = None
+    """Texts longer than this were clipped to fit the ConfigMap; unset when nothing was."""
+
+
 class EvalRunStatus(StatusModel):
     """Outcome of one evaluation, reproducible from its hashes and revision."""
 
@@ -370,6 +410,8 @@ class EvalRunStatus(StatusModel):
     """Per-case outcomes, failures first, truncated."""
     truncated: int = 0
     """Cases left out of `cases`."""
+    record: CaseRecordRef | None = None
+    """Where every case's full outcome is kept, when the Job could write it."""
     dataset_hash: str | None = None
     """Hash of the parsed dataset."""
     prompt_hash: str | None = None

@@ -1,13 +1,15 @@
 """`llmops-operator eval`: run an EvalGate on a laptop, in CI, or as the in-cluster Job.
 
 Local mode reads YAML files (an EvalGate, its PromptVersion and, for a configMapRef
-dataset, the ConfigMap or a JSONL/CSV file) and prints a table, `--json` or `--junit`.
+dataset, the ConfigMap or a JSONL/CSV file) and prints a table, `--json` or `--junit`;
+`--html FILE` also writes a self-contained report page (every case, failing first).
 Exit code: 0 Passed, 1 Failed, 2 Error.
 
 In-cluster mode (`--evalrun NAMESPACE/NAME`) reads the EvalRun, its gate, prompt and
-dataset through the API server, runs the same `run_eval`, and patches the EvalRun
-status. It exits 0 once the result is recorded (whatever the verdict) so the Job is not
-retried for a Failed evaluation; it exits 2 only when the status could not be written.
+dataset through the API server, runs the same `run_eval`, keeps every case's outcome in a
+ConfigMap owned by the EvalRun (`status.record` says which) and patches the EvalRun status.
+It exits 0 once the result is recorded (whatever the verdict) so the Job is not retried
+for a Failed evaluation; it exits 2 only when the status could not be written.
 
 API keys come from the environment (LLMOPS_EVAL_API_KEY for the endpoints,
 LLMOPS_JUDGE_API_KEY for judges), never from arguments. In the cluster, a judge's
@@ -31,7 +33,7 @@ from llmops_operator.api.evals import EvalGateSpec, EvalRunSpec
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.conditions import eval_run_conditions
 from llmops_operator.eval_jobs import judge_key_env, judge_key_refs
-from llmops_operator.evals import report, verdict
+from llmops_operator.evals import case_record, html_report, report, verdict
 from llmops_operator.evals.runner import EvalResult, run_eval
 
 ENV_API_KEY = "LLMOPS_EVAL_API_KEY"
@@ -75,6 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--json", action="store_true", help="print the EvalRun status as JSON instead of a table"
     )
     parser.add_argument("--junit", type=Path, help="also write JUnit XML to this file")
+    parser.add_argument("--html", type=Path, help="also write the HTML report to this file")
     parser.add_argument("--evalrun", metavar="NAMESPACE/NAME", help="in-cluster mode: evaluate this EvalRun")
     return parser
 
@@ -113,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(report.render_json(result) if args.json else report.render_table(result))
     if args.junit:
         args.junit.write_text(report.render_junit(result), encoding="utf-8")
+    if args.html:
+        record = case_record.build(result)
+        args.html.write_text(html_report.render(record, f"eval {args.gate.name}"), encoding="utf-8")
     return result.exit_code
 
 
@@ -204,6 +210,7 @@ def run_in_cluster(ref: str, kube: Any = None) -> int:
     started = datetime.now(UTC)
     revision = None
     uid = ""
+    eval_run: dict[str, Any] | None = None
     try:
         eval_run = kube.get("EvalRun", namespace, name)
         uid = str((eval_run.get("metadata") or {}).get("uid") or "")
@@ -235,6 +242,8 @@ def run_in_cluster(ref: str, kube: Any = None) -> int:
         result = EvalResult("Error", _one_line(exc), started, datetime.now(UTC), revision=revision)
     sys.stdout.write(report.render_table(result))
     status = result.to_status()
+    if eval_run is not None:
+        status["record"] = keep_record(kube, eval_run, result)
     run_key = os.environ.get(verdict.KEY_ENV)
     if run_key and uid:
         status["signature"] = verdict.sign(run_key, uid, status)
@@ -244,6 +253,17 @@ def run_in_cluster(ref: str, kube: Any = None) -> int:
         sys.stderr.write(f"cannot write EvalRun {namespace}/{name} status: {exc}\n")
         return 2
     return 0
+
+
+def keep_record(kube: Any, eval_run: dict[str, Any], result: EvalResult) -> dict[str, Any] | None:
+    """Every case's outcome in a ConfigMap owned by the EvalRun; None (status only) when it fails."""
+    record, data = case_record.build_bounded(result)
+    try:
+        kube.apply(case_record.config_map(eval_run, data))
+    except Exception as exc:  # the verdict still gets recorded; the report falls back to status
+        sys.stderr.write(f"cannot keep the case record: {exc}\n")
+        return None
+    return case_record.reference(eval_run["metadata"]["name"], record)
 
 
 def _iso(moment: datetime) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmops_operator.api.common import LABEL_COMPONENT, LABEL_MODEL, LABEL_REVISION
+from llmops_operator.cli import kubectl_report
 from llmops_operator.kube.client import Kube, KubeError, NotFound, load_api_client
 from llmops_operator.resources import GPU_PRODUCT_LABEL
 
@@ -432,6 +433,7 @@ COMMANDS: dict[str, Command] = {
     "promote": Command("promote one step (or --full: to the end)", _model_arg(full=True), _run_control),
     "abort": Command("roll back to stable now", _model_arg(), _run_control),
     "retry": Command("retry an aborted rollout", _model_arg(), _run_control),
+    "report": Command("write an EvalRun's HTML report", kubectl_report.arguments, kubectl_report.run),
 }
 
 

@@ -22,7 +22,7 @@ from referencing import Registry
 from referencing.exceptions import NoSuchResource, Unresolvable
 from rouge_score import rouge_scorer
 
-from llmops_operator.api.evals import DEFAULT_THRESHOLDS, Assertion, compile_regex
+from llmops_operator.api.evals import DEFAULT_THRESHOLDS, SAFETY_TYPES, Assertion, compile_regex
 from llmops_operator.evals.dataset import Case
 
 
@@ -32,6 +32,10 @@ class AssertionConfigError(ValueError):
 
 class JudgeParseError(ValueError):
     """The judge's answer holds no score we can read."""
+
+
+class JudgeScoreOutOfRange(JudgeParseError):
+    """A structured judge answer whose score is outside 0..1: never rescaled, never a pass."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,12 @@ def check_assertion(assertion: Assertion, name: str) -> None:
             raise AssertionConfigError(f"{name}: invalid JSON schema: {exc}") from exc
     elif assertion.type == "contains" and assertion.values is not None and not assertion.values:
         raise AssertionConfigError(f"{name}: contains needs at least one value")
+    elif assertion.type in SAFETY_TYPES:
+        from llmops_operator.evals import safety  # safety builds on Outcome: imported when used
+
+        problem = safety.check_assertion(assertion, name)
+        if problem:
+            raise AssertionConfigError(problem)
 
 
 def _select_field(answer: str, path: str | None) -> str:
@@ -332,12 +342,53 @@ def parse_judge_score(text: str) -> float:
     raise JudgeParseError(f"no score found in judge answer {text[:120]!r}")
 
 
-def check_judge(judge_answer: str, threshold: float) -> Outcome:
+JUDGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "reason": {"type": "string", "maxLength": 600},
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["reason", "score"],
+    "additionalProperties": False,
+}
+"""What a judge asked for structured output must answer: the reason first, then a 0..1 score."""
+MAX_RAW_JUDGE_CHARS = 4000
+
+
+def parse_structured_judge(text: str) -> tuple[float, str]:
+    """Score and reason of an answer to JUDGE_SCHEMA; a score outside 0..1 is an error, never scaled."""
     try:
-        score = parse_judge_score(judge_answer)
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JudgeParseError(f"structured answer is not JSON ({exc.msg})") from exc
+    score = obj.get("score") if isinstance(obj, dict) else None
+    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+        raise JudgeParseError(f"structured answer has no numeric score (score={score!r})")
+    if not 0 <= score <= 1:
+        raise JudgeScoreOutOfRange(f"score {score} is out of range 0..1")
+    return float(score), str(obj.get("reason") or "")
+
+
+def check_judge(judge_answer: str, threshold: float, structured: bool = False) -> Outcome:
+    """Grade from the judge's answer; an unreadable answer is an Error that keeps the raw text."""
+    reason = ""
+    try:
+        if structured:
+            try:
+                score, reason = parse_structured_judge(judge_answer)
+            except JudgeScoreOutOfRange:
+                raise
+            except JudgeParseError:
+                score = parse_judge_score(judge_answer)  # e.g. JSON cut short by maxTokens
+        else:
+            score = parse_judge_score(judge_answer)
     except JudgeParseError as exc:
-        return Outcome.failed_to_evaluate(f"judge: {exc}")
-    return check_threshold(score, threshold, "judge score")
+        raw = judge_answer[:MAX_RAW_JUDGE_CHARS]
+        return Outcome(False, 0.0, f"judge: {exc}; the judge answered: {raw}", error=f"judge: {exc}")
+    outcome = check_threshold(score, threshold, "judge score")
+    if reason:
+        return Outcome(outcome.passed, outcome.score, f"{outcome.detail} judge: {reason}".strip())
+    return outcome
 
 
 def _negated(outcome: Outcome, negate: bool) -> Outcome:
@@ -354,9 +405,12 @@ def evaluate(
     case: Case,
     latency_ms: float | None = None,
     judge_answer: str | None = None,
+    judge_structured: bool = False,
 ) -> Outcome:
-    """Apply one assertion to one answer; `judge_answer` is the judge's reply for llmJudge."""
-    return _negated(_evaluate(assertion, name, answer, case, latency_ms, judge_answer), assertion.negate)
+    """Apply one assertion to one answer; `judge_answer` is the judge's reply for llmJudge
+    (`judge_structured` when it was asked for JUDGE_SCHEMA)."""
+    outcome = _evaluate(assertion, name, answer, case, latency_ms, judge_answer, judge_structured)
+    return _negated(outcome, assertion.negate)
 
 
 def _evaluate(
@@ -366,13 +420,18 @@ def _evaluate(
     case: Case,
     latency_ms: float | None = None,
     judge_answer: str | None = None,
+    judge_structured: bool = False,
 ) -> Outcome:
     if assertion.type == "latency":
         return check_latency(latency_ms, float(assertion.threshold or 0))
     if assertion.type == "llmJudge":
         if judge_answer is None:
             return Outcome.failed_to_evaluate("judge gave no answer")
-        return check_judge(judge_answer, threshold_of(assertion))
+        return check_judge(judge_answer, threshold_of(assertion), judge_structured)
+    if assertion.type in SAFETY_TYPES:
+        from llmops_operator.evals import safety
+
+        return safety.evaluate(assertion, answer, case)
     try:
         text = _select_field(answer, assertion.field)
     except (json.JSONDecodeError, KeyError, RecursionError):

@@ -23,6 +23,7 @@ from llmops_operator.api.evals import Assertion, EvalGateSpec, EvalRunStatus
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.evals import assertions as checks
 from llmops_operator.evals import dataset, scoring
+from llmops_operator.evals import judge as judging
 from llmops_operator.evals.client import ChatClient, EndpointError
 from llmops_operator.redact import bounded
 
@@ -33,6 +34,12 @@ MAX_STATUS_BYTES = 256 * 1024
 
 class EvalSetupError(ValueError):
     """Input that makes the run impossible; reported as phase Error with this message."""
+
+
+@dataclass(frozen=True)
+class PreparedCase:
+    case: dataset.Case
+    messages: list[dict[str, str]]
 
 
 @dataclass
@@ -60,6 +67,10 @@ class EvalResult:
     baseline: SideResult | None = None
     per_assertion: list[scoring.AssertionSummary] = field(default_factory=list)
     failing_assertions: list[str] = field(default_factory=list)
+    inputs: dict[str, PreparedCase] = field(default_factory=dict)
+    """Each case and its rendered messages, by case id, for the report."""
+    criteria: dict[str, Any] = field(default_factory=dict)
+    """The gate's pass criteria as written on the wire."""
 
     @property
     def exit_code(self) -> int:
@@ -142,12 +153,6 @@ def _scores(side: SideResult | None) -> dict[str, Any] | None:
         "passed": s.passed,
         "errors": s.errors,
     }
-
-
-@dataclass(frozen=True)
-class PreparedCase:
-    case: dataset.Case
-    messages: list[dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -258,7 +263,7 @@ async def _run_case(
     side: _Side,
     item: PreparedCase,
     named: list[tuple[str, Assertion]],
-    judges: dict[str, tuple[ChatClient, str]],
+    judges: dict[str, judging.Grader],
     parameters: dict[str, Any],
     response_format: dict[str, Any] | None,
 ) -> scoring.CaseOutcome:
@@ -274,23 +279,27 @@ async def _run_case(
     for name, assertion in named:
         judge_answer = None
         if assertion.type == "llmJudge":
-            judge_client, judge_model = judges[name]
             messages = checks.judge_messages(
                 assertion.rubric or "", _last_user_message(item.messages), completion.content, case.expected
             )
             try:
-                judge_answer = (
-                    await judge_client.complete(
-                        judge_model, messages, {"temperature": 0, "maxTokens": assertion.judge.max_tokens}
-                    )
-                ).content
+                judge_answer = await judges[name].grade(messages, assertion.judge.max_tokens)
             except EndpointError as exc:
                 side.note_error()
                 return scoring.CaseOutcome(
-                    case.id, error=f"{name}: judge failed: {exc}", latency_ms=completion.latency_ms
+                    case.id,
+                    error=f"{name}: judge failed: {exc}",
+                    latency_ms=completion.latency_ms,
+                    output=completion.content,
                 )
         outcome = checks.evaluate(
-            assertion, name, completion.content, case, completion.latency_ms, judge_answer
+            assertion,
+            name,
+            completion.content,
+            case,
+            completion.latency_ms,
+            judge_answer.text if judge_answer else None,
+            judge_answer.structured if judge_answer else False,
         )
         results.append(scoring.AssertionOutcome(name, assertion.type, assertion.weight, outcome))
     outcome_case = scoring.CaseOutcome(case.id, results, None, completion.latency_ms, completion.content)
@@ -331,7 +340,7 @@ async def _run_side(
         client = client_for(endpoint, api_key)
         clients.append(client)
         model = model_name or await client.first_model()
-        judge_clients: dict[str, tuple[ChatClient, str]] = {}
+        judge_clients: dict[str, judging.Grader] = {}
         for name, judge in judges.items():
             judge_client = client_for(judge.endpoint, judge.api_key)
             clients.append(judge_client)
@@ -339,7 +348,7 @@ async def _run_side(
                 judge_model = judge.model_name or await judge_client.first_model()
             except EndpointError as exc:
                 raise EndpointError(f"{name}: judge unreachable: {exc}") from exc
-            judge_clients[name] = (judge_client, judge_model)
+            judge_clients[name] = judging.Grader(judge_client, judge_model)
         allowed = math.floor(gate.pass_criteria.max_error_rate * len(prepared) + scoring.EPSILON)
         side = _Side(client, model, allowed)
         outcomes = await asyncio.gather(
@@ -383,7 +392,9 @@ async def run_eval_async(
         result.prompt_hash = prompts.content_hash(prompt_spec)
         cases = load_cases(gate_spec, dataset_text)
         result.dataset_hash = dataset.dataset_hash(cases)
+        result.criteria = gate_spec.pass_criteria.to_wire()
         named, prepared = prepare(gate_spec, prompt_spec, cases)
+        result.inputs = {item.case.id: item for item in prepared}
         judges = resolve_judges(named, judge_endpoints or {}, judge_api_key, judge_api_keys)
 
         def side(url: str) -> Any:
