@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import hashlib
 import json
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jinja2
@@ -31,8 +31,11 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
+from pydantic import ValidationError
 
 from llmops_operator.api.prompt import PromptVersionSpec
+from llmops_operator.conditions import Reason, validity_conditions
+from llmops_operator.hashing import digest
 from llmops_operator.redact import bounded
 
 MAX_RENDERED_CHARS = 1_000_000
@@ -422,13 +425,9 @@ def _render_bounded(template: jinja2.Template, values: dict[str, Any]) -> str:
         _BUDGET.reset(token)
 
 
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def content_hash(spec: PromptVersionSpec) -> str:
     """sha256 of the canonical spec: equal content, equal hash, whatever the key order."""
-    return hashlib.sha256(_canonical(spec.to_wire())).hexdigest()
+    return digest(spec.to_wire())
 
 
 def bundle_entry(spec: PromptVersionSpec) -> dict[str, Any]:
@@ -453,4 +452,85 @@ def bundle(prompt_versions: list[PromptVersionSpec]) -> tuple[dict[str, str], st
         if key in data:
             raise ValueError(f"prompt {spec.prompt!r} is bound more than once")
         data[key] = json.dumps(bundle_entry(spec), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-    return data, hashlib.sha256(_canonical(data)).hexdigest()
+    return data, digest(data)
+
+
+def resolve(
+    refs: Sequence[Any], prompt_versions: Sequence[Mapping[str, Any]]
+) -> tuple[list[PromptVersionSpec], str | None, str]:
+    """The bound PromptVersion specs, or (reason, message) of the first that is missing or invalid."""
+    found: list[PromptVersionSpec] = []
+    for ref in refs:
+        match = next(
+            (
+                pv
+                for pv in prompt_versions
+                if (pv.get("spec") or {}).get("prompt") == ref.name
+                and (pv.get("spec") or {}).get("version") == ref.version
+            ),
+            None,
+        )
+        if match is None:
+            return (
+                [],
+                Reason.PROMPT_MISSING,
+                (
+                    f"PromptVersion {ref.name} version {ref.version} does not exist in this namespace; "
+                    "create it or bind an existing version"
+                ),
+            )
+        try:
+            spec = PromptVersionSpec.model_validate(match["spec"])
+        except ValidationError as exc:
+            return (
+                [],
+                Reason.PROMPT_INVALID,
+                f"PromptVersion {match['metadata']['name']}: {exc.errors()[0]['msg']}",
+            )
+        result = validate(spec)
+        if not result.valid:
+            return (
+                [],
+                Reason.PROMPT_INVALID,
+                f"PromptVersion {match['metadata']['name']} is invalid: {result.reason}",
+            )
+        found.append(spec)
+    return found, None, ""
+
+
+def prompt_version_status(
+    obj: dict[str, Any], models: Iterable[dict[str, Any]], now: datetime
+) -> dict[str, Any]:
+    """The status a PromptVersion should have (pure)."""
+    meta = obj["metadata"]
+    valid = ("Validated", "templates compile")
+    try:
+        spec = PromptVersionSpec.model_validate(obj.get("spec") or {})
+    except ValidationError as exc:
+        problem = f"invalid spec: {exc.errors()[0]['msg']}"
+        return {
+            "valid": False,
+            "reason": problem,
+            "conditions": validity_conditions(obj, problem, valid, "InvalidPrompt", now),
+            "observedGeneration": meta.get("generation"),
+        }
+    result = validate(spec)
+    used_by = sorted(
+        m["metadata"]["name"]
+        for m in models
+        if m["metadata"]["namespace"] == meta["namespace"]
+        and any(
+            p.get("name") == spec.prompt and p.get("version") == spec.version
+            for p in (m.get("spec") or {}).get("prompts") or []
+        )
+    )
+    return {
+        "contentHash": content_hash(spec),
+        "valid": result.valid,
+        "reason": result.reason,
+        "usedBy": used_by,
+        "conditions": validity_conditions(
+            obj, "" if result.valid else result.reason or "invalid", valid, "InvalidPrompt", now
+        ),
+        "observedGeneration": meta.get("generation"),
+    }

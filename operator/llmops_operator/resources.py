@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmops_operator import engines, pod_security, revisions
-from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT
+from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT, OPERATOR_COMMAND
 from llmops_operator.api.model import ModelSpec
-from llmops_operator.engines.base import CONTAINER_NAME, EngineOutput
-from llmops_operator.planner import Plan
+from llmops_operator.engines.base import CONTAINER_NAME, EngineInputs, EngineOutput
+from llmops_operator.gpu.planner import Plan
 
 CACHE_MOUNT = "/cache"
 SOURCE_MOUNT = "/mnt/source"
@@ -161,19 +161,10 @@ def container_resources(spec: ModelSpec, gpus: int) -> dict[str, Any]:
 # --- serving -------------------------------------------------------------------------------------
 
 
-def deployment(
-    model: ModelRef,
-    spec: ModelSpec,
-    revision: str,
-    plan: Plan,
-    engine: EngineOutput,
-    replicas: int,
-    *,
-    prompts_configmap: str | None = None,
-    owner: Mapping[str, Any] | None = None,
+def _pod_spec(
+    model: ModelRef, spec: ModelSpec, plan: Plan, engine: EngineOutput, prompts_configmap: str | None
 ) -> dict[str, Any]:
-    """The Deployment `<model>-<revision>` running `engine`'s container with GPU scheduling."""
-    labels = revisions.revision_labels(model.name, revision)
+    """The engine container with weights and prompts mounted, resources and GPU placement."""
     container = dict(engine["container"])
     volumes = list(engine["volumes"])
     extra_volumes, mounts = _weights_volumes(model, spec)
@@ -207,6 +198,23 @@ def deployment(
         pod_spec["tolerations"] = pod_tolerations
     if spec.placement.priority_class_name:
         pod_spec["priorityClassName"] = spec.placement.priority_class_name
+    return pod_spec
+
+
+def deployment(
+    model: ModelRef,
+    spec: ModelSpec,
+    revision: str,
+    plan: Plan,
+    engine: EngineOutput,
+    replicas: int,
+    *,
+    prompts_configmap: str | None = None,
+    owner: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Deployment `<model>-<revision>` running `engine`'s container with GPU scheduling."""
+    labels = revisions.revision_labels(model.name, revision)
+    pod_spec = _pod_spec(model, spec, plan, engine, prompts_configmap)
     engine_info = engines.get_engine(spec.engine.type)
     return {
         "apiVersion": "apps/v1",
@@ -244,7 +252,7 @@ def render_revision(
 ) -> dict[str, Any]:
     """Engine container + Deployment in one call (raises `EngineConfigError` with a message)."""
     prompts_mount = PROMPTS_MOUNT if prompts_configmap else None
-    engine = engines.build(spec, model.name, plan, prompts_mount, weights_path(spec))
+    engine = engines.build(EngineInputs(spec, model.name, plan, prompts_mount, weights_path(spec)))
     return deployment(
         model, spec, revision, plan, engine, replicas, prompts_configmap=prompts_configmap, owner=owner
     )
@@ -407,7 +415,7 @@ def cache_loader_job(
                         {
                             "name": "loader",
                             "image": operator_image,
-                            "command": ["llmops-operator"],
+                            "command": [OPERATOR_COMMAND],
                             "args": args,
                             "env": env,
                             "volumeMounts": [*mounts, {"name": "tmp", "mountPath": "/tmp"}],
@@ -421,6 +429,21 @@ def cache_loader_job(
     }
 
 
+def job_state(job: Mapping[str, Any] | None) -> str:
+    """Missing, Running, Succeeded or Failed."""
+    if job is None:
+        return "Missing"
+    status = job.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("status") == "True" and condition.get("type") in ("Complete", "SuccessCriteriaMet"):
+            return "Succeeded"
+        if condition.get("status") == "True" and condition.get("type") == "Failed":
+            return "Failed"
+    if status.get("succeeded"):
+        return "Succeeded"
+    return "Running"
+
+
 __all__ = [
     "CONTAINER_NAME",
     "ModelRef",
@@ -428,6 +451,7 @@ __all__ = [
     "cache_pvc",
     "deployment",
     "endpoint",
+    "job_state",
     "owner_reference",
     "prompts_configmap",
     "render_revision",

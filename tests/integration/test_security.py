@@ -11,7 +11,7 @@ import pytest
 from helpers_evals import prompt_spec, prompt_version
 from helpers_model import Kubectl, condition, model_manifest, small_spec, unique, wait_for
 
-from llmops_operator import eval_jobs
+from llmops_operator.evals import job as eval_jobs
 
 pytestmark = pytest.mark.cluster
 

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from llmops_operator.handlers.queue import WorkQueue
-from llmops_operator.handlers.store import Store
+from llmops_operator.runtime.queue import WorkQueue
+from llmops_operator.runtime.store import Store
 
 THREADS = 8
 ROUNDS = 3000

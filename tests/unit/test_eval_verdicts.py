@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmops_operator import eval_jobs
 from llmops_operator.api.rollout import EvalRunStatus, RolloutStatus
+from llmops_operator.evals import job as eval_jobs
 from llmops_operator.evals import verdict
-from llmops_operator.model_plan import eval_result, eval_run_name
+from llmops_operator.evals.gate import eval_result, eval_run_name
 
 MASTER = b"master-key-for-tests"
 STARTED = datetime(2026, 1, 1, tzinfo=UTC)

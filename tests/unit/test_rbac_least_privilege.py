@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from llmops_operator import eval_jobs
 from llmops_operator.api import common
+from llmops_operator.evals import job as eval_jobs
 from llmops_operator.kube import client
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,10 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from llmops_operator import conditions as cond
-from llmops_operator import eval_jobs, revisions
+from llmops_operator import revisions
 from llmops_operator.api.common import API_VERSION, LABEL_REVISION, Condition
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.monitoring import CostStatus, QualityTrend
+from llmops_operator.evals import job as eval_jobs
 from llmops_operator.monitoring import cost as costs
 from llmops_operator.monitoring.evaluations import plan_evaluations
 from llmops_operator.monitoring.prices import Prices
