@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from llmops_operator.api.common import Condition
+from llmops_operator.redact import bounded
 
 Status = Literal["True", "False", "Unknown"]
 
@@ -149,7 +150,7 @@ def set_condition(
         type=type_,
         status=status,
         reason=reason,
-        message=message,
+        message=bounded(message),
         last_transition_time=transition or now,
         observed_generation=generation,
     )

@@ -70,6 +70,9 @@ class OperatorProcess:
             "LLMOPS_RESYNC_SECONDS": "5",
             "LLMOPS_OPERATOR_IMAGE": "llmops-operator:dev",
             "HF_HUB_OFFLINE": "1",  # tests reach nothing but loopback; model metadata stays unknown
+            # one master key across restarts, so an eval running while the operator restarts
+            # still has a verdict the new process can verify
+            "LLMOPS_VERDICT_MASTER_KEY": "integration-tests-verdict-key",
             **self.extra_env,
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process

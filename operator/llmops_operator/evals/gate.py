@@ -15,6 +15,7 @@ from llmops_operator.api.evals import EvalGateSpec
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.rollout import RolloutStatus
 from llmops_operator.conditions import READY, VALID, Reason, validity_conditions
+from llmops_operator.evals import verdict
 from llmops_operator.evals.assertions import AssertionConfigError, check_assertion
 from llmops_operator.evals.job import endpoint
 from llmops_operator.hashing import text_digest
@@ -33,6 +34,7 @@ def eval_result(
     eval_runs: Sequence[Mapping[str, Any]],
     rollout: RolloutStatus | None,
     jobs: Sequence[Mapping[str, Any]] = (),
+    verdict_key: bytes = b"",
 ) -> machine.EvalResult | None:
     """The result of the EvalRun that the current gate step started, if it reported one."""
     if rollout is None or rollout.eval_run is None or rollout.revision is None:
@@ -51,6 +53,8 @@ def eval_result(
             name=name,
             message=f"eval Job {name} failed before recording a result; see its logs",
         )
+    status = verdict.trusted(verdict_key, run).get("status") or {}
+    phase = status.get("phase") or "Pending"
     message = status.get("message") or ""
     failing = status.get("failingAssertions") or []
     if phase == "Failed" and failing:

@@ -14,18 +14,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmops_operator.api.common import LABEL_REVISION, SecretKeyRef
+from llmops_operator import reference_grants
+from llmops_operator.api.common import GROUP, LABEL_REVISION, SecretKeyRef
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.rollout import RolloutStatus
 from llmops_operator.autoscaling.decide import Signals
 from llmops_operator.autoscaling.signals import UnsupportedSignalError, read_signals
 from llmops_operator.gpu.inventory import inventory
 from llmops_operator.kube.apply import execute
-from llmops_operator.kube.client import KubeError
+from llmops_operator.kube.client import KubeError, NotFound
 from llmops_operator.metrics_source.builtins import CostRates
 from llmops_operator.metrics_source.provider import PrometheusProvider
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
 from llmops_operator.monitoring.cost import Rates
+from llmops_operator.reference_grants import ObjectRef
 from llmops_operator.revisions import deployment_name
 from llmops_operator.rollout.analysis.run import take_measurements
 from llmops_operator.runtime.context import OperatorContext
@@ -93,10 +95,11 @@ def gather(ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec | None, 
         deployments=_deployments(ctx, model),
         pods=store.pods.owned_by(namespace, name),
         jobs=store.jobs.owned_by(namespace, name),
-        prompt_versions=[pv for (ns, _), pv in store.prompt_versions.objects.items() if ns == namespace],
+        prompt_versions=store.prompt_versions.in_namespace(namespace),
         eval_runs=store.eval_runs.owned_by(namespace, name),
-        eval_gates=[g for (ns, _), g in store.eval_gates.objects.items() if ns == namespace],
+        eval_gates=store.eval_gates.in_namespace(namespace),
         endpoint_template=ctx.settings.eval_endpoint_template,
+        verdict_key=ctx.verdict_key,
         inventory=inventory(store.nodes),
         token_rates=_token_rates(ctx, model),
         prices=ctx.settings.prices,
@@ -122,7 +125,7 @@ def _spec_reads(
     namespace = model["metadata"]["namespace"]
     reads: dict[str, Any] = {
         "secret": _check_secret(ctx, namespace, spec.source.credentials_secret_ref),
-        "http_route": _http_route(ctx, namespace, spec),
+        **_http_route(ctx, namespace, spec),
         "autoscaling_signals": _autoscaling_signals(ctx, model, spec, now),
     }
     if spec.resources.gpus == "auto":
@@ -187,16 +190,28 @@ def _check_secret(ctx: OperatorContext, namespace: str, ref: SecretKeyRef | None
     )
 
 
-def _http_route(ctx: OperatorContext, namespace: str, spec: ModelSpec) -> dict[str, Any] | None:
+def _http_route(ctx: OperatorContext, namespace: str, spec: ModelSpec) -> dict[str, Any]:
+    """The HTTPRoute, read only when it is in the Model's namespace or a ReferenceGrant in its own
+    namespace allows the Model's namespace to use it (the operator's own permission is not
+    lent to a tenant)."""
     routing = spec.rollout.canary.traffic_routing if spec.rollout.canary else None
     if routing is None or routing.gateway_api is None:
-        return None
+        return {}
+    route_namespace = routing.gateway_api.namespace or namespace
+    route_name = routing.gateway_api.http_route
+    source = ObjectRef(GROUP, "Model", namespace, "")
+    target = ObjectRef("gateway.networking.k8s.io", "HTTPRoute", route_namespace, route_name)
     try:
-        return ctx.kube.get_or_none(
-            "HTTPRoute", routing.gateway_api.namespace or namespace, routing.gateway_api.http_route
-        )
+        if route_namespace != namespace:
+            try:
+                grants = ctx.kube.list("ReferenceGrant", route_namespace)
+            except NotFound:  # the Gateway API CRDs lack ReferenceGrant: nothing is granted
+                grants = []
+            if not reference_grants.allows(grants, source, target):
+                return {"http_route_denied": reference_grants.not_permitted_message(source, target)}
+        return {"http_route": ctx.kube.get_or_none("HTTPRoute", route_namespace, route_name)}
     except KubeError:
-        return None
+        return {}
 
 
 def measure(

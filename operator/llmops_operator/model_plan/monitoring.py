@@ -35,6 +35,7 @@ def plan_monitoring(p: Pass, spec: ModelSpec, stable: str | None, canary: str | 
             token_rates=world.token_rates,
             prices=world.prices,
             cost_refresh=world.cost_refresh,
+            verdict_key=world.verdict_key,
         )
     )
     p.plan.apply += result.apply

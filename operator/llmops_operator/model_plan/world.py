@@ -59,6 +59,11 @@ class World:
     """The load signal read from Prometheus for `spec.autoscaling` (None: none read)."""
     endpoint_template: str = DEFAULT_ENDPOINT_TEMPLATE
     """How eval Jobs reach a revision's Service (see `evals.job.endpoint`)."""
+    verdict_key: bytes = b""
+    """The operator's master key for eval verdicts (`evals/verdict.py`); when set, an EvalRun's
+    phase counts only with a valid signature."""
+    http_route_denied: str | None = None
+    """Why the HTTPRoute in another namespace may not be used (no ReferenceGrant allows it)."""
     token_rates: Mapping[str, Rates] = field(default_factory=dict)
     """Token rates of the serving revisions (engine counters, via Prometheus)."""
     prices: Prices = field(default_factory=Prices)

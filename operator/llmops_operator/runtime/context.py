@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmops_operator.evals import verdict
 from llmops_operator.evals.job import DEFAULT_ENDPOINT_TEMPLATE
 from llmops_operator.gpu.model_facts import FactsCache, HuggingFaceHub
 from llmops_operator.kube.client import Kube
@@ -52,6 +53,8 @@ class OperatorContext:
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="events")
     )
     """Posts Events off the reconcile path, in order per submit."""
+    verdict_key: bytes = b""
+    """Master key eval verdicts are checked with (`evals/verdict.py`); loaded at startup."""
     token_rates: TokenRates | None = None
     """Token rates of all revisions from Prometheus, read in bulk (None: cost accounting off)."""
     loop: asyncio.AbstractEventLoop | None = None
@@ -72,8 +75,10 @@ class OperatorContext:
             logging.getLogger("llmops.cost").error(
                 "cost accounting without prices: %s", settings.prices.error
             )
+        kube = Kube()
         return cls(
-            kube=Kube(),
+            kube=kube,
+            verdict_key=verdict.load_master_key(kube),
             settings=settings,
             token_rates=TokenRates(PrometheusVectors(args.prometheus_url), window=args.cost_window),
         )
