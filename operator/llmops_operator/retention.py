@@ -1,10 +1,13 @@
 """What the operator keeps of a Model's past, and what it deletes. Pure.
 
-Without this, every gate step leaves an EvalRun (up to 256 KiB of results each) and every
-revision a prompt ConfigMap forever. Kept: the last `eval_run_history` EvalRuns per gate (and
-always the one the rollout is waiting for), the prompt ConfigMaps of revisions still in
-`status.revisions`, the loader Job of the current weights. Everything owned by the Model goes
-with it (ownerReferences); finished eval Jobs also expire by `ttlSecondsAfterFinished`.
+Without this, every gate step leaves an EvalRun (up to 256 KiB of results each), its Job and
+per-run identity, and every revision a prompt ConfigMap, forever. Kept: the last
+`eval_run_history` finished gate-step EvalRuns per gate, always the one the rollout is waiting
+for and the newest Passed one per gate of each kept revision (quality monitoring's baseline), the
+prompt ConfigMaps of revisions still in `status.revisions`, the loader Job of the current
+weights. Scheduled runs have their own `historyLimit` (`monitoring`). Everything owned by the
+Model goes with it (ownerReferences); finished eval Jobs also expire by
+`ttlSecondsAfterFinished`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from llmops_operator.api.common import LABEL_COMPONENT, LABEL_REVISION
+from llmops_operator.evals.job import eval_run_objects
+from llmops_operator.monitoring.quality import SCHEDULE_LABEL
 from llmops_operator.resources import LOADER_COMPONENT, PROMPTS_COMPONENT
 
 DEFAULT_EVAL_RUN_HISTORY = 5
@@ -67,6 +72,21 @@ def stale_eval_runs(
     return sorted(stale)
 
 
+def baselines(eval_runs: Sequence[Mapping[str, Any]], revisions: Iterable[str]) -> list[str]:
+    """The newest Passed run per gate of each of `revisions` (what a promotion was judged on)."""
+    newest: dict[tuple[str, str], Mapping[str, Any]] = {}
+    wanted = set(revisions)
+    for run in eval_runs:
+        spec = run.get("spec") or {}
+        revision = str(spec.get("revision") or "")
+        if revision not in wanted or (run.get("status") or {}).get("phase") != "Passed":
+            continue
+        key = (str(spec.get("gate") or ""), revision)
+        if key not in newest or _created(run) > _created(newest[key]):
+            newest[key] = run
+    return sorted(_name(r) for r in newest.values())
+
+
 def prune(
     *,
     eval_runs: Sequence[Mapping[str, Any]],
@@ -78,23 +98,22 @@ def prune(
     eval_run_history: int = DEFAULT_EVAL_RUN_HISTORY,
 ) -> list[tuple[str, str]]:
     """(kind, name) of the Model's objects that nothing needs any more."""
-    out: list[tuple[str, str]] = []
-    stale_runs = stale_eval_runs(eval_runs, eval_run_history, [current_eval_run] if current_eval_run else [])
-    job_names = {_name(j) for j in jobs}
-    for name in stale_runs:
-        out.append(("EvalRun", name))
-        if name in job_names:
-            out.append(("Job", name))  # an eval Job is named after its EvalRun
+    delete: list[tuple[str, str]] = []
     revisions = {r for r in kept_revisions if r}
+    step_runs = [r for r in eval_runs if SCHEDULE_LABEL not in _labels(r)]
+    keep = [current_eval_run] if current_eval_run else []
+    keep += baselines(step_runs, revisions)
+    for name in stale_eval_runs(step_runs, eval_run_history, keep):
+        delete += eval_run_objects(name)
     for cm in configmaps:
         labels = _labels(cm)
         if labels.get(LABEL_COMPONENT) == PROMPTS_COMPONENT and labels.get(LABEL_REVISION) not in revisions:
-            out.append(("ConfigMap", _name(cm)))
+            delete.append(("ConfigMap", _name(cm)))
     for job in jobs:
         if (
             _labels(job).get(LABEL_COMPONENT) == LOADER_COMPONENT
             and _name(job) != loader_job
             and job_finished(job)
         ):
-            out.append(("Job", _name(job)))
-    return out
+            delete.append(("Job", _name(job)))
+    return delete

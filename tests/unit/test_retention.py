@@ -7,13 +7,17 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from llmops_operator.evals.job import eval_run_objects
+from llmops_operator.monitoring.quality import SCHEDULE_LABEL
 from llmops_operator.retention import prune, stale_eval_runs
 
 
-def run(name: str, gate: str, minute: int, phase: str | None = "Passed") -> dict[str, Any]:
+def run(
+    name: str, gate: str, minute: int, phase: str | None = "Passed", revision: str = "r0"
+) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "creationTimestamp": f"2026-01-01T00:{minute:02d}:00Z"},
-        "spec": {"gate": gate},
+        "spec": {"gate": gate, "revision": revision},
         "status": {"phase": phase} if phase else {},
     }
 
@@ -80,10 +84,32 @@ def test_prune_removes_pruned_revisions_prompts_old_loader_jobs_and_stale_runs_w
     )
     assert sorted(out) == sorted(
         [
-            ("EvalRun", "g-0"),
-            ("Job", "g-0"),
-            ("EvalRun", "g-1"),
+            *eval_run_objects("g-0"),  # the run, its Job and its identity (ServiceAccount, ...)
+            *eval_run_objects("g-1"),
             ("ConfigMap", "chat-r1-prompts"),
             ("Job", "chat-cache-old"),
         ]
     )
+
+
+def test_prune_keeps_scheduled_runs_and_the_newest_passed_run_of_a_kept_revision() -> None:
+    """Scheduled runs have their own historyLimit; the Passed run a kept revision was promoted
+    on is quality monitoring's baseline, however many runs came after it."""
+    scheduled = run("sched-0", "g", 0)
+    scheduled["metadata"]["labels"] = {SCHEDULE_LABEL: "g"}
+    runs = [
+        scheduled,
+        run("g-0", "g", 1, revision="stable"),
+        *(run(f"g-{i}", "g", i, "Failed", revision="other") for i in range(2, 6)),
+    ]
+    out = prune(
+        eval_runs=runs,
+        jobs=[],
+        configmaps=[],
+        kept_revisions=["stable"],
+        loader_job=None,
+        current_eval_run=None,
+        eval_run_history=2,
+    )
+    deleted = {name for kind, name in out if kind == "EvalRun"}
+    assert deleted == {"g-2", "g-3"}

@@ -1,1 +1,2 @@
-"""The running operator process: leader election, health endpoints, and the wiring around them."""
+"""Process plumbing of a running operator that is not a handler: context, work queue, watch
+caches, the operator's own metrics, leader election and health endpoints."""

@@ -15,8 +15,8 @@ import os
 from typing import Any
 
 from llmops_operator.api.common import LABEL_MANAGED_BY, LABEL_MODEL
-from llmops_operator.handlers.context import OperatorContext
 from llmops_operator.kube.client import KubeError
+from llmops_operator.runtime.context import OperatorContext
 
 log = logging.getLogger("llmops.cache")
 AUDIT_SECONDS = float(os.environ.get("LLMOPS_CACHE_AUDIT_SECONDS", "300"))
