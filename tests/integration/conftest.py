@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +213,58 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
     prometheus.remove_target(target)
     proc.stop()
     volumes.stop()
+
+
+@pytest.fixture
+def own_namespace(cluster: Any) -> Iterator[str]:
+    """A namespace outside this session's prefix, so only the test's own operators watch it."""
+    name = f"x{NAMESPACE_PREFIX}{uuid.uuid4().hex[:6]}"
+    cluster.core.create_namespace({"metadata": {"name": name, "labels": {"llmops.dev/test": "true"}}})
+    yield name
+    cluster.core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture
+def own_operators(
+    cluster: Any, operator: OperatorProcess, own_namespace: str
+) -> Iterator[Callable[..., OperatorProcess]]:
+    """Start operators of the test's own, watching only `own_namespace`, with the session
+    operator's settings (eval endpoints, prices) plus `env`; all stopped at the end. Each has
+    a log file of its own."""
+    started: list[OperatorProcess] = []
+
+    def start(
+        prometheus_url: str | None = None,
+        lease_id: str | None = None,
+        identity: str | None = None,
+        **env: str,
+    ) -> OperatorProcess:
+        proc = OperatorProcess(
+            str(cluster.kubeconfig),
+            prometheus_url or operator.prometheus_url,
+            {**operator.extra_env, **env},
+            namespace_glob=own_namespace,
+            lease_id=lease_id,
+            identity=identity,
+        )
+        proc.log_path = proc.log_path.with_name(f"operator-{own_namespace}-{len(started)}.log")
+        proc.start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def own_job_runner(cluster: Any, own_namespace: str) -> Iterator[JobRunner]:
+    """The eval Jobs of `own_namespace`, run as local processes."""
+    runner = JobRunner(
+        cluster.api_client, str(cluster.kubeconfig), own_namespace, log_dir=LOG_DIR / "eval-jobs"
+    ).start()
+    yield runner
+    runner.stop()
 
 
 @pytest.fixture
