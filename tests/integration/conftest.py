@@ -152,6 +152,18 @@ class OperatorProcess:
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read())
 
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Until /readyz answers 200: the caches have listed and leader election runs (a
+        process start takes long on a loaded machine)."""
+        wait_for(
+            lambda: self.health("/readyz")[0] == 200,
+            timeout,
+            0.2,
+            "the operator ready (/readyz)",
+            tolerate_errors=True,
+            describe=self.log_tail,
+        )
+
     def passes(self, namespace: str, model: str) -> float:
         """Reconcile passes this operator process made over one Model (its own metric)."""
         text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text

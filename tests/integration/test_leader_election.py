@@ -31,7 +31,7 @@ from polling import wait_for
 pytestmark = pytest.mark.cluster
 
 SEED = int(os.environ.get("LLMOPS_CANARY_SEED", "4"))
-ROLLOUTS = int(os.environ.get("LLMOPS_LEADER_KILL_ROLLOUTS", "3"))
+ROLLOUTS = int(os.environ.get("LLMOPS_LEADER_KILL_ROLLOUTS", "2"))
 """Rollouts in the leader-kill test, each with a kill of the leader at a random moment."""
 FIRST_PASS = re.compile(r"first reconcile pass as leader done at ([0-9.]+)")
 NO_RUDENESS = {
@@ -108,6 +108,8 @@ def test_two_replicas_leader_killed_in_every_rollout_one_eval_run_per_gate_step(
     rng = random.Random(f"{SEED}-leader")
     lease = f"llmops-test-{uuid.uuid4().hex[:8]}"
     replicas = [own_operators(lease_id=lease, identity=f"{lease}-{x}") for x in "ab"]
+    for replica in replicas:
+        replica.wait_ready()
     apply_prompt_and_gate(kube, own_namespace)
     logs = lambda: "\n".join(r.log_tail(30) for r in replicas)  # noqa: E731
     models = [CanaryModel(kube, own_namespace, f"g{i}", logs) for i in range(ROLLOUTS)]
@@ -135,7 +137,8 @@ def test_two_replicas_leader_killed_in_every_rollout_one_eval_run_per_gate_step(
                 describe=standby.log_tail,
             )
             takeovers.append(first - killed)
-            leader.start()  # back, as the standby now
+            leader.start()  # back, as the standby now (ready before the next kill)
+            leader.wait_ready()
             m.wait(promoted(m), 120, f"revision {m.canary} promoted")
     finally:
         census.poll()
@@ -254,6 +257,7 @@ def test_upgrade_mid_rollout_reapplies_no_job_restarts_no_rollout_and_every_mode
     before = {m.name: m.status() for m in (cached, gated, paused)}
     v1.stop()
     v2 = own_operators(LLMOPS_OPERATOR_IMAGE="llmops-operator:v2")
+    v2.wait_ready()
     for m in (cached, gated, paused):
         v2.wait_passes(own_namespace, m.name, count=3, timeout=90)
 
