@@ -41,7 +41,10 @@ QUALITY_DEGRADED = "QualityDegraded"
 """A scheduled evaluation found the serving revision below its gate (True is the bad state)."""
 COST_ACCOUNTED = "CostAccounted"
 """The serving revisions' GPUs have prices (False: cost in GPU-hours only; serving unaffected)."""
-SELF_REPORTED: frozenset[str] = frozenset({QUALITY_DEGRADED})
+RECONCILE_ERROR = "ReconcileError"
+"""True while the last pass could not finish (stage, object and the server's message; the reasons
+are `runtime/failures.py` STAGE_REASONS). True is the bad state; cleared by a clean pass."""
+SELF_REPORTED: frozenset[str] = frozenset({QUALITY_DEGRADED, RECONCILE_ERROR})
 """Conditions whose Events their stage posts itself (True is bad, so the generic rule misfires)."""
 RECONCILING = "Reconciling"
 """True while work is under way (kstatus' abnormal-true condition: Flux reads it as InProgress)."""

@@ -21,7 +21,7 @@ from llmops_operator.api.rollout import RolloutStatus
 from llmops_operator.autoscaling.decide import Signals
 from llmops_operator.autoscaling.signals import UnsupportedSignalError, read_signals
 from llmops_operator.gpu.inventory import inventory
-from llmops_operator.kube.apply import execute
+from llmops_operator.kube.apply import PassResult, execute, record_failure
 from llmops_operator.kube.client import KubeError, NotFound
 from llmops_operator.metrics_source.builtins import CostRates
 from llmops_operator.metrics_source.provider import PrometheusProvider
@@ -31,42 +31,66 @@ from llmops_operator.reference_grants import ObjectRef
 from llmops_operator.revisions import deployment_name
 from llmops_operator.rollout.analysis.run import take_measurements
 from llmops_operator.runtime.context import OperatorContext
+from llmops_operator.runtime.failures import Failure, summary
 from llmops_operator.runtime.store import Key
 
 log = logging.getLogger("llmops.model")
 CONFLICT_RETRY_SECONDS = 0.3
-ERROR_RETRY_SECONDS = 5.0
 
 
 def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
-    """Returns seconds until the next pass (None: nothing scheduled)."""
+    """Returns seconds until the next pass (None: nothing scheduled). Never raises: a pass that
+    fails anywhere ends in the ReconcileError condition, a Warning Event and a capped backoff."""
     namespace, name = key
     model = ctx.store.models.get(namespace, name)
     if model is None or model["metadata"].get("deletionTimestamp"):
+        ctx.backoff.succeeded(key)
         return None
     started = time.monotonic()
     now = datetime.now(UTC)
     try:
-        spec = _spec(model)
-        world = gather(ctx, model, spec, now)
-        plan = plan_model(world)
-        if plan.run_analysis and spec is not None:
-            world = replace(world, measurements=tuple(measure(ctx, model, spec, plan, now)))
-            plan = plan_model(world)
-        requeue = execute(ctx, model, plan, now)
-        ctx.metrics.reconciles.labels("ok").inc()
-        return min(requeue or ctx.settings.resync_seconds, ctx.settings.resync_seconds)
+        result = _pass(ctx, model, now)
     except KubeError as exc:
-        ctx.metrics.reconciles.labels("error").inc()
-        if exc.status == 409:
+        if exc.status == 409:  # our status write raced a user's: re-read and plan again
             log.debug("Model %s/%s: conflict, retrying: %s", namespace, name, exc)
+            ctx.metrics.reconciles.labels("conflict").inc()
             return CONFLICT_RETRY_SECONDS
-        log.warning("Model %s/%s: API error, retrying in %ss: %s", namespace, name, ERROR_RETRY_SECONDS, exc)
-        return ERROR_RETRY_SECONDS
+        result = PassResult(None, [Failure("read", "", exc.message or str(exc))])
+        record_failure(ctx, model, result.failures, now)
+    except NotFound:
+        return None  # the Model is gone
+    except Exception as exc:  # a bug must not stop this Model silently, nor the others
+        log.debug("Model %s/%s: pass failed", namespace, name, exc_info=True)
+        result = PassResult(None, [Failure("plan", "", f"{type(exc).__name__}: {exc}")])
+        record_failure(ctx, model, result.failures, now)
     finally:
         ctx.metrics.model_passes.labels(namespace, name).inc()
         ctx.metrics.reconcile_seconds.observe(time.monotonic() - started)
         ctx.metrics.api_requests.set(ctx.kube.request_count)
+    if result.failures:
+        ctx.metrics.reconciles.labels("error").inc()
+        delay = ctx.backoff.failed(key)
+        log.warning("Model %s/%s: %s; retrying in %.0fs", namespace, name, summary(result.failures), delay)
+        return delay
+    ctx.backoff.succeeded(key)
+    ctx.metrics.reconciles.labels("ok").inc()
+    resync = ctx.settings.resync_seconds
+    return min(result.requeue_after or resync, resync)
+
+
+def _pass(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> PassResult:
+    spec = _spec(model)
+    try:
+        world = gather(ctx, model, spec, now)
+    except KubeError as exc:
+        failures = [Failure("read", "", exc.message or str(exc))]
+        record_failure(ctx, model, failures, now)
+        return PassResult(None, failures)
+    plan = plan_model(world)
+    if plan.run_analysis and spec is not None:
+        world = replace(world, measurements=tuple(measure(ctx, model, spec, plan, now)))
+        plan = plan_model(world)
+    return execute(ctx, model, plan, now)
 
 
 def _spec(model: dict[str, Any]) -> ModelSpec | None:

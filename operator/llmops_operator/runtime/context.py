@@ -16,6 +16,7 @@ from llmops_operator.gpu.model_facts import FactsCache, HuggingFaceHub
 from llmops_operator.kube.client import Kube
 from llmops_operator.monitoring.prices import Prices, load_prices
 from llmops_operator.monitoring.token_rates import PrometheusVectors, TokenRates
+from llmops_operator.runtime.failures import Backoff
 from llmops_operator.runtime.metrics import OperatorMetrics
 from llmops_operator.runtime.queue import WorkQueue
 from llmops_operator.runtime.store import Key, Store
@@ -57,6 +58,8 @@ class OperatorContext:
     """Master key eval verdicts are checked with (`evals/verdict.py`); loaded at startup."""
     token_rates: TokenRates | None = None
     """Token rates of all revisions from Prometheus, read in bulk (None: cost accounting off)."""
+    backoff: Backoff = field(default_factory=Backoff)
+    """Failed passes in a row per Model: the delay before its next try."""
     loop: asyncio.AbstractEventLoop | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
