@@ -151,7 +151,10 @@ def test_execute_writes_in_order_then_posts_events() -> None:
 def test_execute_skips_an_unchanged_status_and_stops_when_the_model_is_gone() -> None:
     ctx, kube = _ctx()
     model = {"metadata": {"name": "m", "namespace": "ns"}, "status": {"phase": "Ready"}}
-    assert execute(ctx, model, ModelPlan(status={"phase": "Ready"}, requeue_after=30.0), NOW).requeue_after == 30.0
+    assert (
+        execute(ctx, model, ModelPlan(status={"phase": "Ready"}, requeue_after=30.0), NOW).requeue_after
+        == 30.0
+    )
     assert kube.calls == []
     kube.status_missing = True
     assert execute(ctx, model, ModelPlan(status={"phase": "Failed"}), NOW).requeue_after is None
@@ -181,7 +184,11 @@ def test_a_refused_canary_apply_still_scales_deletes_and_writes_a_reconcile_erro
     result = execute(ctx, model, plan, NOW)
     ctx.events.shutdown(wait=True)
     assert [f.target for f in result.failures] == ["Deployment m-canary"]
-    assert ("patch", "Deployment", "m-stable") in kube.calls and ("delete", "Deployment", "m-old") in kube.calls
+    assert ("patch", "Deployment", "m-stable") in kube.calls and (
+        "delete",
+        "Deployment",
+        "m-old",
+    ) in kube.calls
     error = _conditions(ctx)["ReconcileError"]
     assert (error["status"], error["reason"], error["observedGeneration"]) == ("True", "ApplyFailed", 3)
     assert "Deployment m-canary" in error["message"] and "sk-abcdefghijkl" not in error["message"]
