@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from llmops_operator import conditions as cond
-from llmops_operator.api.common import Condition
 from llmops_operator.redact import bounded
 
 BACKOFF_BASE_SECONDS = 2.0
@@ -68,7 +67,7 @@ def with_reconcile_error(
     """The status with ReconcileError set (failures) or cleared (none), and the Warning Event
     (reason, message) to post: only when the message is new, so a stuck object does not flood
     its Events."""
-    previous = [Condition.model_validate(c) for c in status.get("conditions") or [] if isinstance(c, dict)]
+    previous = cond.parse_conditions(status.get("conditions"))
     before = cond.get_condition(previous, cond.RECONCILE_ERROR)
     if not failures:
         if before is None:
