@@ -156,9 +156,11 @@ def _spec_reads(
         # Hugging Face metadata, cached per repo and revision; public repos only, the operator
         # never reads the token's value
         uri, revision = spec.source.uri, spec.source.revision
-        facts = ctx.facts.get(uri, revision)
+        meta = model["metadata"]
+        facts = ctx.facts.get(uri, revision, waiter=(namespace, meta["name"]))
         reads["model_facts"] = facts
         reads["model_facts_error"] = None if facts else ctx.facts.last_error(uri, revision)
+        reads["model_facts_pending"] = facts is None and ctx.facts.pending(uri, revision)
     return reads
 
 

@@ -5,7 +5,7 @@ from the watch caches, bound PromptVersions, whether its Secret exists, GPU inve
 measurements, eval results) and returns the objects to apply, the revisions to scale or delete,
 the new status and the Events. The stages are a fixed list, like Argo Rollouts' `rolloutCanary`:
 
-    spec -> prompts -> credentials -> GPU plan -> cache -> replicas -> render
+    spec -> prompts -> credentials -> model facts -> GPU plan -> cache -> replicas -> render
          -> revisions (RollingUpdate or the canary machine) -> serving objects and traffic -> status
 
 Each stage lives in the module named for it (`gates`, `serving`, `replicas`, `rollout`, `status`;
@@ -44,6 +44,7 @@ def _stages(p: Pass, spec: ModelSpec) -> None:
     gates.plan_credentials(p, spec, blocked)
     prompt_data, bundle_hash = prompts.bundle(prompt_specs) if prompt_specs else ({}, None)
     desired = revisions.revision_hash(spec, bundle_hash)
+    gates.plan_model_facts(p, spec, desired, blocked)
     gpu_plan = serving.plan_gpus(p, spec, desired)
     gates.plan_cache(p, spec, ref, blocked)
     total = desired_replicas(p, spec)

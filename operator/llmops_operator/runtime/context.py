@@ -79,12 +79,19 @@ class OperatorContext:
                 "cost accounting without prices: %s", settings.prices.error
             )
         kube = Kube()
-        return cls(
+        ctx = cls(
             kube=kube,
             verdict_key=verdict.load_master_key(kube),
             settings=settings,
             token_rates=TokenRates(PrometheusVectors(args.prometheus_url), window=args.cost_window),
         )
+        # Hub lookups on their own threads: a reconcile worker never waits on the network
+        ctx.facts = FactsCache(
+            HuggingFaceHub(),
+            executor=ThreadPoolExecutor(2, thread_name_prefix="model-facts"),
+            on_ready=lambda models: [ctx.queue.add(key) for key in models],
+        )
+        return ctx
 
     def forget_model(self, key: Key) -> None:
         namespace, name = key
