@@ -19,6 +19,9 @@ from llmops_operator.runtime.context import OperatorContext
 from llmops_operator.runtime.failures import Failure, with_reconcile_error
 
 log = logging.getLogger("llmops.apply")
+CREATE_ONCE = frozenset({"Job", "EvalRun"})
+"""Kinds created once and never re-applied: a Job's pod template is immutable (a new operator
+image would get 422 on every pass), and an EvalRun's status belongs to its eval Job."""
 
 
 def _fingerprint(obj: dict[str, Any]) -> str:
@@ -43,6 +46,18 @@ def apply_owned(ctx: OperatorContext, obj: dict[str, Any]) -> None:
     ctx.applied_generation[key] = _fingerprint(result)
     if cache is not None:
         cache.upsert(result)
+
+
+def create_once(ctx: OperatorContext, obj: dict[str, Any]) -> None:
+    """Create a Job or EvalRun unless it exists; an existing one is left as it is (a changed
+    Job comes with a new name)."""
+    meta = obj["metadata"]
+    cache = ctx.store.cache_for(obj["kind"])
+    if cache.get(meta["namespace"], meta["name"]) is not None:
+        return
+    created = ctx.kube.create_if_absent(obj)
+    if created is not None:
+        cache.upsert(created)
 
 
 def _cache(ctx: OperatorContext, kind: str) -> Any:
@@ -77,9 +92,8 @@ def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
     namespace, name = meta["namespace"], meta["name"]
     failures: list[Failure] = []
     for obj in plan.apply:
-        if obj["kind"] == "EvalRun" and ctx.store.eval_runs.get(namespace, obj["metadata"]["name"]):
-            continue  # an EvalRun is created once; its status belongs to the eval Job
-        _attempt(failures, "apply", obj["kind"], obj["metadata"]["name"], apply_owned, ctx, obj)
+        step = create_once if obj["kind"] in CREATE_ONCE else apply_owned
+        _attempt(failures, "apply", obj["kind"], obj["metadata"]["name"], step, ctx, obj)
     for deployment, replicas in plan.scale.items():
         _attempt(failures, "scale", "Deployment", deployment, _scale, ctx, namespace, deployment, replicas)
     for kind, object_name in plan.delete:
@@ -154,17 +168,28 @@ def _attempt(failures: list[Failure], stage: str, kind: str, name: str, step: An
 
 def _scale(ctx: OperatorContext, namespace: str, deployment: str, replicas: int) -> None:
     current = ctx.store.deployments.get(namespace, deployment)
-    if current is not None and (current.get("spec") or {}).get("replicas") != replicas:
-        result = ctx.kube.patch("Deployment", namespace, deployment, {"spec": {"replicas": replicas}})
-        ctx.store.deployments.upsert(result)
+    before = (current or {}).get("spec", {}).get("replicas")
+    if current is None or before == replicas:
+        return
+    patch = {"spec": {"replicas": replicas}}
+    if before is not None and replicas < before:  # only what the cache saw is scaled down
+        version = current["metadata"]["resourceVersion"]
+        result = ctx.kube.patch_guarded("Deployment", namespace, deployment, patch, version)
+    else:
+        result = ctx.kube.patch("Deployment", namespace, deployment, patch)
+    ctx.store.deployments.upsert(result)
 
 
 def _delete(ctx: OperatorContext, kind: str, namespace: str, object_name: str) -> None:
     cache = _cache(ctx, kind)
-    if cache is None or cache.get(namespace, object_name) is not None:
-        ctx.kube.delete(kind, namespace, object_name)  # already gone is what a delete wants
-        if cache is not None:
-            cache.remove(namespace, object_name)
+    if cache is None:  # not watched (an eval run's ServiceAccount, Role, ...): by its name
+        ctx.kube.delete(kind, namespace, object_name)
+        return
+    observed = cache.get(namespace, object_name)
+    if observed is None:
+        return  # never delete what this replica did not observe
+    if ctx.kube.delete(kind, namespace, object_name, observed=observed):
+        cache.remove(namespace, object_name)
 
 
 def _post_events(
@@ -186,8 +211,11 @@ def write_status(
     status: dict[str, Any],
     warning: tuple[str, str] | None,
 ) -> None:
-    """Patch the status, then post the Warning Event (reason, message) if there is one."""
+    """Patch the status, then post the Warning Event (reason, message) if there is one. Only the
+    leader writes (a new leader re-checks every PromptVersion and EvalGate)."""
     meta = obj["metadata"]
+    if not ctx.leading():
+        return
     try:
         ctx.kube.patch_status(kind, meta["namespace"], meta["name"], status)
         if warning is not None:
