@@ -37,8 +37,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from llmops_operator.gpu.planner import GpuNodeInfo
 from llmops_operator.model_plan import World, plan_model
-from llmops_operator.planner import GpuNodeInfo
 
 RESULTS = Path(__file__).resolve().parent / "results"
 H100 = "NVIDIA-H100-80GB-HBM3"

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from llmops_operator.api.common import Condition
+from llmops_operator.redact import bounded
 
 Status = Literal["True", "False", "Unknown"]
 
@@ -30,6 +31,12 @@ ANALYSIS = "Analysis"
 ROLLED_BACK = "RolledBack"
 PROMPTS_READY = "PromptsReady"
 CREDENTIALS_READY = "CredentialsReady"
+AUTOSCALING = "Autoscaling"
+"""Set False only when the autoscaling metric cannot be read for this engine."""
+TRAFFIC_ROUTING = "TrafficRouting"
+"""Set False only when the Gateway API HTTPRoute is missing."""
+VALID = "Valid"
+"""EvalGate: its assertions compile."""
 QUALITY_DEGRADED = "QualityDegraded"
 """A scheduled evaluation found the serving revision below its gate (True is the bad state)."""
 COST_ACCOUNTED = "CostAccounted"
@@ -54,12 +61,31 @@ class Reason:
     REPLICAS_READY = "ReplicasReady"
     REPLICAS_NOT_READY = "ReplicasNotReady"
     PODS_NOT_READY = "PodsNeverReady"
+    SCALED_TO_ZERO = "ScaledToZero"
+    AVAILABLE_UNKNOWN = f"{AVAILABLE}Unknown"
     # Progressing
-    NEW_REVISION = "NewRevision"
     ROLLING_UPDATE = "RollingUpdate"
     ROLLOUT_COMPLETE = "RolloutComplete"
     ROLLOUT_PAUSED = "RolloutPaused"
     ROLLOUT_ABORTED = "RolloutAborted"
+    REVISION_BLOCKED = "RevisionBlocked"
+    CANARY_PROGRESSING = "CanaryProgressing"
+    # RolledBack
+    ANALYSIS_FAILED = "AnalysisFailed"
+    ABORTED = "Aborted"
+    # EvalGatePassed
+    EVAL_PASSED = "EvalPassed"
+    EVAL_FAILED = "EvalFailed"
+    EVAL_ERROR = "EvalError"
+    EVAL_RUNNING = "EvalRunning"
+    # Analysis (otherwise the worst measurement phase: Failed, Error, Inconclusive)
+    ANALYSIS_SUCCESSFUL = "Successful"
+    # Autoscaling / TrafficRouting
+    UNSUPPORTED_METRIC = "UnsupportedMetric"
+    HTTPROUTE_MISSING = "HTTPRouteMissing"
+    # EvalGate Valid
+    VALIDATED = "Validated"
+    INVALID_ASSERTION = "InvalidAssertion"
     # CacheReady
     CACHE_LOADING = "Loading"
     CACHE_LOADED = "Loaded"
@@ -124,7 +150,7 @@ def set_condition(
         type=type_,
         status=status,
         reason=reason,
-        message=message,
+        message=bounded(message),
         last_transition_time=transition or now,
         observed_generation=generation,
     )
@@ -238,3 +264,25 @@ def changed(before: Sequence[Condition], after: Sequence[Condition]) -> list[Con
         ):
             result.append(condition)
     return result
+
+
+def validity_conditions(
+    obj: dict[str, Any],
+    problem: str,
+    valid: tuple[str, str],
+    invalid_reason: str,
+    now: datetime,
+    types: tuple[str, ...] = (READY,),
+) -> list[dict[str, Any]]:
+    """`types` (Ready, and e.g. Valid) from a validation result, plus Stalled when invalid (only
+    a new spec fixes it); unchanged conditions keep lastTransitionTime. `valid` is the
+    (reason, message) of a valid object."""
+    conditions = [Condition.model_validate(c) for c in (obj.get("status") or {}).get("conditions") or []]
+    generation = obj["metadata"].get("generation")
+    reason, message = (invalid_reason, problem) if problem else valid
+    for type_ in types:
+        status: Status = "False" if problem else "True"
+        conditions = set_condition(conditions, type_, status, reason, message, now, generation)
+    progress = "Stalled" if problem else "Current"
+    conditions = set_progress(conditions, progress, reason, message, now, generation)
+    return [c.model_dump(by_alias=True, exclude_none=True, mode="json") for c in conditions]

@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmops_operator import engines, revisions
-from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT
+from llmops_operator import engines, pod_security, revisions
+from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT, OPERATOR_COMMAND
 from llmops_operator.api.model import ModelSpec
-from llmops_operator.engines.base import CONTAINER_NAME, EngineOutput
-from llmops_operator.planner import Plan
+from llmops_operator.engines.base import CONTAINER_NAME, EngineInputs, EngineOutput
+from llmops_operator.gpu.planner import Plan
 
 CACHE_MOUNT = "/cache"
 SOURCE_MOUNT = "/mnt/source"
@@ -161,6 +161,46 @@ def container_resources(spec: ModelSpec, gpus: int) -> dict[str, Any]:
 # --- serving -------------------------------------------------------------------------------------
 
 
+def _pod_spec(
+    model: ModelRef, spec: ModelSpec, plan: Plan, engine: EngineOutput, prompts_configmap: str | None
+) -> dict[str, Any]:
+    """The engine container with weights and prompts mounted, resources and GPU placement."""
+    container = dict(engine["container"])
+    volumes = list(engine["volumes"])
+    extra_volumes, mounts = _weights_volumes(model, spec)
+    volumes += extra_volumes
+    if prompts_configmap is not None:
+        volumes.append({"name": "prompts", "configMap": {"name": prompts_configmap}})
+        mounts.append({"name": "prompts", "mountPath": PROMPTS_MOUNT, "readOnly": True})
+    container["volumeMounts"] = [*container.get("volumeMounts", []), *mounts]
+    container["securityContext"] = {
+        **pod_security.engine_container(),
+        **(container.get("securityContext") or {}),
+    }
+    resources = container_resources(spec, plan.gpus)
+    if resources:
+        container["resources"] = resources
+    pod_spec: dict[str, Any] = {
+        "containers": [container],
+        "volumes": volumes,
+        "enableServiceLinks": False,  # service env vars collide with engine settings (VLLM_PORT)
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+        "automountServiceAccountToken": False,  # engines never call the Kubernetes API
+        "securityContext": pod_security.engine_pod(),
+    }
+    affinity = gpu_affinity(spec.resources.gpu_products) if plan.gpus > 0 else None
+    if affinity:
+        pod_spec["affinity"] = affinity
+    if spec.placement.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.placement.node_selector)
+    pod_tolerations = tolerations(spec, plan.gpus)
+    if pod_tolerations:
+        pod_spec["tolerations"] = pod_tolerations
+    if spec.placement.priority_class_name:
+        pod_spec["priorityClassName"] = spec.placement.priority_class_name
+    return pod_spec
+
+
 def deployment(
     model: ModelRef,
     spec: ModelSpec,
@@ -174,33 +214,7 @@ def deployment(
 ) -> dict[str, Any]:
     """The Deployment `<model>-<revision>` running `engine`'s container with GPU scheduling."""
     labels = revisions.revision_labels(model.name, revision)
-    container = dict(engine["container"])
-    volumes = list(engine["volumes"])
-    extra_volumes, mounts = _weights_volumes(model, spec)
-    volumes += extra_volumes
-    if prompts_configmap is not None:
-        volumes.append({"name": "prompts", "configMap": {"name": prompts_configmap}})
-        mounts.append({"name": "prompts", "mountPath": PROMPTS_MOUNT, "readOnly": True})
-    container["volumeMounts"] = [*container.get("volumeMounts", []), *mounts]
-    resources = container_resources(spec, plan.gpus)
-    if resources:
-        container["resources"] = resources
-    pod_spec: dict[str, Any] = {
-        "containers": [container],
-        "volumes": volumes,
-        "enableServiceLinks": False,  # service env vars collide with engine settings (VLLM_PORT)
-        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
-    }
-    affinity = gpu_affinity(spec.resources.gpu_products) if plan.gpus > 0 else None
-    if affinity:
-        pod_spec["affinity"] = affinity
-    if spec.placement.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.placement.node_selector)
-    pod_tolerations = tolerations(spec, plan.gpus)
-    if pod_tolerations:
-        pod_spec["tolerations"] = pod_tolerations
-    if spec.placement.priority_class_name:
-        pod_spec["priorityClassName"] = spec.placement.priority_class_name
+    pod_spec = _pod_spec(model, spec, plan, engine, prompts_configmap)
     engine_info = engines.get_engine(spec.engine.type)
     return {
         "apiVersion": "apps/v1",
@@ -238,7 +252,7 @@ def render_revision(
 ) -> dict[str, Any]:
     """Engine container + Deployment in one call (raises `EngineConfigError` with a message)."""
     prompts_mount = PROMPTS_MOUNT if prompts_configmap else None
-    engine = engines.build(spec, model.name, plan, prompts_mount, weights_path(spec))
+    engine = engines.build(EngineInputs(spec, model.name, plan, prompts_mount, weights_path(spec)))
     return deployment(
         model, spec, revision, plan, engine, replicas, prompts_configmap=prompts_configmap, owner=owner
     )
@@ -393,21 +407,41 @@ def cache_loader_job(
                 "metadata": {"labels": labels},
                 "spec": {
                     "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,  # the loader needs no API access
+                    "enableServiceLinks": False,
+                    # restricted; fsGroup makes the cache PVC writable by the non-root loader
+                    "securityContext": pod_security.restricted_pod(),
                     "containers": [
                         {
                             "name": "loader",
                             "image": operator_image,
-                            "command": ["llmops-operator"],
+                            "command": [OPERATOR_COMMAND],
                             "args": args,
                             "env": env,
-                            "volumeMounts": mounts,
+                            "volumeMounts": [*mounts, {"name": "tmp", "mountPath": "/tmp"}],
+                            "securityContext": pod_security.restricted_container(),
                         }
                     ],
-                    "volumes": volumes,
+                    "volumes": [*volumes, {"name": "tmp", "emptyDir": {}}],
                 },
             },
         },
     }
+
+
+def job_state(job: Mapping[str, Any] | None) -> str:
+    """Missing, Running, Succeeded or Failed."""
+    if job is None:
+        return "Missing"
+    status = job.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("status") == "True" and condition.get("type") in ("Complete", "SuccessCriteriaMet"):
+            return "Succeeded"
+        if condition.get("status") == "True" and condition.get("type") == "Failed":
+            return "Failed"
+    if status.get("succeeded"):
+        return "Succeeded"
+    return "Running"
 
 
 __all__ = [
@@ -417,6 +451,7 @@ __all__ = [
     "cache_pvc",
     "deployment",
     "endpoint",
+    "job_state",
     "owner_reference",
     "prompts_configmap",
     "render_revision",

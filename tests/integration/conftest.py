@@ -13,13 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from llmops_sim.emitter import Emitter
 from llmops_sim.job_runner import JobRunner
 from llmops_sim.openai_stub import OpenAIStub
 from llmops_sim.pod_mirror import PodMirror
 from llmops_sim.volumes import VolumeProvisioner
+from polling import wait_for
 
 NAMESPACE_PREFIX = os.environ["LLMOPS_TEST_NAMESPACE_PREFIX"]  # set by tests/conftest.py
 
@@ -27,6 +30,13 @@ ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / ".cluster" / "logs"
 DEV_GPU_PRICES = {"NVIDIA-H100-80GB-HBM3": 2.5, "NVIDIA-A100-SXM4-80GB": 1.8, "NVIDIA-L4": 0.7}
 """Made-up prices for the dev cluster's GPU products (the operator has no built-in prices)."""
+
+
+def _free_port() -> int:
+    """A loopback port nothing listens on now (for the operator's metrics endpoint)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class OperatorProcess:
@@ -46,6 +56,7 @@ class OperatorProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.log_path = LOG_DIR / "operator.log"
+        self.metrics_port = _free_port()
 
     def start(self) -> None:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -54,10 +65,14 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": self.kubeconfig,
             "LLMOPS_PROMETHEUS_URL": self.prometheus_url,
-            "LLMOPS_METRICS_PORT": "0",
+            "LLMOPS_METRICS_PORT": str(self.metrics_port),
+            "LLMOPS_METRICS_ADDRESS": "127.0.0.1",
             "LLMOPS_RESYNC_SECONDS": "5",
             "LLMOPS_OPERATOR_IMAGE": "llmops-operator:dev",
             "HF_HUB_OFFLINE": "1",  # tests reach nothing but loopback; model metadata stays unknown
+            # one master key across restarts, so an eval running while the operator restarts
+            # still has a verdict the new process can verify
+            "LLMOPS_VERDICT_MASTER_KEY": "integration-tests-verdict-key",
             **self.extra_env,
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
@@ -101,6 +116,30 @@ class OperatorProcess:
         self.kill()
         self.start()
 
+    def passes(self, namespace: str, model: str) -> float:
+        """Reconcile passes this operator process made over one Model (its own metric)."""
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        want = {"namespace": namespace, "model": model}
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "llmops_model_reconciles_total" and sample.labels == want
+        )
+
+    def wait_passes(self, namespace: str, model: str, count: int = 2, timeout: float = 60) -> None:
+        """Return once the operator has passed over the Model `count` more times: what a test
+        checks afterwards held while the operator provably looked (never a fixed sleep)."""
+        start = self.passes(namespace, model)
+        wait_for(
+            lambda: self.passes(namespace, model) >= start + count,
+            timeout,
+            0.2,
+            f"{count} more reconcile passes over {namespace}/{model}",
+            tolerate_errors=True,
+            describe=self.log_tail,
+        )
+
     def log_tail(self, lines: int = 60) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -123,11 +162,8 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
     url = prometheus.url if hasattr(prometheus, "url") else str(prometheus)
     template = f"http://127.0.0.1:{openai_stub.port}/r/{{revision}}/v1"
     volumes = VolumeProvisioner(cluster.api_client).start()
-    metrics_port = _free_port()
     env = {
         "LLMOPS_EVAL_ENDPOINT_TEMPLATE": template,
-        "LLMOPS_METRICS_PORT": str(metrics_port),
-        "LLMOPS_METRICS_ADDRESS": "127.0.0.1",
         "LLMOPS_GPU_PRICES": json.dumps({"currency": "USD", "gpuHourPrices": DEV_GPU_PRICES}),
         "LLMOPS_COST_WINDOW": "10s",
         "LLMOPS_COST_REFRESH_SECONDS": "5",
@@ -135,8 +171,8 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
     proc = OperatorProcess(str(cluster.kubeconfig), url, env)
     proc.start()
     # Prometheus scrapes the operator's own metrics (the dashboard and alerts read them)
-    target = f"llmops-operator-{metrics_port}"
-    prometheus.add_target(target, f"127.0.0.1:{metrics_port}", {"job": "llmops-operator"})
+    target = f"llmops-operator-{proc.metrics_port}"
+    prometheus.add_target(target, f"127.0.0.1:{proc.metrics_port}", {"job": "llmops-operator"})
     yield proc
     prometheus.remove_target(target)
     proc.stop()

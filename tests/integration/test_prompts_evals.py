@@ -16,7 +16,6 @@ status.rollout.pauseConditions), which moves past the gate step, and the remaini
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,13 +36,14 @@ from helpers_evals import (
     prompt_version,
     revision_record,
 )
-from helpers_model import Kubectl, model_manifest, unique, wait_for
+from helpers_model import Kubectl, model_manifest, unique
 
 from gitops_health import check_health
 from llmops_operator import prompts, revisions
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.resources import PROMPTS_MOUNT
 from plugin_snapshots import check_plugin_tree
+from polling import wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -499,7 +499,7 @@ def test_unreachable_candidate_gives_eval_error_and_pauses_until_promoted(
 
     # the endpoint recovers: an Error is never turned into a verdict behind anyone's back
     stub.configure_route(candidate, mode="good", answers=ANSWERS)
-    time.sleep(8)  # more than one resync period (LLMOPS_RESYNC_SECONDS=5) of the session operator
+    operator.wait_passes(ns, MODEL, 2)  # the operator looked again, twice
     model = kube.get("model", ns, MODEL) or {}
     assert status_of(model)["phase"] == "Paused"
     assert status_of(model)["stableRevision"] == stable
@@ -556,3 +556,26 @@ def test_gate_with_an_invalid_regex_says_so_at_apply_time(kube: Kubectl, ns: str
         message="a Warning Event on the EvalGate",
     )
     assert warnings[0][1] == "InvalidAssertion"
+
+
+def test_a_hand_written_passed_verdict_is_not_taken(kube: Kubectl, ns: str, operator: Any, stub: Any) -> None:
+    """Issue 9: anyone who may patch evalruns/status could write Passed. Without the eval Job's
+    signature (no job runner here, so the Job the operator started never reports) the operator
+    treats it as an eval error: the rollout pauses and the canary is not promoted."""
+    stable, candidate = start_prompt_change(kube, ns, operator, stub, candidate_mode="good")
+    run = wait_for(lambda: eval_run_for(kube, ns, candidate), GATE_TIMEOUT, message="EvalRun created")
+    forged = {"status": {"phase": "Passed", "revision": candidate, "candidate": {"passRate": 1.0}}}
+    kube.patch("evalrun", ns, run["metadata"]["name"], forged, "--subresource=status")
+
+    model = wait_model(
+        kube,
+        ns,
+        operator,
+        "the forged verdict refused",
+        lambda m: condition(m, "EvalGatePassed").get("reason") == "EvalError",
+        GATE_TIMEOUT,
+    )
+    assert "without the signature" in condition(model, "EvalGatePassed")["message"]
+    status = status_of(model)
+    assert status["stableRevision"] == stable and status["canaryRevision"] == candidate
+    assert status["rollout"]["pauseConditions"][0]["reason"] == "EvalGateError"

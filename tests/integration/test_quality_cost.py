@@ -34,9 +34,10 @@ from helpers_evals import (
     prompt_spec,
     prompt_version,
 )
-from helpers_model import Kubectl, model_manifest, unique, wait_for
+from helpers_model import Kubectl, model_manifest, unique
 
 from llmops_operator.monitoring.quality import SCHEDULE_LABEL
+from polling import wait_for
 
 pytestmark = pytest.mark.cluster
 

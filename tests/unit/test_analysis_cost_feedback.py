@@ -10,14 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmops_operator.api.rollout import AnalysisSpec, MetricSpec
-from llmops_operator.rollout.analysis.builtins import (
+from llmops_operator.metrics_source.builtins import (
     CostRates,
     Selector,
     builtin_query,
     request_count_query,
     unsupported_builtins,
 )
-from llmops_operator.rollout.analysis.provider import QueryResult
+from llmops_operator.metrics_source.provider import QueryResult
 from llmops_operator.rollout.analysis.run import take_measurements
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

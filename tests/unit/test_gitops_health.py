@@ -21,7 +21,8 @@ from llmops_operator.api.evals import EvalGateStatus, EvalRunStatus
 from llmops_operator.api.model import ModelStatus
 from llmops_operator.api.prompt import PromptVersionStatus
 from llmops_operator.conditions import eval_run_conditions
-from llmops_operator.handlers.prompts import eval_gate_status, prompt_version_status
+from llmops_operator.evals.gate import eval_gate_status
+from llmops_operator.prompts import prompt_version_status
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 STATUS_MODELS = {

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from llmops_operator.gpu.planner import GpuNodeInfo
 from llmops_operator.model_plan import World, plan_model
 from llmops_operator.monitoring.cost import Rates
 from llmops_operator.monitoring.prices import load_prices
 from llmops_operator.monitoring.quality import SCHEDULE_LABEL
-from llmops_operator.planner import GpuNodeInfo
 
 NOW = datetime(2026, 12, 1, 10, tzinfo=UTC)
 H100 = "NVIDIA-H100-80GB-HBM3"

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
-from llmops_operator.metrics import OperatorMetrics
+from llmops_operator.runtime.metrics import OperatorMetrics
 from llmops_sim.emitter import Emitter
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,11 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from llmops_operator import prompts
 from llmops_operator.api.model import ModelSpec, RevisionRecord
+from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.revisions import (
     ObservedRevision,
     deployment_name,
-    prompts_hash,
     prune_history,
     record_revision,
     revision_hash,
@@ -125,11 +126,18 @@ def test_replicas_never_change_the_hash(replicas: int) -> None:
     assert rev(with_change("replicas", replicas)) == rev(BASE)
 
 
+def _bound(content: str) -> PromptVersionSpec:
+    return PromptVersionSpec.model_validate(
+        {"prompt": "support-bot", "version": 3, "messages": [{"role": "system", "content": content}]}
+    )
+
+
 def test_prompt_content_changes_the_hash() -> None:
-    a = prompts_hash({"support-bot@3": "aaa"})
-    b = prompts_hash({"support-bot@3": "bbb"})
-    assert rev(BASE, a) != rev(BASE, b)
-    assert prompts_hash({}) is None
+    """The revision hash takes the bundle hash production computes (`prompts.bundle`)."""
+    a = prompts.bundle([_bound("Be brief.")])[1]
+    b = prompts.bundle([_bound("Be thorough.")])[1]
+    assert rev(BASE, a) != rev(BASE, b) != rev(BASE)
+    assert prompts.bundle([_bound("Be brief.")])[1] == a
 
 
 @given(st.from_regex(r"[a-z]([-a-z0-9]{0,80}[a-z0-9])?", fullmatch=True))
@@ -148,11 +156,11 @@ def test_short_names_are_not_truncated() -> None:
 
 
 def obs(ready: int, spec: int | None = None) -> ObservedRevision:
-    return ObservedRevision(spec if spec is not None else ready, ready, NOW)
+    return ObservedRevision(spec if spec is not None else ready, ready)
 
 
 @pytest.mark.parametrize(
-    ("case", "desired", "observed", "stable", "replicas", "delete", "complete", "next_stable"),
+    ("case", "desired", "observed", "stable", "replicas", "superseded", "complete", "next_stable"),
     [
         ("first deploy, nothing yet", "b", {}, None, {"b": 3}, [], False, None),
         ("first deploy ready", "b", {"b": obs(3)}, None, {"b": 3}, [], True, "b"),
@@ -180,13 +188,13 @@ def test_rolling_update(
     observed: dict[str, ObservedRevision],
     stable: str | None,
     replicas: dict[str, int],
-    delete: list[str],
+    superseded: list[str],
     complete: bool,
     next_stable: str | None,
 ) -> None:
     result = rolling_update(desired, observed, 3, stable)
     assert result.replicas == replicas, case
-    assert result.delete == delete, case
+    assert result.superseded == superseded, case
     assert result.complete is complete, case
     assert result.stable_revision == next_stable, case
 

@@ -12,7 +12,9 @@ It exits 0 once the result is recorded (whatever the verdict) so the Job is not 
 for a Failed evaluation; it exits 2 only when the status could not be written.
 
 API keys come from the environment (LLMOPS_EVAL_API_KEY for the endpoints,
-LLMOPS_JUDGE_API_KEY for judges), never from arguments.
+LLMOPS_JUDGE_API_KEY for judges), never from arguments. In the cluster, a judge's
+`apiKeySecretRef` reaches the Job as its own secretKeyRef env (`eval_jobs.judge_key_env`), and
+the Job signs its verdict with the run key from LLMOPS_VERDICT_KEY (see evals/verdict.py).
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from pydantic import ValidationError
 from llmops_operator.api.evals import EvalGateSpec, EvalRunSpec
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.conditions import eval_run_conditions
-from llmops_operator.evals import case_record, html_report, report
+from llmops_operator.evals import case_record, html_report, report, verdict
+from llmops_operator.evals.job import judge_key_env, judge_key_refs
 from llmops_operator.evals.runner import EvalResult, run_eval
+from llmops_operator.kube.client import Kube, NotFound
 
 ENV_API_KEY = "LLMOPS_EVAL_API_KEY"
 ENV_JUDGE_API_KEY = "LLMOPS_JUDGE_API_KEY"
@@ -197,8 +201,6 @@ def parse_judges(pairs: list[str]) -> dict[str, str]:
 
 def run_in_cluster(ref: str, kube: Any = None) -> int:
     """Evaluate one EvalRun and record the result in its status."""
-    from llmops_operator.kube.client import Kube
-
     namespace, _, name = ref.partition("/")
     if not namespace or not name:
         sys.stderr.write(f"--evalrun wants NAMESPACE/NAME, got {ref!r}\n")
@@ -206,15 +208,22 @@ def run_in_cluster(ref: str, kube: Any = None) -> int:
     kube = kube or Kube()
     started = datetime.now(UTC)
     revision = None
+    uid = ""
     eval_run: dict[str, Any] | None = None
     try:
         eval_run = kube.get("EvalRun", namespace, name)
+        uid = str((eval_run.get("metadata") or {}).get("uid") or "")
         spec = EvalRunSpec.model_validate(eval_run.get("spec") or {})
         revision = spec.revision
         _patch_status(
             kube, namespace, name, {"phase": "Running", "startedAt": _iso(started), "revision": revision}
         )
         gate, prompt, dataset_text, judges = read_inputs(kube, namespace, spec)
+        judge_keys = {
+            (ref_name, ref_key): os.environ[judge_key_env(ref_name, ref_key)]
+            for ref_name, ref_key in judge_key_refs({"spec": gate.to_wire()})
+            if judge_key_env(ref_name, ref_key) in os.environ
+        }
         result = run_eval(
             gate,
             prompt,
@@ -226,6 +235,7 @@ def run_in_cluster(ref: str, kube: Any = None) -> int:
             judge_endpoints=judges,
             api_key=os.environ.get(ENV_API_KEY),
             judge_api_key=os.environ.get(ENV_JUDGE_API_KEY),
+            judge_api_keys=judge_keys,
         )
     except Exception as exc:  # anything unexpected is recorded as Error, never lost
         result = EvalResult("Error", _one_line(exc), started, datetime.now(UTC), revision=revision)
@@ -233,6 +243,9 @@ def run_in_cluster(ref: str, kube: Any = None) -> int:
     status = result.to_status()
     if eval_run is not None:
         status["record"] = keep_record(kube, eval_run, result)
+    run_key = os.environ.get(verdict.KEY_ENV)
+    if run_key and uid:
+        status["signature"] = verdict.sign(run_key, uid, status)
     try:
         _patch_status(kube, namespace, name, status)
     except Exception as exc:
@@ -260,8 +273,6 @@ def read_inputs(
     kube: Any, namespace: str, spec: EvalRunSpec
 ) -> tuple[EvalGateSpec, PromptVersionSpec, str | None, dict[str, str]]:
     """The gate, the prompt version, the dataset text and judge endpoints, from the API server."""
-    from llmops_operator.kube.client import NotFound
-
     try:
         gate = EvalGateSpec.model_validate(kube.get("EvalGate", namespace, spec.gate).get("spec") or {})
     except NotFound as exc:

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubernetes import config
+
 from llmops_operator.api.common import LABEL_COMPONENT, LABEL_MODEL, LABEL_REVISION
 from llmops_operator.cli import kubectl_report
 from llmops_operator.kube.client import Kube, KubeError, NotFound, load_api_client
@@ -460,8 +462,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _current_namespace() -> str:
-    from kubernetes import config
-
     try:
         _, context = config.list_kube_config_contexts()
         return context.get("context", {}).get("namespace") or "default"

@@ -11,15 +11,18 @@ import functools
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 import sacrebleu
 from rapidfuzz import fuzz
+from referencing import Registry
+from referencing.exceptions import NoSuchResource, Unresolvable
 from rouge_score import rouge_scorer
 
-from llmops_operator.api.evals import DEFAULT_THRESHOLDS, SAFETY_TYPES, Assertion
+from llmops_operator.api.evals import DEFAULT_THRESHOLDS, SAFETY_TYPES, Assertion, compile_regex
 from llmops_operator.evals.dataset import Case
 
 
@@ -70,9 +73,9 @@ def check_assertion(assertion: Assertion, name: str) -> None:
                     f"{name}: regex value must be a string, got {type(pattern).__name__}"
                 )
             try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise AssertionConfigError(f"{name}: invalid regex {pattern!r}: {exc}") from exc
+                compile_regex(pattern)
+            except ValueError as exc:
+                raise AssertionConfigError(f"{name}: {exc}") from exc
     elif assertion.type == "jsonSchema":
         schema = assertion.value
         if isinstance(schema, str):
@@ -84,8 +87,11 @@ def check_assertion(assertion: Assertion, name: str) -> None:
             raise AssertionConfigError(f"{name}: JSON schema must be an object")
         try:
             jsonschema.validators.validator_for(schema).check_schema(schema)
+            _validator(schema)
         except jsonschema.SchemaError as exc:
             raise AssertionConfigError(f"{name}: invalid JSON schema: {exc.message}") from exc
+        except ValueError as exc:
+            raise AssertionConfigError(f"{name}: invalid JSON schema: {exc}") from exc
     elif assertion.type == "contains" and assertion.values is not None and not assertion.values:
         raise AssertionConfigError(f"{name}: contains needs at least one value")
     elif assertion.type in SAFETY_TYPES:
@@ -149,10 +155,47 @@ def check_contains(
 def check_regex(
     answer: str, patterns: list[str], mode: str = "any", case_insensitive: bool = False
 ) -> Outcome:
-    flags = re.IGNORECASE if case_insensitive else 0
-    hits = [p for p in patterns if re.search(p, answer, flags)]
+    """RE2 search: linear in the answer, so no pattern can outlast the gate's timeout."""
+    try:
+        compiled = [(p, compile_regex(p, case_insensitive)) for p in patterns]
+    except ValueError as exc:
+        return Outcome.failed_to_evaluate(str(exc))
+    hits = [p for p, regex in compiled if regex.search(answer)]
     ok = bool(hits) if mode == "any" else len(hits) == len(patterns)
     return Outcome(ok, float(ok), "" if ok else f"no match for {patterns[:3]!r}")
+
+
+def _no_remote(uri: str) -> Any:
+    """jsonschema never fetches: a `$ref` must point inside the schema itself."""
+    raise NoSuchResource(ref=uri)
+
+
+def _re2_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    if validator.is_type(instance, "string") and not compile_regex(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance[:80]!r} does not match {pattern[:80]!r}")
+
+
+def _re2_pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any, schema: Any) -> Any:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        regex = compile_regex(pattern)
+        for key, value in instance.items():
+            if regex.search(key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _validator(schema: Any) -> Any:
+    """A validator for a user's schema: no remote `$ref`, and `pattern` keywords run on RE2."""
+    base = jsonschema.validators.validator_for(schema)
+    safe = jsonschema.validators.extend(
+        base, {"pattern": _re2_pattern, "patternProperties": _re2_pattern_properties}
+    )
+    if isinstance(schema, dict):
+        for pattern in [schema.get("pattern"), *(schema.get("patternProperties") or {})]:
+            if isinstance(pattern, str):
+                compile_regex(pattern)
+    return safe(schema, registry=Registry(retrieve=_no_remote))
 
 
 def check_json_schema(answer: str, schema: Any) -> Outcome:
@@ -162,8 +205,18 @@ def check_json_schema(answer: str, schema: Any) -> Outcome:
         document = json.loads(answer)
     except json.JSONDecodeError as exc:
         return Outcome(False, 0.0, f"answer is not JSON: {exc.msg}")
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    except RecursionError:
+        return Outcome(False, 0.0, "answer is JSON nested too deeply to check")
+    try:
+        error = jsonschema.exceptions.best_match(_validator(schema).iter_errors(document))
+    except Unresolvable as exc:
+        return Outcome.failed_to_evaluate(
+            f"schema $ref {exc} cannot be resolved: only local refs are allowed"
+        )
+    except ValueError as exc:
+        return Outcome.failed_to_evaluate(f"schema: {exc}")
+    except RecursionError:
+        return Outcome.failed_to_evaluate("schema or answer nested too deeply to check")
     if error is None:
         return Outcome(True, 1.0)
     location = "/".join(str(p) for p in error.absolute_path) or "(root)"
@@ -226,12 +279,15 @@ def judge_messages(rubric: str, question: str, answer: str, expected: str | None
 
 
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
-_LABELLED = re.compile(
+# The judge's answer is text a model wrote: these run on RE2 (linear time) over its tail only.
+_LABELLED = compile_regex(
     rf"(?:score|rating|grade)\s*[\"']?\s*[:=]?\s*\**\s*({_NUMBER})\s*(?:(/|out\s+of)\s*({_NUMBER}))?\s*(%)?",
-    re.IGNORECASE,
+    case_insensitive=True,
 )
-_FRACTION = re.compile(rf"({_NUMBER})\s*(?:/|out\s+of)\s*({_NUMBER})", re.IGNORECASE)
-_JSON_OBJECT = re.compile(r"\{[^{}]*\}")
+_FRACTION = compile_regex(rf"({_NUMBER})\s*(?:/|out\s+of)\s*({_NUMBER})", case_insensitive=True)
+_JSON_OBJECT = compile_regex(r"\{[^{}]*\}")
+JUDGE_TAIL_CHARS = 16384
+"""Only the end of a judge's answer is searched for the score: judges reason first, conclude last."""
 
 
 def _normalise(value: float, scale: float | None = None, percent: bool = False) -> float:
@@ -257,6 +313,7 @@ def parse_judge_score(text: str) -> float:
 
     The last labelled score wins, since judges reason first and conclude last.
     """
+    text = text[-JUDGE_TAIL_CHARS:]
     for candidate in reversed(_JSON_OBJECT.findall(text)):
         try:
             obj = json.loads(candidate)
@@ -377,7 +434,7 @@ def _evaluate(
         return safety.evaluate(assertion, answer, case)
     try:
         text = _select_field(answer, assertion.field)
-    except (json.JSONDecodeError, KeyError):
+    except (json.JSONDecodeError, KeyError, RecursionError):
         return Outcome(False, 0.0, f"answer has no JSON field {assertion.field!r}")
     if assertion.type == "jsonSchema":
         return check_json_schema(text, assertion.value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from llmops_operator.evals import assertions as checks
 from llmops_operator.evals import dataset, scoring
 from llmops_operator.evals import judge as judging
 from llmops_operator.evals.client import ChatClient, EndpointError
+from llmops_operator.redact import bounded
 
 MAX_STATUS_CASES = 50
 MAX_STATUS_CHARS = 400
@@ -99,13 +100,13 @@ class EvalResult:
                 case = outcomes[v.id]
                 cases.append(
                     {
-                        "id": _clip(v.id, max_chars),
+                        "id": bounded(v.id, max_chars),
                         "passed": v.passed,
                         "score": round(v.score, 4),
                         "failed": v.failed,
-                        "error": _clip(v.error, max_chars),
+                        "error": None if v.error is None else bounded(v.error, max_chars),
                         "latencyMs": None if case.latency_ms is None else round(case.latency_ms, 1),
-                        "output": _clip(case.output, max_chars),
+                        "output": None if case.output is None else bounded(case.output, max_chars),
                         "baselinePassed": baseline_passed.get(v.id),
                     }
                 )
@@ -134,16 +135,10 @@ class EvalResult:
                 "promptHash": self.prompt_hash,
                 "revision": self.revision,
                 "failingAssertions": self.failing_assertions,
-                "message": _clip(self.message, 2048) or "",
+                "message": bounded(self.message, 2048),
             }
         )
         return status.model_dump(by_alias=True, exclude_none=True, mode="json")
-
-
-def _clip(text: str | None, limit: int) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return text[: limit - 1] + "…"
 
 
 def _scores(side: SideResult | None) -> dict[str, Any] | None:
@@ -214,18 +209,30 @@ def prepare(
 
 
 def resolve_judges(
-    named: list[tuple[str, Assertion]], judge_endpoints: dict[str, str], judge_api_key: str | None
+    named: list[tuple[str, Assertion]],
+    judge_endpoints: dict[str, str],
+    judge_api_key: str | None,
+    judge_api_keys: Mapping[tuple[str, str], str] | None = None,
 ) -> dict[str, Judge]:
-    """Judge per llmJudge assertion; a judge Model without a known endpoint is an error naming it."""
+    """Judge per llmJudge assertion; a judge Model without a known endpoint is an error naming it.
+
+    A judge with `apiKeySecretRef` uses the key read from that Secret (`judge_api_keys`, by
+    (Secret name, key)); others use `judge_api_key`."""
     judges: dict[str, Judge] = {}
     for name, assertion in named:
         if assertion.type != "llmJudge" or assertion.judge is None:
             continue
         spec = assertion.judge
+        ref = spec.api_key_secret_ref
+        key = (judge_api_keys or {}).get((ref.name, ref.key)) if ref else judge_api_key
+        if ref and key is None:
+            raise EvalSetupError(
+                f"{name}: judge API key Secret {ref.name!r} key {ref.key!r} was not provided"
+            )
         if spec.endpoint:
-            judges[name] = Judge(spec.endpoint, spec.model_name, judge_api_key)
+            judges[name] = Judge(spec.endpoint, spec.model_name, key)
         elif spec.model in judge_endpoints:
-            judges[name] = Judge(judge_endpoints[spec.model], spec.model_name or spec.model, judge_api_key)
+            judges[name] = Judge(judge_endpoints[spec.model], spec.model_name or spec.model, key)
         else:
             raise EvalSetupError(f"{name}: judge Model {spec.model!r} not found or has no endpoint")
     return judges
@@ -373,6 +380,7 @@ async def run_eval_async(
     judge_endpoints: dict[str, str] | None = None,
     api_key: str | None = None,
     judge_api_key: str | None = None,
+    judge_api_keys: Mapping[tuple[str, str], str] | None = None,
     clock: Callable[[], datetime] = _utcnow,
     transport: httpx.AsyncBaseTransport | None = None,
     backoff_seconds: float = 0.5,
@@ -387,7 +395,7 @@ async def run_eval_async(
         result.criteria = gate_spec.pass_criteria.to_wire()
         named, prepared = prepare(gate_spec, prompt_spec, cases)
         result.inputs = {item.case.id: item for item in prepared}
-        judges = resolve_judges(named, judge_endpoints or {}, judge_api_key)
+        judges = resolve_judges(named, judge_endpoints or {}, judge_api_key, judge_api_keys)
 
         def side(url: str) -> Any:
             return _run_side(
@@ -443,6 +451,7 @@ def run_eval(
     `model_name` is sent in requests (default: the endpoint's first model). Options:
     `dataset_text` (the ConfigMap value for `dataset.configMapRef`), `revision`,
     `judge_endpoints` ({Model name: URL} for `judge.model`), `api_key`, `judge_api_key`,
+    `judge_api_keys` ({(Secret name, key): key} for judges with `apiKeySecretRef`),
     `clock`, `transport`, `backoff_seconds`.
     """
     return asyncio.run(

@@ -6,8 +6,6 @@ our last write, and never overwrite a status a user changed after we read it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from dataclasses import replace
@@ -16,21 +14,24 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmops_operator.api.common import API_VERSION, LABEL_REVISION
+from llmops_operator import reference_grants
+from llmops_operator.api.common import GROUP, LABEL_REVISION, SecretKeyRef
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.rollout import RolloutStatus
-from llmops_operator.autoscaler import Signals
-from llmops_operator.autoscaling_signals import UnsupportedSignalError, read_signals
-from llmops_operator.handlers.context import OperatorContext
-from llmops_operator.handlers.store import Key
+from llmops_operator.autoscaling.decide import Signals
+from llmops_operator.autoscaling.signals import UnsupportedSignalError, read_signals
+from llmops_operator.gpu.inventory import inventory
+from llmops_operator.kube.apply import execute
 from llmops_operator.kube.client import KubeError, NotFound
+from llmops_operator.metrics_source.builtins import CostRates
+from llmops_operator.metrics_source.provider import PrometheusProvider
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
 from llmops_operator.monitoring.cost import Rates
-from llmops_operator.planner import GpuNodeInfo
+from llmops_operator.reference_grants import ObjectRef
 from llmops_operator.revisions import deployment_name
-from llmops_operator.rollout.analysis.builtins import CostRates
-from llmops_operator.rollout.analysis.provider import PrometheusProvider
 from llmops_operator.rollout.analysis.run import take_measurements
+from llmops_operator.runtime.context import OperatorContext
+from llmops_operator.runtime.store import Key
 
 log = logging.getLogger("llmops.model")
 CONFLICT_RETRY_SECONDS = 0.3
@@ -46,10 +47,11 @@ def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
     started = time.monotonic()
     now = datetime.now(UTC)
     try:
-        world = gather(ctx, model, now)
+        spec = _spec(model)
+        world = gather(ctx, model, spec, now)
         plan = plan_model(world)
-        if plan.run_analysis:
-            world = replace(world, measurements=tuple(measure(ctx, model, plan, now)))
+        if plan.run_analysis and spec is not None:
+            world = replace(world, measurements=tuple(measure(ctx, model, spec, plan, now)))
             plan = plan_model(world)
         requeue = execute(ctx, model, plan, now)
         ctx.metrics.reconciles.labels("ok").inc()
@@ -62,8 +64,18 @@ def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
         log.warning("Model %s/%s: API error, retrying in %ss: %s", namespace, name, ERROR_RETRY_SECONDS, exc)
         return ERROR_RETRY_SECONDS
     finally:
+        ctx.metrics.model_passes.labels(namespace, name).inc()
         ctx.metrics.reconcile_seconds.observe(time.monotonic() - started)
         ctx.metrics.api_requests.set(ctx.kube.request_count)
+
+
+def _spec(model: dict[str, Any]) -> ModelSpec | None:
+    """The typed spec, validated once per pass; None when invalid (the plan says why, and no
+    I/O that depends on the spec is done)."""
+    try:
+        return ModelSpec.model_validate(model.get("spec") or {})
+    except ValidationError:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,12 +83,11 @@ def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
+def gather(ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec | None, now: datetime) -> World:
     """Everything `plan_model` needs; reads caches, plus the Secret and HTTPRoute when used."""
     meta = model["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     store = ctx.store
-    spec = model.get("spec") or {}
     return World(
         model=model,
         now=now,
@@ -84,18 +95,16 @@ def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
         deployments=_deployments(ctx, model),
         pods=store.pods.owned_by(namespace, name),
         jobs=store.jobs.owned_by(namespace, name),
-        prompt_versions=[pv for (ns, _), pv in store.prompt_versions.objects.items() if ns == namespace],
+        prompt_versions=store.prompt_versions.in_namespace(namespace),
         eval_runs=store.eval_runs.owned_by(namespace, name),
-        eval_gates=[g for (ns, _), g in store.eval_gates.objects.items() if ns == namespace],
+        eval_gates=store.eval_gates.in_namespace(namespace),
         endpoint_template=ctx.settings.eval_endpoint_template,
-        secret=_check_secret(ctx, namespace, (spec.get("source") or {}).get("credentialsSecretRef")),
-        inventory=_inventory(ctx),
-        http_route=_http_route(ctx, namespace, spec),
-        autoscaling_signals=_autoscaling_signals(ctx, model, now),
+        verdict_key=ctx.verdict_key,
+        inventory=inventory(store.nodes),
         token_rates=_token_rates(ctx, model),
         prices=ctx.settings.prices,
         cost_refresh=timedelta(seconds=ctx.settings.cost_refresh_seconds),
-        **_model_facts(ctx, spec),
+        **(_spec_reads(ctx, model, spec, now) if spec is not None else {}),
     )
 
 
@@ -108,34 +117,44 @@ def _token_rates(ctx: OperatorContext, model: dict[str, Any]) -> dict[str, Rates
     return {r: ctx.token_rates.get(meta["namespace"], meta["name"], r) for r in revisions}
 
 
-def _model_facts(ctx: OperatorContext, spec: dict[str, Any]) -> dict[str, Any]:
-    """Hugging Face metadata for `gpus: auto` (cached per repo and revision; public repos only,
-    the operator never reads the token's value)."""
-    if ((spec.get("resources") or {}).get("gpus", "auto")) != "auto":
-        return {}
-    source = spec.get("source") or {}
-    uri, revision = source.get("uri", ""), source.get("revision")
-    facts = ctx.facts.get(uri, revision)
-    return {"model_facts": facts, "model_facts_error": None if facts else ctx.facts.last_error(uri, revision)}
+def _spec_reads(
+    ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec, now: datetime
+) -> dict[str, Any]:
+    """What the spec asks to be read: the Secret's existence, the HTTPRoute, the load signal and
+    the model's size facts."""
+    namespace = model["metadata"]["namespace"]
+    reads: dict[str, Any] = {
+        "secret": _check_secret(ctx, namespace, spec.source.credentials_secret_ref),
+        **_http_route(ctx, namespace, spec),
+        "autoscaling_signals": _autoscaling_signals(ctx, model, spec, now),
+    }
+    if spec.resources.gpus == "auto":
+        # Hugging Face metadata, cached per repo and revision; public repos only, the operator
+        # never reads the token's value
+        uri, revision = spec.source.uri, spec.source.revision
+        facts = ctx.facts.get(uri, revision)
+        reads["model_facts"] = facts
+        reads["model_facts_error"] = None if facts else ctx.facts.last_error(uri, revision)
+    return reads
 
 
-def _autoscaling_signals(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> Signals | None:
+def _autoscaling_signals(
+    ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec, now: datetime
+) -> Signals | None:
     """The load signal over the serving revisions, when the Model autoscales (Prometheus I/O)."""
-    spec = model.get("spec") or {}
-    policy = spec.get("autoscaling")
     status = model.get("status") or {}
     revisions = [r for r in (status.get("stableRevision"), status.get("canaryRevision")) if r]
-    if not policy or not revisions:
+    if spec.autoscaling is None or not revisions:
         return None
     meta = model["metadata"]
     try:
         return read_signals(
             PrometheusProvider(ctx.settings.prometheus_url, reachable=ctx.metrics.prometheus_reachable),
-            (spec.get("engine") or {}).get("type", "vllm"),
+            spec.engine.type,
             meta["namespace"],
             meta["name"],
             revisions,
-            policy.get("metric", "queueDepth"),
+            spec.autoscaling.metric,
             now,
         )
     except UnsupportedSignalError:
@@ -158,57 +177,48 @@ def _deployments(ctx: OperatorContext, model: dict[str, Any]) -> list[dict[str, 
     return ctx.store.deployments.owned_by(namespace, name) if missing else cached
 
 
-def _check_secret(ctx: OperatorContext, namespace: str, ref: dict[str, Any] | None) -> SecretCheck | None:
+def _check_secret(ctx: OperatorContext, namespace: str, ref: SecretKeyRef | None) -> SecretCheck | None:
     """Only existence is kept; the value never leaves this function."""
-    if not ref or not ref.get("name"):
+    if ref is None:
         return None
-    secret = ctx.kube.get_or_none("Secret", namespace, ref["name"])
+    secret = ctx.kube.get_or_none("Secret", namespace, ref.name)
     if secret is None:
         return SecretCheck(exists=False, has_key=False)
-    key = ref.get("key") or "token"
     return SecretCheck(
-        exists=True, has_key=key in (secret.get("data") or {}) or key in (secret.get("stringData") or {})
+        exists=True,
+        has_key=ref.key in (secret.get("data") or {}) or ref.key in (secret.get("stringData") or {}),
     )
 
 
-def _inventory(ctx: OperatorContext) -> list[GpuNodeInfo] | None:
-    nodes = ctx.store.nodes
-    if not nodes:
-        return None  # unknown (e.g. no permission to list nodes): no capacity check
-    inventory = []
-    for name, node in nodes.items():
-        product = node["labels"].get("nvidia.com/gpu.product")
-        gpus = node["allocatable"].get("nvidia.com/gpu")
-        if not product or not gpus:
-            continue
-        memory = node["labels"].get("nvidia.com/gpu.memory")
-        inventory.append(
-            GpuNodeInfo(
-                name=name, product=product, gpus=int(gpus), memory_mib=int(memory) if memory else None
-            )
-        )
-    return inventory
-
-
-def _http_route(ctx: OperatorContext, namespace: str, spec: dict[str, Any]) -> dict[str, Any] | None:
-    routing = (((spec.get("rollout") or {}).get("canary") or {}).get("trafficRouting") or {}).get(
-        "gatewayAPI"
-    )
-    if not routing:
-        return None
+def _http_route(ctx: OperatorContext, namespace: str, spec: ModelSpec) -> dict[str, Any]:
+    """The HTTPRoute, read only when it is in the Model's namespace or a ReferenceGrant in its own
+    namespace allows the Model's namespace to use it (the operator's own permission is not
+    lent to a tenant)."""
+    routing = spec.rollout.canary.traffic_routing if spec.rollout.canary else None
+    if routing is None or routing.gateway_api is None:
+        return {}
+    route_namespace = routing.gateway_api.namespace or namespace
+    route_name = routing.gateway_api.http_route
+    source = ObjectRef(GROUP, "Model", namespace, "")
+    target = ObjectRef("gateway.networking.k8s.io", "HTTPRoute", route_namespace, route_name)
     try:
-        return ctx.kube.get_or_none("HTTPRoute", routing.get("namespace") or namespace, routing["httpRoute"])
+        if route_namespace != namespace:
+            try:
+                grants = ctx.kube.list("ReferenceGrant", route_namespace)
+            except NotFound:  # the Gateway API CRDs lack ReferenceGrant: nothing is granted
+                grants = []
+            if not reference_grants.allows(grants, source, target):
+                return {"http_route_denied": reference_grants.not_permitted_message(source, target)}
+        return {"http_route": ctx.kube.get_or_none("HTTPRoute", route_namespace, route_name)}
     except KubeError:
-        return None
+        return {}
 
 
-def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: datetime) -> list[Any]:
+def measure(
+    ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec, plan: ModelPlan, now: datetime
+) -> list[Any]:
     """Take the analysis measurements the plan asked for (Prometheus I/O)."""
     meta = model["metadata"]
-    try:
-        spec = ModelSpec.model_validate(model.get("spec") or {})
-    except ValidationError:
-        return []
     analysis = spec.rollout.canary.analysis if spec.rollout.canary else None
     status = plan.status
     if analysis is None or not status.get("canaryRevision"):
@@ -252,117 +262,3 @@ def _rollout_status(status: dict[str, Any]) -> RolloutStatus | None:
         return RolloutStatus.model_validate(status.get("rollout") or {})
     except ValidationError:
         return None
-
-
-# ---------------------------------------------------------------------------------------------
-# execute
-# ---------------------------------------------------------------------------------------------
-
-
-def _fingerprint(obj: dict[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("generation") or meta.get("resourceVersion") or "")
-
-
-def _body_hash(obj: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-
-
-def apply_owned(ctx: OperatorContext, obj: dict[str, Any]) -> None:
-    """Server-side apply unless the same body was applied and nobody changed the object since."""
-    meta = obj["metadata"]
-    key = (obj["kind"], meta["namespace"], meta["name"])
-    cache = _cache(ctx, obj["kind"])
-    observed = cache.get(meta["namespace"], meta["name"]) if cache else None
-    body_hash = _body_hash(obj)
-    unchanged = ctx.applied_hash.get(key) == body_hash
-    if unchanged and cache is None:
-        return  # not watched (ServiceAccount, Role, ...): applied once per operator start
-    if unchanged and observed is not None and ctx.applied_generation.get(key) == _fingerprint(observed):
-        return
-    result = ctx.kube.apply(obj)
-    ctx.applied_hash[key] = body_hash
-    ctx.applied_generation[key] = _fingerprint(result)
-    if cache is not None:
-        cache.upsert(result)
-
-
-def _cache(ctx: OperatorContext, kind: str) -> Any:
-    try:
-        return ctx.store.cache_for(kind)
-    except KeyError:
-        return None
-
-
-def merge_patch(current: Any, desired: Any) -> Any:
-    """RFC 7386 merge patch turning `current` into `desired` (None = nothing to change)."""
-    if not isinstance(current, dict) or not isinstance(desired, dict):
-        return None if current == desired else desired
-    patch: dict[str, Any] = {}
-    for key in current.keys() - desired.keys():
-        patch[key] = None
-    for key, value in desired.items():
-        if key not in current:
-            patch[key] = value
-            continue
-        sub = merge_patch(current[key], value)
-        if sub is not None or (value is None and current[key] is not None):
-            patch[key] = sub
-    return patch or None
-
-
-def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: datetime) -> float | None:
-    meta = model["metadata"]
-    namespace, name = meta["namespace"], meta["name"]
-    for obj in plan.apply:
-        if obj["kind"] == "EvalRun" and ctx.store.eval_runs.get(namespace, obj["metadata"]["name"]):
-            continue  # an EvalRun is created once; its status belongs to the eval Job
-        apply_owned(ctx, obj)
-    for deployment, replicas in plan.scale.items():
-        current = ctx.store.deployments.get(namespace, deployment)
-        if current is not None and (current.get("spec") or {}).get("replicas") != replicas:
-            result = ctx.kube.patch("Deployment", namespace, deployment, {"spec": {"replicas": replicas}})
-            ctx.store.deployments.upsert(result)
-    for kind, object_name in plan.delete:
-        cache = _cache(ctx, kind)
-        if cache is None or cache.get(namespace, object_name) is not None:
-            ctx.kube.delete(kind, namespace, object_name)
-            if cache is not None:
-                cache.remove(namespace, object_name)
-    if plan.route_patch is not None:
-        ctx.kube.apply(plan.route_patch)
-    patch = merge_patch(model.get("status") or {}, plan.status)
-    if patch:
-        try:
-            result = ctx.kube.patch_status(
-                "Model", namespace, name, patch, resource_version=meta.get("resourceVersion")
-            )
-        except NotFound:
-            return None
-        ctx.store.models.upsert(result)
-    if plan.events:
-        involved = {**model, "apiVersion": API_VERSION, "kind": "Model"}
-        ctx.events.submit(_post_events, ctx, involved, plan.events, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    _record_metrics(ctx, namespace, name, plan)
-    for gate in plan.scheduled_evaluations:
-        ctx.metrics.count_scheduled_evaluation(namespace, name, gate)
-    return plan.requeue_after
-
-
-def _post_events(
-    ctx: OperatorContext, involved: dict[str, Any], events: list[tuple[str, str, str]], stamp: str
-) -> None:
-    """Events go out after the status write, off the reconcile path: they inform, never decide."""
-    meta = involved["metadata"]
-    for type_, reason, message in events:
-        try:
-            ctx.kube.post_event(involved, type_, reason, message, stamp)
-        except KubeError as exc:
-            log.warning("could not post Event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc)
-
-
-def _record_metrics(ctx: OperatorContext, namespace: str, name: str, plan: ModelPlan) -> None:
-    ctx.metrics.record_model(namespace, name, plan.status, ctx.store.eval_runs.owned_by(namespace, name))
-    if any(reason == "RolledBack" for _, reason, _ in plan.events):
-        ctx.metrics.rollbacks.labels(namespace, name).inc()
-    ctx.metrics.set_monitoring(namespace, name, plan.status)

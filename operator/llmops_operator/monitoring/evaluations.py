@@ -48,7 +48,7 @@ class EvaluationPlan:
 def run_name(gate: str, revision: str, due: datetime) -> str:
     """Deterministic from the due time, so re-planning the same slot never starts a second run."""
     slot = hashlib.sha256(f"{due.timestamp():.0f}".encode()).hexdigest()[:5]
-    return revisions._fit(gate[:30], f"{revision}-m{slot}")
+    return revisions.fit_name(gate[:30], f"{revision}-m{slot}")
 
 
 def _failed_jobs(jobs: Sequence[Mapping[str, Any]]) -> set[str]:

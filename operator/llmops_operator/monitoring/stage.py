@@ -11,10 +11,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from llmops_operator import conditions as cond
-from llmops_operator import eval_jobs, revisions
+from llmops_operator import revisions
 from llmops_operator.api.common import API_VERSION, LABEL_REVISION, Condition
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.monitoring import CostStatus, QualityTrend
+from llmops_operator.evals import job as eval_jobs
+from llmops_operator.evals import verdict
 from llmops_operator.monitoring import cost as costs
 from llmops_operator.monitoring.evaluations import plan_evaluations
 from llmops_operator.monitoring.prices import Prices
@@ -51,6 +53,8 @@ class MonitorInputs:
     token_rates: Mapping[str, costs.Rates] = field(default_factory=dict)
     prices: Prices = field(default_factory=Prices)
     cost_refresh: timedelta = costs.DEFAULT_REFRESH
+    verdict_key: bytes = b""
+    """The operator's key for signing eval verdicts (per-run keys derive from it)."""
 
 
 @dataclass
@@ -96,8 +100,9 @@ def _gpus(deployment: Mapping[str, Any]) -> int | None:
 def _evaluations(inputs: MonitorInputs, result: MonitorResult) -> None:
     serving = inputs.stable_revision
     ready = _ready(inputs.deployments, serving)[0] if serving else 0
+    eval_runs = [verdict.trusted(inputs.verdict_key, r) for r in inputs.eval_runs]
     plan = plan_evaluations(
-        inputs.spec, serving, ready > 0, inputs.eval_runs, inputs.eval_gates, inputs.jobs, inputs.now
+        inputs.spec, serving, ready > 0, eval_runs, inputs.eval_gates, inputs.jobs, inputs.now
     )
     result.quality = plan.trends
     result.requeue_after = plan.requeue_after
@@ -118,9 +123,10 @@ def _evaluations(inputs: MonitorInputs, result: MonitorResult) -> None:
         result.events.append(("Warning", f"QualityMonitoring{decision.reason}", decision.message))
     for run in plan.start:
         run_obj = _eval_run(inputs, run.name, run.gate, run.revision, run.prompt_version)
-        result.apply.extend(eval_jobs.eval_identity(inputs.namespace))
+        gate = next((g for g in inputs.eval_gates if g["metadata"]["name"] == run.gate), None)
+        result.apply.extend(eval_jobs.eval_identity(run_obj, gate, inputs.owner, inputs.verdict_key))
         result.apply.append(run_obj)
-        result.apply.append(eval_jobs.eval_job(run_obj, inputs.operator_image, inputs.owner))
+        result.apply.append(eval_jobs.eval_job(run_obj, inputs.operator_image, inputs.owner, gate))
         result.started.append(run.gate)
     for name in plan.delete:
         result.delete += [("EvalRun", name), ("Job", name)]

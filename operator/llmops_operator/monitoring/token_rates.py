@@ -16,8 +16,8 @@ from typing import Any, Protocol
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
+from llmops_operator.metrics_source.provider import redact_url
 from llmops_operator.monitoring.cost import Rates
-from llmops_operator.rollout.analysis.provider import redact_url
 
 log = logging.getLogger("llmops.cost")
 INPUT_COUNTERS = ("vllm:prompt_tokens_total",)

@@ -8,14 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from llmops_operator.api.rollout import AnalysisSpec, Measurement, MetricSpec, RolloutStatus, parse_duration
-from llmops_operator.rollout.analysis.assess import (
-    measure,
-    needs_stable,
-    served,
-    thresholds_text,
-    traffic_gate,
-)
-from llmops_operator.rollout.analysis.builtins import (
+from llmops_operator.metrics_source.builtins import (
     DEFAULT_WINDOW,
     FEEDBACK_METRIC,
     QUANTILE_BUILTINS,
@@ -29,6 +22,14 @@ from llmops_operator.rollout.analysis.builtins import (
     rate_count_queries,
     request_count_query,
 )
+from llmops_operator.metrics_source.provider import MetricProvider, QueryResult
+from llmops_operator.rollout.analysis.assess import (
+    measure,
+    needs_stable,
+    served,
+    thresholds_text,
+    traffic_gate,
+)
 from llmops_operator.rollout.analysis.confidence import (
     Checker,
     Data,
@@ -38,7 +39,6 @@ from llmops_operator.rollout.analysis.confidence import (
     quantile_checks,
     rate_checks,
 )
-from llmops_operator.rollout.analysis.provider import MetricProvider, QueryResult
 from llmops_operator.rollout.analysis.stats import Buckets
 
 

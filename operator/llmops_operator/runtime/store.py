@@ -1,0 +1,155 @@
+"""In-memory caches fed by kopf watch events, so a reconcile reads the world without API calls.
+
+A cache is only ever a hint: writes go to the API server, and deterministic object names make
+a write from a stale cache idempotent rather than a duplicate.
+
+Thread safety: watch events arrive on kopf's executor threads while reconciles read from worker
+threads. Every cache guards its dicts with one lock, and readers get snapshots (`objects`,
+`items()`), so iterating never sees a dict change size under it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from llmops_operator.api.common import LABEL_MODEL
+
+Key = tuple[str, str]
+
+
+def plain(obj: Any) -> Any:
+    """A deep, mutable copy of a kopf body view (Mappings and sequences)."""
+    if isinstance(obj, Mapping):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [plain(v) for v in obj]
+    return obj
+
+
+def _rv(obj: Mapping[str, Any]) -> int:
+    try:
+        return int(obj.get("metadata", {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+class KindCache:
+    """Objects of one kind, by (namespace, name), with an index by owning Model. Any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._objects: dict[Key, dict[str, Any]] = {}
+        self._by_model: dict[Key, set[str]] = defaultdict(set)
+
+    @property
+    def objects(self) -> dict[Key, dict[str, Any]]:
+        """A snapshot of every object (safe to iterate while events keep arriving)."""
+        with self._lock:
+            return dict(self._objects)
+
+    def in_namespace(self, namespace: str) -> list[dict[str, Any]]:
+        """The objects of one namespace."""
+        with self._lock:
+            return [obj for (ns, _), obj in self._objects.items() if ns == namespace]
+
+    def upsert(self, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        meta.pop("managedFields", None)
+        model = (meta.get("labels") or {}).get(LABEL_MODEL)
+        with self._lock:
+            current = self._objects.get(key)
+            if current is not None and _rv(current) > _rv(obj):
+                return  # an older event arrived after a fresher write response
+            self._objects[key] = obj
+            if model:
+                self._by_model[(meta["namespace"], model)].add(meta["name"])
+
+    def remove(self, namespace: str, name: str) -> None:
+        with self._lock:
+            obj = self._objects.pop((namespace, name), None)
+            if obj is not None:
+                model = (obj["metadata"].get("labels") or {}).get(LABEL_MODEL)
+                if model:
+                    self._by_model[(namespace, model)].discard(name)
+
+    def owned_by(self, namespace: str, model: str) -> list[dict[str, Any]]:
+        with self._lock:
+            names = sorted(self._by_model.get((namespace, model), ()))
+            return [self._objects[(namespace, n)] for n in names if (namespace, n) in self._objects]
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._objects.get((namespace, name))
+
+
+class NodeCache:
+    """Node name -> labels and allocatable, for the GPU planner. Any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._nodes: dict[str, dict[str, Any]] = {}
+
+    def __setitem__(self, name: str, node: dict[str, Any]) -> None:
+        with self._lock:
+            self._nodes[name] = node
+
+    def pop(self, name: str, default: Any = None) -> Any:
+        with self._lock:
+            return self._nodes.pop(name, default)
+
+    def items(self) -> list[tuple[str, dict[str, Any]]]:
+        """A snapshot."""
+        with self._lock:
+            return list(self._nodes.items())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([name for name, _ in self.items()])
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._nodes)
+
+
+class Store:
+    """Every cache the Model reconcile reads."""
+
+    def __init__(self) -> None:
+        self.models = KindCache()
+        self.deployments = KindCache()
+        self.services = KindCache()
+        self.pods = KindCache()
+        self.jobs = KindCache()
+        self.pvcs = KindCache()
+        self.configmaps = KindCache()
+        self.prompt_versions = KindCache()
+        self.eval_runs = KindCache()
+        self.eval_gates = KindCache()
+        self.nodes = NodeCache()
+
+    def cache_for(self, kind: str) -> KindCache:
+        return {
+            "Model": self.models,
+            "Deployment": self.deployments,
+            "Service": self.services,
+            "Pod": self.pods,
+            "Job": self.jobs,
+            "PersistentVolumeClaim": self.pvcs,
+            "ConfigMap": self.configmaps,
+            "PromptVersion": self.prompt_versions,
+            "EvalRun": self.eval_runs,
+            "EvalGate": self.eval_gates,
+        }[kind]
+
+    def on_event(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply one watch event; returns the plain object."""
+        obj = plain(body)
+        cache = self.cache_for(kind)
+        if event_type == "DELETED":
+            cache.remove(obj["metadata"]["namespace"], obj["metadata"]["name"])
+        else:
+            cache.upsert(obj)
+        return obj
