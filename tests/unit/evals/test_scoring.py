@@ -78,7 +78,7 @@ def test_assertion_error_makes_the_case_an_error() -> None:
         ),
         # a weight-0 assertion failing everywhere decided nothing: never named
         (
-            [case(str(i), ok("pii[0]") if i else bad("pii[0]"), bad("similarity[1]", weight=0)) for i in range(5)],
+            [case(str(i), ok("pii[0]") if i else bad("pii[0]"), bad("s[1]", weight=0)) for i in range(5)],
             {"passRate": 0.9},
             None,
             "Failed",
