@@ -52,8 +52,16 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--resync-seconds",
         type=float,
-        default=float(os.environ.get("LLMOPS_RESYNC_SECONDS", "30")),
-        help="how often each Model is reconciled when nothing happens (env LLMOPS_RESYNC_SECONDS)",
+        default=float(os.environ.get("LLMOPS_RESYNC_SECONDS", "300")),
+        help="how often a Model at rest is looked at again: unwatched inputs (Secret, HTTPRoute, load "
+        "signal) are re-read, and the pass is skipped when nothing changed (env LLMOPS_RESYNC_SECONDS)",
+    )
+    run.add_argument(
+        "--full-resync-seconds",
+        type=float,
+        default=float(os.environ.get("LLMOPS_FULL_RESYNC_SECONDS", "3600")),
+        help="how often a Model is re-planned even when nothing it depends on changed; watch events "
+        "and the plan's own timers drive every other pass (env LLMOPS_FULL_RESYNC_SECONDS)",
     )
     run.add_argument(
         "--eval-endpoint-template",

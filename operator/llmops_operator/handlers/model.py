@@ -31,6 +31,7 @@ from llmops_operator.reference_grants import ObjectRef
 from llmops_operator.revisions import deployment_name
 from llmops_operator.rollout.analysis.run import take_measurements
 from llmops_operator.runtime.context import OperatorContext
+from llmops_operator.runtime.pass_cache import fingerprint
 from llmops_operator.runtime.store import Key
 
 log = logging.getLogger("llmops.model")
@@ -49,11 +50,17 @@ def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
     try:
         spec = _spec(model)
         world = gather(ctx, model, spec, now)
+        unchanged = ctx.passes.skip(key, fingerprint(world), started)
+        if unchanged is not None:
+            ctx.metrics.reconciles.labels("unchanged").inc()
+            return min(unchanged, ctx.settings.resync_seconds)
+        ctx.passes.forget(key)  # a pass that fails is never skipped on retry
         plan = plan_model(world)
         if plan.run_analysis and spec is not None:
             world = replace(world, measurements=tuple(measure(ctx, model, spec, plan, now)))
             plan = plan_model(world)
         requeue = execute(ctx, model, plan, now)
+        _settle(ctx, key, world, started, requeue)
         ctx.metrics.reconciles.labels("ok").inc()
         return min(requeue or ctx.settings.resync_seconds, ctx.settings.resync_seconds)
     except KubeError as exc:
@@ -67,6 +74,24 @@ def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
         ctx.metrics.model_passes.labels(namespace, name).inc()
         ctx.metrics.reconcile_seconds.observe(time.monotonic() - started)
         ctx.metrics.api_requests.set(ctx.kube.request_count)
+
+
+def _settle(ctx: OperatorContext, key: Key, world: World, started: float, requeue: float | None) -> None:
+    """Remember the world as this pass left it: the Model and owned objects as our writes
+    returned them, so the watch events echoing those writes find nothing new."""
+    namespace, name = key
+    model, store = ctx.store.models.get(namespace, name), ctx.store
+    if model is None:
+        ctx.passes.forget(key)
+        return
+    left = replace(
+        world,
+        model=model,
+        deployments=store.deployments.owned_by(namespace, name),
+        jobs=store.jobs.owned_by(namespace, name),
+        eval_runs=store.eval_runs.owned_by(namespace, name),
+    )
+    ctx.passes.settle(key, world, left, started, requeue, ctx.settings.full_resync_seconds)
 
 
 def _spec(model: dict[str, Any]) -> ModelSpec | None:

@@ -34,10 +34,25 @@ def _ctx() -> OperatorContext:
     return CONTEXT
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """Only event handlers are registered, so kopf's change detection (create/update/delete
+    causes) has nothing to compare: skip the deep copy of every body it makes per event."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     """Only event handlers: kopf adds no finalizer or annotation to user objects."""
     settings.posting.level = logging.INFO
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.reconnect_backoff = 1.0

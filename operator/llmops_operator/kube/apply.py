@@ -35,6 +35,7 @@ def apply_owned(ctx: OperatorContext, obj: dict[str, Any]) -> None:
     if unchanged and observed is not None and ctx.applied_generation.get(key) == _fingerprint(observed):
         return
     result = ctx.kube.apply(obj)
+    ctx.passes.wrote(result)
     ctx.applied_hash[key] = body_hash
     ctx.applied_generation[key] = _fingerprint(result)
     if cache is not None:
@@ -77,6 +78,7 @@ def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
         current = ctx.store.deployments.get(namespace, deployment)
         if current is not None and (current.get("spec") or {}).get("replicas") != replicas:
             result = ctx.kube.patch("Deployment", namespace, deployment, {"spec": {"replicas": replicas}})
+            ctx.passes.wrote(result)
             ctx.store.deployments.upsert(result)
     for kind, object_name in plan.delete:
         cache = _cache(ctx, kind)
@@ -94,6 +96,7 @@ def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
             )
         except NotFound:
             return None
+        ctx.passes.wrote(result)
         ctx.store.models.upsert(result)
     if plan.events:
         involved = {**model, "apiVersion": API_VERSION, "kind": "Model"}
