@@ -137,7 +137,8 @@ class RunResult:
     cpu_seconds_to_ready: float | None = None
     """Operator CPU (user + system) from the first create until every Model is Ready."""
     cpu_ms_per_model: float | None = None
-    idle: dict[str, float] = field(default_factory=dict)
+    idle: dict[str, Any] = field(default_factory=dict)
+    api_requests_by_resource: dict[str, float] = field(default_factory=dict)
     """At rest after all Ready (`--idle`): CPU and API requests over the window, per Model."""
 
 
@@ -148,7 +149,9 @@ class Idle:
     requests: float
     passes: float
 
-    def per_model(self, count: int) -> dict[str, float]:
+    by_resource: dict[str, float] = field(default_factory=dict)
+
+    def per_model(self, count: int) -> dict[str, Any]:
         return {
             "seconds": round(self.seconds, 1),
             "cpu_seconds": round(self.cpu_seconds, 3),
@@ -158,6 +161,7 @@ class Idle:
             "api_requests_per_model_per_10min": round(self.requests / count * 600 / self.seconds, 4),
             "passes": self.passes,
             "passes_per_model_per_10min": round(self.passes / count * 600 / self.seconds, 4),
+            "api_requests_by_resource": self.by_resource,
         }
 
 
@@ -174,7 +178,13 @@ def measure_idle(operator: Operator, sampler: RssSampler, seconds: float) -> Idl
         cpu_seconds=cpu,
         requests=after.get("llmops_api_requests", 0) - before.get("llmops_api_requests", 0),
         passes=_total(after, "llmops_reconciles_total{") - _total(before, "llmops_reconciles_total{"),
+        by_resource={k: v - before.get(k, 0) for k, v in by_resource(after).items() if v - before.get(k, 0)},
     )
+
+
+def by_resource(metrics: dict[str, float]) -> dict[str, float]:
+    """The operator's API requests by verb and resource (`llmops_api_requests_by_resource`)."""
+    return {k: v for k, v in metrics.items() if k.startswith("llmops_api_requests_by_resource{")}
 
 
 def _total(metrics: dict[str, float], prefix: str) -> float:
@@ -589,6 +599,7 @@ def run_once(
         operator_log=str(log_path.relative_to(REPO)),
         cpu_seconds_to_ready=round(cpu_at_ready - cpu_before, 2),
         cpu_ms_per_model=round((cpu_at_ready - cpu_before) * 1000 / count, 1),
+        api_requests_by_resource=by_resource(metrics_at_ready),
     )
     if idle is not None:
         result.idle = idle.per_model(count)

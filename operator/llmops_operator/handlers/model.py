@@ -74,6 +74,8 @@ def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
         ctx.metrics.model_passes.labels(namespace, name).inc()
         ctx.metrics.reconcile_seconds.observe(time.monotonic() - started)
         ctx.metrics.api_requests.set(ctx.kube.request_count)
+        for (verb, resource), count in list(ctx.kube.requests_by.items()):
+            ctx.metrics.api_requests_by.labels(verb, resource).set(count)
 
 
 def _settle(ctx: OperatorContext, key: Key, world: World, started: float, requeue: float | None) -> None:

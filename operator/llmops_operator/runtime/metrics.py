@@ -67,6 +67,12 @@ class OperatorMetrics:
         self.api_requests = Gauge(
             "llmops_api_requests", "API requests made by reconciles since start", registry=self.registry
         )
+        self.api_requests_by = Gauge(
+            "llmops_api_requests_by_resource",
+            "API requests made by reconciles since start, by verb and resource",
+            ["verb", "resource"],
+            registry=self.registry,
+        )
         self.model_ready = Gauge(
             "llmops_model_ready",
             "1 while the Model's Ready condition is True",

@@ -24,6 +24,7 @@ class FakeKube:
         self.version = 0
         self.status_missing = False
         self.request_count = 0
+        self.requests_by: dict[tuple[str, str], int] = {}
 
     def _answer(self, obj: dict[str, Any]) -> dict[str, Any]:
         self.version += 1
