@@ -93,8 +93,8 @@ def _enqueue_owner(obj: dict[str, Any]) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "models")
-def model_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    obj = _ctx().store.on_event("Model", type, body)
+def model_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
+    obj = _ctx().store.on_event("Model", type, event["object"])
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
     if type == "DELETED":
         _ctx().queue.forget(key)
@@ -117,8 +117,8 @@ def _refresh_used_by(model: dict[str, Any]) -> None:
 
 
 def _child_handler(kind: str, *resource: str, labels: dict[str, Any]) -> None:
-    def handler(type: str | None, body: kopf.Body, **_: Any) -> None:
-        _enqueue_owner(_ctx().store.on_event(kind, type, body))
+    def handler(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
+        _enqueue_owner(_ctx().store.on_event(kind, type, event["object"]))
 
     handler.__name__ = handler.__qualname__ = f"{kind.lower()}_event"
     kopf.on.event(*resource, labels=labels)(handler)
@@ -133,10 +133,10 @@ _child_handler("Pod", "v1", "pods", labels={LABEL_MODEL: kopf.PRESENT})
 
 
 @kopf.on.event(GROUP, VERSION, "evalruns", labels={LABEL_MODEL: kopf.PRESENT})
-def eval_run_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+def eval_run_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
     """An EvalRun feeds its Model's gate step, and is its EvalGate's last run."""
     ctx = _ctx()
-    obj = ctx.store.on_event("EvalRun", type, body)
+    obj = ctx.store.on_event("EvalRun", type, event["object"])
     _enqueue_owner(obj)
     gate = ctx.store.eval_gates.get(obj["metadata"]["namespace"], (obj.get("spec") or {}).get("gate", ""))
     if type != "DELETED" and gate is not None:
