@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from helpers_evals import prompt_spec, prompt_version
-from helpers_model import Kubectl, condition, model_manifest, small_spec, unique, wait_for
+from helpers_model import Kubectl, condition, model_manifest, small_spec, unique
 
 from llmops_operator.evals import job as eval_jobs
+from polling import wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -44,6 +44,9 @@ class Observed:
     """Measurements the caller took on this pass in answer to RunAnalysis."""
     eval_result: EvalResult | None = None
     """Result of the EvalRun for the current gate step; None if none was reported."""
+    measurements_pending: bool = False
+    """A round of measurements was asked for and has not answered yet: no step completes on
+    older measurements (a hung Prometheus must never let a rollout walk on)."""
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,10 @@ class RunAnalysis:
 
 @dataclass(frozen=True)
 class StartEvalRun:
-    """Make sure an EvalRun of `gate` against the canary exists (create it if missing; the name
-    must be deterministic, e.g. from revision, gate and step, so repeating this is harmless)."""
+    """Make sure an EvalRun of `gate` against the canary exists (create it if missing). Only
+    asked for once `status.rollout.evalRun` was persisted by an earlier pass, so its name can be
+    derived from persisted status alone: a kill or a lost status write between creating the run
+    and recording it never leads to a second run."""
 
     gate: str
     revision: str

@@ -3,8 +3,8 @@
 A pass is a pure function of its `World` (plan_model) plus the clock. So when every input of the
 World is what it was after the last pass (the World's fingerprint), and no timer the plan asked
 for is due, planning again would decide the same thing: the pass is skipped. The fingerprint
-covers every field of `World` but `now` and `measurements` (analysis results are taken only when
-the plan's own analysis timer is due). Watched objects are summarised by uid and resourceVersion
+covers every field of `World` but the clock and the analysis measurements (taken only when the
+plan's own analysis timer is due). Watched objects are summarised by uid and resourceVersion
 (the API server gives every content change a new one); everything else by its value.
 
 After a pass, the fingerprint is taken of the world *as the pass left it* (the status and
@@ -23,9 +23,10 @@ from typing import Any
 
 from llmops_operator.model_plan.world import World
 
-UNFINGERPRINTED = frozenset({"now", "measurements"})
+UNFINGERPRINTED = frozenset({"now", "measurements", "measurements_pending"})
 """World fields that are not inputs to compare: the clock (timers cover it) and the analysis
-measurements (taken only when the plan's analysis timer is due, so never at a skipped pass)."""
+measurements and whether they are still being taken (taken only when the plan's analysis timer
+is due, so never at a skipped pass)."""
 
 
 def _summary(value: Any) -> Any:

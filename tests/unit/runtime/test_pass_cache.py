@@ -52,6 +52,8 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "prompt_versions": objects,
     "eval_runs": objects,
     "eval_gates": objects,
+    "configmaps": objects,
+    "eval_run_history": st.integers(0, 50),
     "secret": st.none() | st.builds(SecretCheck, st.booleans(), st.booleans()),
     "inventory": st.none()
     | st.lists(st.builds(GpuNodeInfo, names, names, st.integers(0, 8)), max_size=3).map(tuple),
