@@ -175,7 +175,8 @@ def _refresh_used_by(model: dict[str, Any]) -> None:
 
 
 def _child_handler(kind: str, *resource: str, labels: dict[str, Any]) -> None:
-    def handler(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
+    async def handler(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
+        # on the event loop: a cache update and a queue add, no I/O, so no hop to a thread
         _enqueue_owner(_ctx().store.on_event(kind, type, event["object"]))
 
     handler.__name__ = handler.__qualname__ = f"{kind.lower()}_event"
