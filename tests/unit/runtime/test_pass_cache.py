@@ -60,6 +60,7 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "http_route": st.none() | api_object(),
     "model_facts": st.none() | st.builds(ModelFacts, st.integers(1, 10**9)),
     "model_facts_error": st.none() | names,
+    "model_facts_pending": st.booleans(),
     "autoscaling_signals": st.none()
     | st.builds(Signals, st.none() | st.floats(0, 100), st.integers(0, 5), st.just(NOW), names),
     "endpoint_template": names,
