@@ -67,8 +67,17 @@ RUN_FLAGS = (
     EnvFlag(
         "--resync-seconds",
         "LLMOPS_RESYNC_SECONDS",
-        "30",
-        "how often each Model is reconciled when nothing happens (env LLMOPS_RESYNC_SECONDS)",
+        "300",
+        "how often a Model at rest is looked at again: unwatched inputs (Secret, HTTPRoute, load "
+        "signal) are re-read, and the pass is skipped when nothing changed (env LLMOPS_RESYNC_SECONDS)",
+        float,
+    ),
+    EnvFlag(
+        "--full-resync-seconds",
+        "LLMOPS_FULL_RESYNC_SECONDS",
+        "3600",
+        "how often a Model is re-planned even when nothing it depends on changed; watch events "
+        "and the plan's own timers drive every other pass (env LLMOPS_FULL_RESYNC_SECONDS)",
         float,
     ),
     EnvFlag(

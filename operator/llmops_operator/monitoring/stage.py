@@ -170,6 +170,9 @@ def _cost(inputs: MonitorInputs, result: MonitorResult) -> None:
         inputs.previous_cost, serving, inputs.token_rates, inputs.prices, inputs.now, inputs.cost_refresh
     )
     result.cost = status
+    refresh = costs.next_refresh(status, inputs.now, inputs.cost_refresh)
+    if refresh is not None:
+        result.requeue_after = refresh if result.requeue_after is None else min(result.requeue_after, refresh)
     if condition is None:
         result.clear_conditions.append(cond.COST_ACCOUNTED)
     else:

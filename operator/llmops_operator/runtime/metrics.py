@@ -94,6 +94,12 @@ class OperatorMetrics:
         self.api_requests = self._metric(
             Gauge, "llmops_api_requests", "API requests made by reconciles since start"
         )
+        self.api_requests_by = self._metric(
+            Gauge,
+            "llmops_api_requests_by_resource",
+            "API requests made by reconciles since start, by verb and resource",
+            ("verb", "resource"),
+        )
         self.queue_depth = self._metric(Gauge, "llmops_work_queue_depth", "Models waiting for a reconcile")
         self.prometheus_up = self._metric(
             Gauge, "llmops_prometheus_up", "1 when the operator's last Prometheus query reached Prometheus"
