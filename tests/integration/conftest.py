@@ -164,6 +164,16 @@ class OperatorProcess:
             if sample.name == "llmops_model_reconciles_total" and sample.labels == want
         )
 
+    def reconciles(self, result: str) -> float:
+        """Passes of this operator process over all Models with one result (ok, unchanged, error)."""
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "llmops_reconciles_total" and sample.labels == {"result": result}
+        )
+
     def wait_passes(self, namespace: str, model: str, count: int = 2, timeout: float = 60) -> None:
         """Return once the operator has passed over the Model `count` more times: what a test
         checks afterwards held while the operator provably looked (never a fixed sleep)."""
