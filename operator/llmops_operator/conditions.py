@@ -30,6 +30,8 @@ ANALYSIS = "Analysis"
 ROLLED_BACK = "RolledBack"
 PROMPTS_READY = "PromptsReady"
 CREDENTIALS_READY = "CredentialsReady"
+TRAFFIC_ROUTING = "TrafficRouting"
+"""The HTTPRoute (and, with inferencePool routing, the pools and pickers) carries the weights."""
 
 MODEL_READY_SET: tuple[str, ...] = (CREDENTIALS_READY, PROMPTS_READY, CACHE_READY, SCHEDULED, AVAILABLE)
 """Sub-conditions whose conjunction is the Model's Ready (absent ones do not count)."""
@@ -64,6 +66,15 @@ class Reason:
     PROMPTS_RESOLVED = "PromptsResolved"
     PROMPT_MISSING = "PromptVersionMissing"
     PROMPT_INVALID = "PromptVersionInvalid"
+    # TrafficRouting
+    ROUTE_ACCEPTED = "RouteAccepted"
+    ROUTE_MISSING = "HTTPRouteMissing"
+    ROUTE_PENDING = "RouteNotYetAccepted"
+    ROUTE_NOT_ACCEPTED = "RouteNotAccepted"
+    REFS_NOT_RESOLVED = "RouteRefsNotResolved"
+    GATEWAY_MISSING = "GatewayNotFound"
+    REFERENCE_GRANT_MISSING = "ReferenceGrantMissing"
+    PICKER_NOT_READY = "EndpointPickerNotReady"
     # generic
     INVALID_SPEC = "InvalidSpec"
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmops_operator.api.common import GROUP, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_MODEL, LABEL_REVISION
+from llmops_operator.resources import namespace_identity
 
 EVAL_SERVICE_ACCOUNT = "llmops-eval"
 EVAL_COMPONENT = "eval"
@@ -90,25 +91,4 @@ def eval_job(eval_run: Mapping[str, Any], operator_image: str, owner: Mapping[st
 
 def eval_identity(namespace: str) -> list[dict[str, Any]]:
     """ServiceAccount, Role and RoleBinding the eval Jobs of a namespace run as."""
-    labels = {LABEL_MANAGED_BY: "llmops-operator", LABEL_COMPONENT: EVAL_COMPONENT}
-    meta = {"name": EVAL_SERVICE_ACCOUNT, "namespace": namespace, "labels": labels}
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)},
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": dict(meta),
-            "rules": EVAL_ROLE_RULES,
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": dict(meta),
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": EVAL_SERVICE_ACCOUNT,
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": EVAL_SERVICE_ACCOUNT, "namespace": namespace}],
-        },
-    ]
+    return namespace_identity(EVAL_SERVICE_ACCOUNT, namespace, EVAL_COMPONENT, EVAL_ROLE_RULES)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmops_operator import engines, revisions
-from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT
+from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT, LABEL_MANAGED_BY
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines.base import CONTAINER_NAME, EngineOutput
 from llmops_operator.planner import Plan
@@ -57,6 +57,31 @@ def owner_reference(model_obj: Mapping[str, Any]) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def namespace_identity(
+    name: str, namespace: str, component: str, rules: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """ServiceAccount, Role and RoleBinding (all named `name`) that the operator's helper pods
+    of one namespace run as, with exactly `rules` (the operator must hold each permission)."""
+    labels = {LABEL_MANAGED_BY: "llmops-operator", LABEL_COMPONENT: component}
+    meta = {"name": name, "namespace": namespace, "labels": labels}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": dict(meta),
+            "rules": [dict(r) for r in rules],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": dict(meta),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        },
+    ]
 
 
 def _metadata(

@@ -154,7 +154,10 @@ REQUIRED = {
     ("", "serviceaccounts"): "get create patch",
     ("rbac.authorization.k8s.io", "roles"): "get create patch",
     ("rbac.authorization.k8s.io", "rolebindings"): "get create patch",
-    ("gateway.networking.k8s.io", "httproutes"): "get list watch patch",
+    ("gateway.networking.k8s.io", "httproutes"): "get list watch create patch",
+    ("gateway.networking.k8s.io", "gateways"): "get list",
+    ("gateway.networking.k8s.io", "referencegrants"): "get list",
+    ("inference.networking.k8s.io", "inferencepools"): "get list watch create patch delete",
     ("apiextensions.k8s.io", "customresourcedefinitions"): "get list watch",
     ("coordination.k8s.io", "leases"): "get create update",
 }
