@@ -61,6 +61,7 @@ class World:
     ready: dict[str, int] = field(default_factory=lambda: {OLD: 4})
     values: dict[tuple[str, str], QueryResult] = field(default_factory=dict)
     eval_result: EvalResult | None = None
+    traffic_blocked: str | None = None
     aborts: list[Abort] = field(default_factory=list)
     weights: list[int] = field(default_factory=list)
     measured: list[tuple[datetime, tuple[str, ...]]] = field(default_factory=list)
@@ -77,6 +78,7 @@ class World:
             ready_replicas=dict(self.ready),
             measurements=measurements,
             eval_result=self.eval_result,
+            traffic_blocked=self.traffic_blocked,
         )
 
     def measure(self, spec: RolloutSpec, names: tuple[str, ...], now: datetime) -> tuple:
@@ -186,6 +188,18 @@ def test_canary_is_scaled_before_traffic_moves_and_stable_keeps_full_size() -> N
     assert rollout(status).step_index == 0
     world.ready[NEW] = 2
     actions, status = run_pass(spec, status, world, T0 + timedelta(seconds=5))
+    assert SetWeight(50) in actions and rollout(status).step_index == 1
+
+
+def test_blocked_traffic_holds_the_weight_and_the_step_until_cleared() -> None:
+    spec = make_spec([{"setWeight": 50}, {"pause": {}}])
+    world = World(ready={OLD: 4, NEW: 2}, traffic_blocked="endpoint picker chat-x-epp is not ready")
+    actions, status = run_pass(spec, "{}", world, T0)
+    assert SetWeight(50) not in actions and rollout(status).step_index == 0 and rollout(status).weight == 0
+    assert "chat-x-epp" in rollout(status).message
+    assert ScaleRevision(OLD, 4) in actions  # stable keeps its size meanwhile
+    world.traffic_blocked = None
+    actions, status = run_pass(spec, status, world, T0 + timedelta(seconds=10))
     assert SetWeight(50) in actions and rollout(status).step_index == 1
 
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmops_operator.conditions import Reason
-from llmops_operator.rollout.traffic.route_status import route_verdict
+from llmops_operator.rollout.traffic.route_status import reference_grant_allows, route_verdict
 
 
 def _route(parents: list[dict[str, Any]] | None, generation: int = 2) -> dict[str, Any]:
@@ -91,3 +91,27 @@ def test_true_only_when_every_parent_accepted_and_resolved(a: dict, b: dict, inc
     all_ok = include_b and all(s == "True" for s, _ in [*a.values(), *b.values()])
     assert verdict.ok == all_ok
     assert verdict.message
+
+
+def _grant(namespace: str, name: str | None = None, kind: str = "InferencePool") -> dict[str, Any]:
+    to: dict[str, Any] = {"group": "inference.networking.k8s.io", "kind": kind}
+    if name:
+        to["name"] = name
+    return {
+        "spec": {
+            "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": namespace}],
+            "to": [to],
+        }
+    }
+
+
+def test_reference_grant_must_cover_every_pool() -> None:
+    pools = ["chat-a", "chat-b"]
+    assert reference_grant_allows([_grant("gateways")], "gateways", pools)
+    assert not reference_grant_allows([], "gateways", pools)
+    assert not reference_grant_allows([_grant("elsewhere")], "gateways", pools)
+    assert not reference_grant_allows([_grant("gateways", kind="Service")], "gateways", pools)
+    assert not reference_grant_allows([_grant("gateways", "chat-a")], "gateways", pools)
+    assert reference_grant_allows(
+        [_grant("gateways", "chat-a"), _grant("gateways", "chat-b")], "gateways", pools
+    )

@@ -241,6 +241,17 @@ class ParentRef(ApiModel):
     """Listener of the Gateway to attach to. Default: all listeners that allow the route."""
 
 
+class PickerResources(ApiModel):
+    """CPU and memory of the operator-deployed picker (Kubernetes quantities)."""
+
+    requests: dict[str, Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=lambda: {"cpu": "100m", "memory": "256Mi"}, max_length=8
+    )
+    """Requests, e.g. `{cpu: 500m, memory: 1Gi}`."""
+    limits: dict[str, Annotated[str, Field(max_length=64)]] = Field(default_factory=dict, max_length=8)
+    """Limits. Default: none."""
+
+
 class EndpointPickerSpec(ApiModel):
     """The endpoint picker (EPP) each InferencePool names: one the operator deploys per pool, or
     the user's own Service."""
@@ -257,6 +268,8 @@ class EndpointPickerSpec(ApiModel):
     """Extra flags for the operator-deployed picker, after the ones the operator sets (pool
     name and namespace, the engine's queue and KV-cache metric names); a flag given here
     replaces the operator's."""
+    resources: PickerResources = Field(default_factory=PickerResources)
+    """CPU and memory of the operator-deployed picker."""
     failure_mode: Literal["FailOpen", "FailClose"] = "FailClose"
     """What the gateway does when the picker does not answer: FailClose rejects the request,
     FailOpen forwards it to any endpoint of the pool."""

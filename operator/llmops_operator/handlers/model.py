@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmops_operator.api.common import API_VERSION, LABEL_REVISION
-from llmops_operator.api.model import ModelSpec
+from llmops_operator.api.common import API_VERSION, LABEL_MODEL, LABEL_REVISION
+from llmops_operator.api.model import ModelSpec, WakeSignalSpec
 from llmops_operator.autoscaler import Signals
 from llmops_operator.autoscaling_signals import UnsupportedSignalError, read_signals
 from llmops_operator.handlers.context import OperatorContext
@@ -28,10 +28,12 @@ from llmops_operator.planner import GpuNodeInfo
 from llmops_operator.revisions import deployment_name
 from llmops_operator.rollout.analysis.provider import PrometheusProvider
 from llmops_operator.rollout.analysis.run import take_measurements
+from llmops_operator.scale_to_zero import Pending, wake_query
 
 log = logging.getLogger("llmops.model")
 CONFLICT_RETRY_SECONDS = 0.3
 ERROR_RETRY_SECONDS = 5.0
+GATEWAY_GROUP = "gateway.networking.k8s.io"
 
 
 def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
@@ -89,6 +91,8 @@ def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
         inventory=_inventory(ctx),
         http_route=_http_route(ctx, namespace, spec),
         autoscaling_signals=_autoscaling_signals(ctx, model, now),
+        wake_pending=_wake_pending(ctx, model, now),
+        **_pool_world(ctx, model),
         **_model_facts(ctx, spec),
     )
 
@@ -175,16 +179,65 @@ def _inventory(ctx: OperatorContext) -> list[GpuNodeInfo] | None:
     return inventory
 
 
+def _routing(spec: dict[str, Any], mode: str) -> dict[str, Any] | None:
+    return (((spec.get("rollout") or {}).get("canary") or {}).get("trafficRouting") or {}).get(mode)
+
+
 def _http_route(ctx: OperatorContext, namespace: str, spec: dict[str, Any]) -> dict[str, Any] | None:
-    routing = (((spec.get("rollout") or {}).get("canary") or {}).get("trafficRouting") or {}).get(
-        "gatewayAPI"
-    )
+    routing = _routing(spec, "gatewayAPI") or _routing(spec, "inferencePool")
     if not routing:
         return None
     try:
         return ctx.kube.get_or_none("HTTPRoute", routing.get("namespace") or namespace, routing["httpRoute"])
     except KubeError:
         return None
+
+
+def _pool_world(ctx: OperatorContext, model: dict[str, Any]) -> dict[str, Any]:
+    """With inferencePool routing: the Model's pools, the route's Gateways that do not exist,
+    and the ReferenceGrants a route in another namespace needs (API reads, no writes)."""
+    meta, spec = model["metadata"], model.get("spec") or {}
+    routing = _routing(spec, "inferencePool")
+    if not routing:
+        return {}
+    namespace = meta["namespace"]
+    route_namespace = routing.get("namespace") or namespace
+    try:
+        pools = ctx.kube.list("InferencePool", namespace, f"{LABEL_MODEL}={meta['name']}")
+        route = ctx.kube.get_or_none("HTTPRoute", route_namespace, routing["httpRoute"])
+        parents = ((route or {}).get("spec") or {}).get("parentRefs") or routing.get("parentRefs") or []
+        missing = [
+            f"{p.get('namespace') or route_namespace}/{p['name']}"
+            for p in parents
+            if p.get("kind", "Gateway") == "Gateway"
+            and p.get("group", GATEWAY_GROUP) == GATEWAY_GROUP
+            and ctx.kube.get_or_none("Gateway", p.get("namespace") or route_namespace, p["name"]) is None
+        ]
+        grants = ctx.kube.list("ReferenceGrant", namespace) if route_namespace != namespace else None
+    except KubeError as exc:
+        log.warning("Model %s/%s: reading InferencePool routing objects: %s", namespace, meta["name"], exc)
+        return {"pool_read_error": str(exc)}
+    return {"inference_pools": pools, "missing_gateways": tuple(missing), "reference_grants": grants}
+
+
+def _wake_pending(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> Pending | None:
+    """Requests waiting for a Model that may scale to zero (Prometheus I/O)."""
+    policy = (model.get("spec") or {}).get("autoscaling")
+    if not policy or int(policy.get("minReplicas", 1)) != 0:
+        return None
+    meta = model["metadata"]
+    try:
+        query = wake_query(
+            WakeSignalSpec.model_validate(policy.get("wakeSignal") or {}), meta["namespace"], meta["name"]
+        )
+    except (ValidationError, ValueError) as exc:
+        return Pending(None, now, f"wakeSignal: {exc}")
+    result = PrometheusProvider(ctx.settings.prometheus_url).query(query)
+    if result.kind == "error":
+        return Pending(None, now, f"reading the wake signal: {result.message}")
+    # a flow-control queue with nothing in it exports no series: no data is 0 waiting
+    waiting = result.value if result.kind == "value" and result.value is not None else 0.0
+    return Pending(waiting, now)
 
 
 def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: datetime) -> list[Any]:

@@ -80,6 +80,9 @@ class Observed:
     """Measurements the caller took on this pass in answer to RunAnalysis."""
     eval_result: EvalResult | None = None
     """Result of the EvalRun for the current gate step; None if none was reported."""
+    traffic_blocked: str | None = None
+    """Why the canary may not take more traffic now (a route the gateway refused, a canary
+    pool whose endpoint picker is not ready); setWeight steps that raise the weight wait."""
 
 
 @dataclass(frozen=True)
@@ -444,6 +447,12 @@ def _step_set_weight(p: _Pass, s: CanaryStep) -> bool:
     ready = p.ready(p.canary)
     if ready < need:
         p.st.message = f"step {p.st.step_index}: waiting for canary {p.canary}: {ready}/{need} replicas ready"
+        p.requeue.append(REPLICA_POLL_SECONDS)
+        return False
+    if p.observed.traffic_blocked and target > p.st.weight:
+        p.st.message = (
+            f"step {p.st.step_index}: holding at weight {p.st.weight}: {p.observed.traffic_blocked}"
+        )
         p.requeue.append(REPLICA_POLL_SECONDS)
         return False
     if p.st.weight != target:

@@ -152,6 +152,7 @@ def endpoint_picker(
                                 {"name": "grpc-health", "containerPort": PICKER_HEALTH_PORT},
                                 {"name": "metrics", "containerPort": PICKER_METRICS_PORT},
                             ],
+                            "resources": picker.resources.to_wire(),
                             "readinessProbe": grpc_probe,
                             "livenessProbe": {**grpc_probe, "initialDelaySeconds": 5, "periodSeconds": 10},
                         }

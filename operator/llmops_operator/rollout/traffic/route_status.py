@@ -103,3 +103,28 @@ def route_verdict(
             f"{what}: no gateway has accepted it yet for {', '.join(dict.fromkeys(pending))}",
         )
     return RouteVerdict("True", Reason.ROUTE_ACCEPTED, f"{what} accepted by {len(wanted)} parent(s)")
+
+
+def reference_grant_allows(
+    grants: Sequence[Mapping[str, Any]], route_namespace: str, pools: Sequence[str]
+) -> bool:
+    """Whether ReferenceGrants (of the pools' namespace) let HTTPRoutes of `route_namespace`
+    refer to every one of `pools` (a grant without `to.name` covers all InferencePools)."""
+
+    def covers(grant: Mapping[str, Any], pool: str) -> bool:
+        spec = grant.get("spec") or {}
+        from_ok = any(
+            f.get("group") == "gateway.networking.k8s.io"
+            and f.get("kind") == "HTTPRoute"
+            and f.get("namespace") == route_namespace
+            for f in spec.get("from") or []
+        )
+        to_ok = any(
+            t.get("group") == "inference.networking.k8s.io"
+            and t.get("kind") == "InferencePool"
+            and t.get("name") in (None, "", pool)
+            for t in spec.get("to") or []
+        )
+        return from_ok and to_ok
+
+    return all(any(covers(g, pool) for g in grants) for pool in pools)
