@@ -64,7 +64,7 @@ GOAL_COUNT = 500
 WORKERS_PATCH = """
 import os
 if os.environ.get("LLMOPS_BENCH_WORKERS"):
-    import llmops_operator.handlers.runtime as runtime
+    import llmops_operator.handlers.wiring as runtime
     runtime.WORKERS = int(os.environ["LLMOPS_BENCH_WORKERS"])
 """
 PLAIN_BOOTSTRAP = (
@@ -596,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--operator-workers",
         type=int,
-        help="experiment: override the operator's reconcile worker count (handlers.runtime.WORKERS)",
+        help="experiment: override the operator's reconcile worker count (handlers.wiring.WORKERS)",
     )
     parser.add_argument("--output", default=str(RESULTS / "reconcile_scale.json"), help="JSON results file")
     args = parser.parse_args(argv)

@@ -30,8 +30,12 @@ ANALYSIS = "Analysis"
 ROLLED_BACK = "RolledBack"
 PROMPTS_READY = "PromptsReady"
 CREDENTIALS_READY = "CredentialsReady"
+AUTOSCALING = "Autoscaling"
+"""Set False only when the autoscaling metric cannot be read for this engine."""
 TRAFFIC_ROUTING = "TrafficRouting"
 """The HTTPRoute (and, with inferencePool routing, the pools and pickers) carries the weights."""
+VALID = "Valid"
+"""EvalGate: its assertions compile."""
 
 MODEL_READY_SET: tuple[str, ...] = (CREDENTIALS_READY, PROMPTS_READY, CACHE_READY, SCHEDULED, AVAILABLE)
 """Sub-conditions whose conjunction is the Model's Ready (absent ones do not count)."""
@@ -45,12 +49,31 @@ class Reason:
     REPLICAS_READY = "ReplicasReady"
     REPLICAS_NOT_READY = "ReplicasNotReady"
     PODS_NOT_READY = "PodsNeverReady"
+    SCALED_TO_ZERO = "ScaledToZero"
+    AVAILABLE_UNKNOWN = f"{AVAILABLE}Unknown"
     # Progressing
-    NEW_REVISION = "NewRevision"
     ROLLING_UPDATE = "RollingUpdate"
     ROLLOUT_COMPLETE = "RolloutComplete"
     ROLLOUT_PAUSED = "RolloutPaused"
     ROLLOUT_ABORTED = "RolloutAborted"
+    REVISION_BLOCKED = "RevisionBlocked"
+    CANARY_PROGRESSING = "CanaryProgressing"
+    # RolledBack
+    ANALYSIS_FAILED = "AnalysisFailed"
+    ABORTED = "Aborted"
+    # EvalGatePassed
+    EVAL_PASSED = "EvalPassed"
+    EVAL_FAILED = "EvalFailed"
+    EVAL_ERROR = "EvalError"
+    EVAL_RUNNING = "EvalRunning"
+    # Analysis (otherwise the worst measurement phase: Failed, Error, Inconclusive)
+    ANALYSIS_SUCCESSFUL = "Successful"
+    # Autoscaling / TrafficRouting
+    UNSUPPORTED_METRIC = "UnsupportedMetric"
+    HTTPROUTE_MISSING = "HTTPRouteMissing"
+    # EvalGate Valid
+    VALIDATED = "Validated"
+    INVALID_ASSERTION = "InvalidAssertion"
     # CacheReady
     CACHE_LOADING = "Loading"
     CACHE_LOADED = "Loaded"
@@ -68,7 +91,6 @@ class Reason:
     PROMPT_INVALID = "PromptVersionInvalid"
     # TrafficRouting
     ROUTE_ACCEPTED = "RouteAccepted"
-    ROUTE_MISSING = "HTTPRouteMissing"
     ROUTE_PENDING = "RouteNotYetAccepted"
     ROUTE_NOT_ACCEPTED = "RouteNotAccepted"
     REFS_NOT_RESOLVED = "RouteRefsNotResolved"

@@ -8,8 +8,8 @@ like) are rejected at validation time, and the sandbox refuses them again at ren
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +17,11 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import ValidationError
 
 from llmops_operator.api.prompt import PromptVersionSpec
+from llmops_operator.conditions import Reason
+from llmops_operator.hashing import digest
 
 MAX_RENDERED_CHARS = 1_000_000
 """Longest rendered message accepted; guards against templates that blow up."""
@@ -169,13 +172,9 @@ def render(spec: PromptVersionSpec, variables: dict[str, Any]) -> list[dict[str,
     return rendered
 
 
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def content_hash(spec: PromptVersionSpec) -> str:
     """sha256 of the canonical spec: equal content, equal hash, whatever the key order."""
-    return hashlib.sha256(_canonical(spec.to_wire())).hexdigest()
+    return digest(spec.to_wire())
 
 
 def bundle_entry(spec: PromptVersionSpec) -> dict[str, Any]:
@@ -200,4 +199,77 @@ def bundle(prompt_versions: list[PromptVersionSpec]) -> tuple[dict[str, str], st
         if key in data:
             raise ValueError(f"prompt {spec.prompt!r} is bound more than once")
         data[key] = json.dumps(bundle_entry(spec), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-    return data, hashlib.sha256(_canonical(data)).hexdigest()
+    return data, digest(data)
+
+
+def resolve(
+    refs: Sequence[Any], prompt_versions: Sequence[Mapping[str, Any]]
+) -> tuple[list[PromptVersionSpec], str | None, str]:
+    """The bound PromptVersion specs, or (reason, message) of the first that is missing or invalid."""
+    found: list[PromptVersionSpec] = []
+    for ref in refs:
+        match = next(
+            (
+                pv
+                for pv in prompt_versions
+                if (pv.get("spec") or {}).get("prompt") == ref.name
+                and (pv.get("spec") or {}).get("version") == ref.version
+            ),
+            None,
+        )
+        if match is None:
+            return (
+                [],
+                Reason.PROMPT_MISSING,
+                (
+                    f"PromptVersion {ref.name} version {ref.version} does not exist in this namespace; "
+                    "create it or bind an existing version"
+                ),
+            )
+        try:
+            spec = PromptVersionSpec.model_validate(match["spec"])
+        except ValidationError as exc:
+            return (
+                [],
+                Reason.PROMPT_INVALID,
+                f"PromptVersion {match['metadata']['name']}: {exc.errors()[0]['msg']}",
+            )
+        result = validate(spec)
+        if not result.valid:
+            return (
+                [],
+                Reason.PROMPT_INVALID,
+                f"PromptVersion {match['metadata']['name']} is invalid: {result.reason}",
+            )
+        found.append(spec)
+    return found, None, ""
+
+
+def prompt_version_status(obj: dict[str, Any], models: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The status a PromptVersion should have (pure)."""
+    meta = obj["metadata"]
+    try:
+        spec = PromptVersionSpec.model_validate(obj.get("spec") or {})
+    except ValidationError as exc:
+        return {
+            "valid": False,
+            "reason": f"invalid spec: {exc.errors()[0]['msg']}",
+            "observedGeneration": meta.get("generation"),
+        }
+    result = validate(spec)
+    used_by = sorted(
+        m["metadata"]["name"]
+        for m in models
+        if m["metadata"]["namespace"] == meta["namespace"]
+        and any(
+            p.get("name") == spec.prompt and p.get("version") == spec.version
+            for p in (m.get("spec") or {}).get("prompts") or []
+        )
+    )
+    return {
+        "contentHash": content_hash(spec),
+        "valid": result.valid,
+        "reason": result.reason,
+        "usedBy": used_by,
+        "observedGeneration": meta.get("generation"),
+    }

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmops_operator import engines, revisions
-from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT, LABEL_MANAGED_BY
+from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT, MANAGED_LABELS, OPERATOR_COMMAND
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines.base import CONTAINER_NAME, EngineOutput
-from llmops_operator.planner import Plan
+from llmops_operator.gpu.planner import Plan
 
 CACHE_MOUNT = "/cache"
 SOURCE_MOUNT = "/mnt/source"
@@ -64,7 +64,7 @@ def namespace_identity(
 ) -> list[dict[str, Any]]:
     """ServiceAccount, Role and RoleBinding (all named `name`) that the operator's helper pods
     of one namespace run as, with exactly `rules` (the operator must hold each permission)."""
-    labels = {LABEL_MANAGED_BY: "llmops-operator", LABEL_COMPONENT: component}
+    labels = {**MANAGED_LABELS, LABEL_COMPONENT: component}
     meta = {"name": name, "namespace": namespace, "labels": labels}
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)},
@@ -422,7 +422,7 @@ def cache_loader_job(
                         {
                             "name": "loader",
                             "image": operator_image,
-                            "command": ["llmops-operator"],
+                            "command": [OPERATOR_COMMAND],
                             "args": args,
                             "env": env,
                             "volumeMounts": mounts,
@@ -435,6 +435,21 @@ def cache_loader_job(
     }
 
 
+def job_state(job: Mapping[str, Any] | None) -> str:
+    """Missing, Running, Succeeded or Failed."""
+    if job is None:
+        return "Missing"
+    status = job.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("status") == "True" and condition.get("type") in ("Complete", "SuccessCriteriaMet"):
+            return "Succeeded"
+        if condition.get("status") == "True" and condition.get("type") == "Failed":
+            return "Failed"
+    if status.get("succeeded"):
+        return "Succeeded"
+    return "Running"
+
+
 __all__ = [
     "CONTAINER_NAME",
     "ModelRef",
@@ -442,6 +457,7 @@ __all__ = [
     "cache_pvc",
     "deployment",
     "endpoint",
+    "job_state",
     "owner_reference",
     "prompts_configmap",
     "render_revision",

@@ -14,19 +14,17 @@ The GPU plan is not hashed: compute it once when a revision first appears and ke
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from llmops_operator.api.common import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_MODEL, LABEL_REVISION
+from llmops_operator.api.common import LABEL_COMPONENT, LABEL_MODEL, LABEL_REVISION, MANAGED_LABELS
 from llmops_operator.api.model import ModelSpec, RevisionRecord
+from llmops_operator.hashing import digest
 
 HASH_LENGTH = 10
 DNS_LABEL_MAX = 63
-MANAGED_BY = "llmops-operator"
 HASHED_FIELDS = ("source", "engine", "resources", "serving", "placement", "cache", "prompts")
 """Top-level spec fields that change what serves."""
 
@@ -50,8 +48,7 @@ def _normalize(value: Any) -> Any:
 
 
 def _short_hash(payload: Any) -> str:
-    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(body.encode()).hexdigest()[:HASH_LENGTH]
+    return digest(payload, HASH_LENGTH)
 
 
 def hashed_content(spec: ModelSpec, prompts_hash: str | None = None) -> dict[str, Any]:
@@ -72,11 +69,6 @@ def revision_hash(spec: ModelSpec, prompts_hash: str | None = None) -> str:
     return _short_hash(hashed_content(spec, prompts_hash))
 
 
-def prompts_hash(content_hashes: Mapping[str, str]) -> str | None:
-    """One hash over the bound PromptVersions' content hashes (`name@version` -> contentHash)."""
-    return _short_hash(dict(content_hashes)) if content_hashes else None
-
-
 def cache_key(spec: ModelSpec) -> str:
     """Directory name of one source (uri + revision) inside the cache PVC."""
     return _short_hash({"uri": spec.source.uri, "revision": spec.source.revision})
@@ -85,7 +77,7 @@ def cache_key(spec: ModelSpec) -> str:
 # --- names and labels ------------------------------------------------------------------------
 
 
-def _fit(prefix: str, suffix: str) -> str:
+def fit_name(prefix: str, suffix: str) -> str:
     """`<prefix>-<suffix>` within 63 characters: truncate the prefix, keep the suffix."""
     room = DNS_LABEL_MAX - len(suffix) - 1
     return f"{prefix[:room].rstrip('-')}-{suffix}"
@@ -93,48 +85,48 @@ def _fit(prefix: str, suffix: str) -> str:
 
 def deployment_name(model: str, revision: str) -> str:
     """`<model>-<revision>`, the model part truncated to keep within 63 characters."""
-    return _fit(model, revision)
+    return fit_name(model, revision)
 
 
 def revision_service_name(model: str, revision: str) -> str:
     """Service of one revision (analysis, evaluation): same as its Deployment."""
-    return _fit(model, revision)
+    return fit_name(model, revision)
 
 
 def inference_pool_name(model: str, revision: str) -> str:
     """InferencePool of one revision: named like its Service (another kind, no clash)."""
-    return _fit(model, revision)
+    return fit_name(model, revision)
 
 
 def endpoint_picker_name(model: str, revision: str) -> str:
     """Deployment and Service of the endpoint picker the operator runs for a revision's pool."""
-    return _fit(model, f"{revision}-epp")
+    return fit_name(model, f"{revision}-epp")
 
 
 def shared_service_name(model: str) -> str:
     """The Service selecting every ready pod of the Model."""
     if len(model) <= DNS_LABEL_MAX:
         return model
-    return _fit(model, _short_hash(model))
+    return fit_name(model, _short_hash(model))
 
 
 def cache_pvc_name(model: str) -> str:
-    return _fit(model, "cache")
+    return fit_name(model, "cache")
 
 
 def cache_job_name(model: str, key: str) -> str:
-    return _fit(model, f"load-{key}")
+    return fit_name(model, f"load-{key}")
 
 
 def prompts_configmap_name(model: str, revision: str) -> str:
-    return _fit(model, f"prompts-{revision}")
+    return fit_name(model, f"prompts-{revision}")
 
 
 def model_labels(model: str) -> dict[str, str]:
     """Labels every owned object carries."""
     return {
         LABEL_MODEL: model[:DNS_LABEL_MAX],
-        LABEL_MANAGED_BY: MANAGED_BY,
+        **MANAGED_LABELS,
         "app.kubernetes.io/name": model[:DNS_LABEL_MAX],
     }
 

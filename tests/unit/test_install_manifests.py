@@ -22,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmops_operator.eval_jobs import EVAL_ROLE_RULES
+from llmops_operator.evals.job import EVAL_ROLE_RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "llmops-operator"

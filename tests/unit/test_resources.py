@@ -8,7 +8,7 @@ import pytest
 
 from llmops_operator import resources
 from llmops_operator.api.model import ModelSpec
-from llmops_operator.planner import Plan
+from llmops_operator.gpu.planner import Plan
 from llmops_operator.revisions import cache_key
 
 MODEL_OBJ = {

@@ -11,11 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from llmops_operator import prompts
 from llmops_operator.api.model import ModelSpec, RevisionRecord
+from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.revisions import (
     ObservedRevision,
     deployment_name,
-    prompts_hash,
     prune_history,
     record_revision,
     revision_hash,
@@ -125,11 +126,18 @@ def test_replicas_never_change_the_hash(replicas: int) -> None:
     assert rev(with_change("replicas", replicas)) == rev(BASE)
 
 
+def _bound(content: str) -> PromptVersionSpec:
+    return PromptVersionSpec.model_validate(
+        {"prompt": "support-bot", "version": 3, "messages": [{"role": "system", "content": content}]}
+    )
+
+
 def test_prompt_content_changes_the_hash() -> None:
-    a = prompts_hash({"support-bot@3": "aaa"})
-    b = prompts_hash({"support-bot@3": "bbb"})
-    assert rev(BASE, a) != rev(BASE, b)
-    assert prompts_hash({}) is None
+    """The revision hash takes the bundle hash production computes (`prompts.bundle`)."""
+    a = prompts.bundle([_bound("Be brief.")])[1]
+    b = prompts.bundle([_bound("Be thorough.")])[1]
+    assert rev(BASE, a) != rev(BASE, b) != rev(BASE)
+    assert prompts.bundle([_bound("Be brief.")])[1] == a
 
 
 @given(st.from_regex(r"[a-z]([-a-z0-9]{0,80}[a-z0-9])?", fullmatch=True))

@@ -15,13 +15,19 @@ from pydantic.alias_generators import to_camel
 GROUP = "llmops.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
-FIELD_MANAGER = "llmops-operator"
+MANAGER = "llmops-operator"
+"""Who manages owned objects: the server-side apply field manager and the managed-by label value."""
+FIELD_MANAGER = MANAGER
+OPERATOR_COMMAND = "llmops-operator"
+"""The console script (pyproject) that Jobs run in the operator's image."""
 
 # Labels put on every object the operator owns.
 LABEL_MODEL = "llmops.dev/model"
 LABEL_REVISION = "llmops.dev/revision"
 LABEL_COMPONENT = "llmops.dev/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_LABELS = {LABEL_MANAGED_BY: MANAGER}
+"""The label selector of every object the operator owns."""
 
 
 class ApiModel(BaseModel):

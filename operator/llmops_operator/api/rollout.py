@@ -9,9 +9,7 @@ by the operator itself before it acts).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import re
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
@@ -19,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from llmops_operator.api.common import ApiModel, StatusModel
+from llmops_operator.hashing import digest
 
 MAX_STEPS = 32
 MAX_METRICS = 16
@@ -392,8 +391,7 @@ class RolloutSpec(ApiModel):
 def steps_hash(spec: RolloutSpec) -> str:
     """Short stable hash of the canary steps: a change of steps restarts them (Argo stepHash)."""
     steps = [s.to_wire() for s in spec.canary.steps] if spec.canary else []
-    body = json.dumps(steps, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()[:10]
+    return digest(steps, 10)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_cmd.add_parser(subparsers)
     args = parser.parse_args(argv)
     if args.command == "run":
-        from llmops_operator.handlers.runtime import run_operator
+        from llmops_operator.handlers.wiring import run_operator
 
         return run_operator(args)
     if args.command == "load-weights":

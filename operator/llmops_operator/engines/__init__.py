@@ -10,7 +10,7 @@ from __future__ import annotations
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines import onnx, tensorrt_llm, vllm
 from llmops_operator.engines.base import CONTAINER_NAME, Engine, EngineConfigError, EngineOutput
-from llmops_operator.planner import Plan
+from llmops_operator.gpu.planner import Plan
 
 ENGINES: dict[str, Engine] = {e.type: e for e in (vllm.ENGINE, tensorrt_llm.ENGINE, onnx.ENGINE)}
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict
 
 from llmops_operator.api.model import EnvVar, ModelSpec
-from llmops_operator.planner import Plan
+from llmops_operator.gpu.planner import Plan
 
 CONTAINER_NAME = "engine"
 HF_HOME = "/var/cache/huggingface"

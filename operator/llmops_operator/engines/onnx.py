@@ -19,7 +19,7 @@ from llmops_operator.engines.base import (
     merge_args,
     probes,
 )
-from llmops_operator.planner import Plan
+from llmops_operator.gpu.planner import Plan
 
 DEFAULT_IMAGE = "nvcr.io/nvidia/tritonserver:25.08-py3"
 HTTP_PORT = 8000

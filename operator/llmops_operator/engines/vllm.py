@@ -20,7 +20,7 @@ from llmops_operator.engines.base import (
     model_reference,
     probes,
 )
-from llmops_operator.planner import Plan
+from llmops_operator.gpu.planner import Plan
 
 DEFAULT_IMAGE = "vllm/vllm-openai:v0.11.0"
 PORT = 8000

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmops_operator.api.evals import EvalCase
+from llmops_operator.hashing import digest
 
 MAX_CASES = 10_000
 RESERVED_KEYS = ("id", "vars", "expected", "metadata")
@@ -146,7 +146,4 @@ def from_inline(cases: list[EvalCase]) -> list[Case]:
 
 def dataset_hash(cases: list[Case]) -> str:
     """sha256 over the parsed cases, so equal content hashes equal whatever the file format."""
-    payload = json.dumps(
-        [c.to_dict() for c in cases], sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return digest([c.to_dict() for c in cases])

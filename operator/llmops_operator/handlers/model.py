@@ -6,8 +6,6 @@ our last write, and never overwrite a status a user changed after we read it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from dataclasses import replace
@@ -16,19 +14,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmops_operator.api.common import API_VERSION, LABEL_MODEL, LABEL_REVISION
+from llmops_operator.api.common import LABEL_MODEL, LABEL_REVISION
 from llmops_operator.api.model import ModelSpec, WakeSignalSpec
-from llmops_operator.autoscaler import Signals
-from llmops_operator.autoscaling_signals import UnsupportedSignalError, read_signals
-from llmops_operator.handlers.context import OperatorContext
-from llmops_operator.handlers.store import Key
-from llmops_operator.kube.client import KubeError, NotFound
+from llmops_operator.autoscaling.decide import Signals
+from llmops_operator.autoscaling.scale_to_zero import Pending, wake_query
+from llmops_operator.autoscaling.signals import UnsupportedSignalError, read_signals
+from llmops_operator.gpu.inventory import inventory
+from llmops_operator.kube.apply import execute
+from llmops_operator.kube.client import KubeError
+from llmops_operator.metrics_source.provider import PrometheusProvider
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
-from llmops_operator.planner import GpuNodeInfo
 from llmops_operator.revisions import deployment_name
-from llmops_operator.rollout.analysis.provider import PrometheusProvider
 from llmops_operator.rollout.analysis.run import take_measurements
-from llmops_operator.scale_to_zero import Pending, wake_query
+from llmops_operator.runtime.context import OperatorContext
+from llmops_operator.runtime.store import Key
 
 log = logging.getLogger("llmops.model")
 CONFLICT_RETRY_SECONDS = 0.3
@@ -88,7 +87,7 @@ def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
         eval_gates=[g for (ns, _), g in store.eval_gates.objects.items() if ns == namespace],
         endpoint_template=ctx.settings.eval_endpoint_template,
         secret=_check_secret(ctx, namespace, (spec.get("source") or {}).get("credentialsSecretRef")),
-        inventory=_inventory(ctx),
+        inventory=inventory(ctx.store.nodes),
         http_route=_http_route(ctx, namespace, spec),
         autoscaling_signals=_autoscaling_signals(ctx, model, now),
         wake_pending=_wake_pending(ctx, model, now),
@@ -158,25 +157,6 @@ def _check_secret(ctx: OperatorContext, namespace: str, ref: dict[str, Any] | No
     return SecretCheck(
         exists=True, has_key=key in (secret.get("data") or {}) or key in (secret.get("stringData") or {})
     )
-
-
-def _inventory(ctx: OperatorContext) -> list[GpuNodeInfo] | None:
-    nodes = ctx.store.nodes
-    if not nodes:
-        return None  # unknown (e.g. no permission to list nodes): no capacity check
-    inventory = []
-    for name, node in nodes.items():
-        product = node["labels"].get("nvidia.com/gpu.product")
-        gpus = node["allocatable"].get("nvidia.com/gpu")
-        if not product or not gpus:
-            continue
-        memory = node["labels"].get("nvidia.com/gpu.memory")
-        inventory.append(
-            GpuNodeInfo(
-                name=name, product=product, gpus=int(gpus), memory_mib=int(memory) if memory else None
-            )
-        )
-    return inventory
 
 
 def _routing(spec: dict[str, Any], mode: str) -> dict[str, Any] | None:
@@ -266,115 +246,3 @@ def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
     for m in measurements:
         ctx.metrics.analysis_measurements.labels(meta["namespace"], meta["name"], m.metric, m.phase).inc()
     return measurements
-
-
-# ---------------------------------------------------------------------------------------------
-# execute
-# ---------------------------------------------------------------------------------------------
-
-
-def _fingerprint(obj: dict[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("generation") or meta.get("resourceVersion") or "")
-
-
-def _body_hash(obj: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-
-
-def apply_owned(ctx: OperatorContext, obj: dict[str, Any]) -> None:
-    """Server-side apply unless the same body was applied and nobody changed the object since."""
-    meta = obj["metadata"]
-    key = (obj["kind"], meta["namespace"], meta["name"])
-    cache = _cache(ctx, obj["kind"])
-    observed = cache.get(meta["namespace"], meta["name"]) if cache else None
-    body_hash = _body_hash(obj)
-    unchanged = ctx.applied_hash.get(key) == body_hash
-    if unchanged and cache is None:
-        return  # not watched (ServiceAccount, Role, ...): applied once per operator start
-    if unchanged and observed is not None and ctx.applied_generation.get(key) == _fingerprint(observed):
-        return
-    result = ctx.kube.apply(obj)
-    ctx.applied_hash[key] = body_hash
-    ctx.applied_generation[key] = _fingerprint(result)
-    if cache is not None:
-        cache.upsert(result)
-
-
-def _cache(ctx: OperatorContext, kind: str) -> Any:
-    try:
-        return ctx.store.cache_for(kind)
-    except KeyError:
-        return None
-
-
-def merge_patch(current: Any, desired: Any) -> Any:
-    """RFC 7386 merge patch turning `current` into `desired` (None = nothing to change)."""
-    if not isinstance(current, dict) or not isinstance(desired, dict):
-        return None if current == desired else desired
-    patch: dict[str, Any] = {}
-    for key in current.keys() - desired.keys():
-        patch[key] = None
-    for key, value in desired.items():
-        if key not in current:
-            patch[key] = value
-            continue
-        sub = merge_patch(current[key], value)
-        if sub is not None or (value is None and current[key] is not None):
-            patch[key] = sub
-    return patch or None
-
-
-def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: datetime) -> float | None:
-    meta = model["metadata"]
-    namespace, name = meta["namespace"], meta["name"]
-    for obj in plan.apply:
-        if obj["kind"] == "EvalRun" and ctx.store.eval_runs.get(namespace, obj["metadata"]["name"]):
-            continue  # an EvalRun is created once; its status belongs to the eval Job
-        apply_owned(ctx, obj)
-    for deployment, replicas in plan.scale.items():
-        current = ctx.store.deployments.get(namespace, deployment)
-        if current is not None and (current.get("spec") or {}).get("replicas") != replicas:
-            result = ctx.kube.patch("Deployment", namespace, deployment, {"spec": {"replicas": replicas}})
-            ctx.store.deployments.upsert(result)
-    for kind, object_name in plan.delete:
-        cache = _cache(ctx, kind)
-        if cache is None or cache.get(namespace, object_name) is not None:
-            ctx.kube.delete(kind, namespace, object_name)
-            if cache is not None:
-                cache.remove(namespace, object_name)
-    if plan.route_patch is not None:
-        ctx.kube.apply(plan.route_patch)
-    patch = merge_patch(model.get("status") or {}, plan.status)
-    if patch:
-        try:
-            result = ctx.kube.patch_status(
-                "Model", namespace, name, patch, resource_version=meta.get("resourceVersion")
-            )
-        except NotFound:
-            return None
-        ctx.store.models.upsert(result)
-    if plan.events:
-        involved = {**model, "apiVersion": API_VERSION, "kind": "Model"}
-        ctx.events.submit(_post_events, ctx, involved, plan.events, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    _record_metrics(ctx, namespace, name, plan.status)
-    return plan.requeue_after
-
-
-def _post_events(
-    ctx: OperatorContext, involved: dict[str, Any], events: list[tuple[str, str, str]], stamp: str
-) -> None:
-    """Events go out after the status write, off the reconcile path: they inform, never decide."""
-    meta = involved["metadata"]
-    for type_, reason, message in events:
-        try:
-            ctx.kube.post_event(involved, type_, reason, message, stamp)
-        except KubeError as exc:
-            log.warning("could not post Event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc)
-
-
-def _record_metrics(ctx: OperatorContext, namespace: str, name: str, status: dict[str, Any]) -> None:
-    ctx.metrics.set_phase(namespace, name, status.get("phase", "Pending"))
-    rollout = status.get("rollout") or {}
-    ctx.metrics.rollout_step.labels(namespace, name).set(rollout.get("stepIndex", 0))
-    ctx.metrics.rollout_weight.labels(namespace, name).set(rollout.get("weight", 0))

@@ -1,1 +1,2 @@
-"""Analysis: builtin queries per engine, metric providers and pure verdicts."""
+"""Analysis: pure verdicts on measurements (assess) and taking them (run); queries come from
+`metrics_source`."""

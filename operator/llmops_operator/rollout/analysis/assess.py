@@ -21,8 +21,8 @@ from llmops_operator.api.rollout import (
     MetricCounts,
     MetricSpec,
 )
-from llmops_operator.rollout.analysis.builtins import DEFAULT_WINDOW
-from llmops_operator.rollout.analysis.provider import QueryResult
+from llmops_operator.metrics_source.builtins import DEFAULT_WINDOW
+from llmops_operator.metrics_source.provider import QueryResult
 
 VerdictPhase = Literal["Successful", "Running", "Inconclusive", "Failed", "Error"]
 

@@ -7,15 +7,15 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from llmops_operator.api.rollout import AnalysisSpec, Measurement, MetricSpec
-from llmops_operator.rollout.analysis.assess import measure, needs_stable, thresholds_text, traffic_gate
-from llmops_operator.rollout.analysis.builtins import (
+from llmops_operator.metrics_source.builtins import (
     DEFAULT_WINDOW,
     Engine,
     Selector,
     metric_query,
     request_count_query,
 )
-from llmops_operator.rollout.analysis.provider import MetricProvider, QueryResult
+from llmops_operator.metrics_source.provider import MetricProvider, QueryResult
+from llmops_operator.rollout.analysis.assess import measure, needs_stable, thresholds_text, traffic_gate
 
 
 def take_measurements(

@@ -2,7 +2,7 @@
 
 The user owns the HTTPRoute (parents, hostnames, matches, filters). Every rule that points at
 the Model's Service `<model>` or at one of its revision Services `<model>-<revision>` gets its
-Model backendRefs replaced by the stable and canary revision Services (port 8000) with the
+Model backendRefs replaced by the stable and canary revision Services (on the engine's HTTP port) with the
 current weights; other backendRefs and everything else stay as they are.
 
 `spec.rules` and `backendRefs` are atomic lists in the Gateway API CRDs, so a server-side apply
@@ -18,12 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-SERVICE_PORT = 8000
-
-
-def revision_service(model: str, revision: str) -> str:
-    """Name of a revision's Service."""
-    return f"{model}-{revision}"
+from llmops_operator.revisions import revision_service_name as revision_service
 
 
 @dataclass(frozen=True)
@@ -79,6 +74,8 @@ def httproute_weights(
     canary_revision: str | None,
     weight: int,
     known_revisions: Iterable[str] = (),
+    *,
+    port: int,
 ) -> RoutePatch:
     """Server-side apply body for `route` with the Model's backendRefs set to the weights.
 
@@ -90,13 +87,9 @@ def httproute_weights(
     names |= {revision_service(model, r) for r in known_revisions}
     if canary_revision:
         names.add(revision_service(model, canary_revision))
-    wanted = [
-        {"name": revision_service(model, stable_revision), "port": SERVICE_PORT, "weight": 100 - weight}
-    ]
+    wanted = [{"name": revision_service(model, stable_revision), "port": port, "weight": 100 - weight}]
     if canary_revision and canary_revision != stable_revision:
-        wanted.append(
-            {"name": revision_service(model, canary_revision), "port": SERVICE_PORT, "weight": weight}
-        )
+        wanted.append({"name": revision_service(model, canary_revision), "port": port, "weight": weight})
     else:
         wanted[0]["weight"] = 100
     return replace_model_refs(route, lambda ref: _is_model_ref(ref, names), wanted)

@@ -33,7 +33,7 @@ PICKER_HEALTH_PORT = 9003
 PICKER_METRICS_PORT = 9090
 
 # engine -> the picker's metric flags: the engine's waiting-requests and KV-cache gauges (the
-# same series the autoscaler reads, see rollout/analysis/builtins.py), "" turning a signal off.
+# same series the autoscaler reads, see metrics_source/builtins.py), "" turning a signal off.
 PICKER_METRIC_FLAGS: dict[str, dict[str, str]] = {
     "vllm": {
         "--total-queued-requests-metric": "vllm:num_requests_waiting",

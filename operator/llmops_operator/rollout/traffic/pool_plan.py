@@ -108,7 +108,7 @@ def route_check(w: PoolWorld, revisions_in_route: Sequence[str]) -> RouteVerdict
             )
         return RouteVerdict(
             "False",
-            Reason.ROUTE_MISSING,
+            Reason.HTTPROUTE_MISSING,
             f"HTTPRoute {_route_namespace(w)}/{w.routing.http_route} not found; create it with a backendRef "
             f"to Service {w.ref.name}, or set inferencePool.parentRefs to let the operator create it",
         )
@@ -181,7 +181,7 @@ def plan_pools(
     elif patch is not None:
         plan.verdict = RouteVerdict(
             "False",
-            Reason.ROUTE_MISSING,
+            Reason.HTTPROUTE_MISSING,
             f"HTTPRoute {_route_namespace(w)}/{w.routing.http_route} has no backendRef to Service "
             f"{w.ref.name} or to its InferencePools; add one to the rule that should serve the Model",
         )

@@ -1,0 +1,1 @@
+"""Autoscaling: the pure replica decision and the LLM load signals it reads."""

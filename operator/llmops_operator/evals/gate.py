@@ -1,0 +1,132 @@
+"""An eval gate step as the Model pass sees it: the EvalRun it starts (name, endpoints, bound
+prompt) and the result read back from the EvalRun and its Job. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from llmops_operator import engines, revisions
+from llmops_operator.api.common import API_VERSION, Condition
+from llmops_operator.api.evals import EvalGateSpec
+from llmops_operator.api.model import ModelSpec
+from llmops_operator.api.rollout import RolloutStatus
+from llmops_operator.conditions import VALID, Reason, set_condition
+from llmops_operator.evals.assertions import AssertionConfigError, check_assertion
+from llmops_operator.evals.job import endpoint
+from llmops_operator.hashing import text_digest
+from llmops_operator.resources import job_state
+from llmops_operator.rollout import machine
+
+
+def eval_run_name(revision: str, gate: str, step_index: int, started_at: datetime | None) -> str:
+    """Deterministic from status, so re-issuing StartEvalRun never creates a second run; the
+    start time makes a retried rollout (which starts the gate again) get a fresh run."""
+    attempt = text_digest(f"{started_at.timestamp() if started_at else 0:.6f}", 5)
+    return revisions.fit_name(gate[:36], f"{revision}-s{step_index}-{attempt}")
+
+
+def eval_result(
+    eval_runs: Sequence[Mapping[str, Any]],
+    rollout: RolloutStatus | None,
+    jobs: Sequence[Mapping[str, Any]] = (),
+) -> machine.EvalResult | None:
+    """The result of the EvalRun that the current gate step started, if it reported one."""
+    if rollout is None or rollout.eval_run is None or rollout.revision is None:
+        return None
+    run_status = rollout.eval_run
+    name = eval_run_name(rollout.revision, run_status.gate, run_status.step_index, run_status.started_at)
+    run = next((r for r in eval_runs if r["metadata"]["name"] == name), None)
+    if run is None:
+        return None
+    status = run.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    job = next((j for j in jobs if j["metadata"]["name"] == name), None)
+    if phase in ("Pending", "Running") and job_state(job) == "Failed":
+        return machine.EvalResult(
+            phase="Error",
+            name=name,
+            message=f"eval Job {name} failed before recording a result; see its logs",
+        )
+    message = status.get("message") or ""
+    failing = status.get("failingAssertions") or []
+    if phase == "Failed" and failing:
+        message = f"failing assertions: {', '.join(map(str, failing))}; {message}".rstrip("; ")
+    return machine.EvalResult(phase=phase, name=name, message=message)
+
+
+def eval_run(
+    model: str,
+    namespace: str,
+    spec: ModelSpec,
+    action: machine.StartEvalRun,
+    started_at: datetime | None,
+    *,
+    eval_gates: Sequence[Mapping[str, Any]],
+    endpoint_template: str,
+    owner: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The EvalRun of a gate step: the candidate (and stable, as baseline) and its bound prompt."""
+    info = engines.get_engine(spec.engine.type)
+    port = info.openai_port or info.http_port
+
+    def endpoint_of(revision: str) -> str:
+        service = revisions.revision_service_name(model, revision)
+        return endpoint(endpoint_template, service, namespace, port, model, revision)
+
+    run_spec: dict[str, Any] = {
+        "gate": action.gate,
+        "model": model,
+        "revision": action.revision,
+        "endpoint": endpoint_of(action.revision),
+    }
+    if action.stable_revision:
+        run_spec["baselineRevision"] = action.stable_revision
+        run_spec["baselineEndpoint"] = endpoint_of(action.stable_revision)
+    gate = next((g for g in eval_gates if g["metadata"]["name"] == action.gate), None)
+    gate_prompt = (((gate or {}).get("spec") or {}).get("prompt") or {}).get("name")
+    bound = next((ref.version for ref in spec.prompts if ref.name == gate_prompt), None)
+    if bound is not None:
+        run_spec["promptVersion"] = bound
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "EvalRun",
+        "metadata": {
+            "name": eval_run_name(action.revision, action.gate, action.step_index, started_at),
+            "namespace": namespace,
+            "labels": {**revisions.revision_labels(model, action.revision, component="eval")},
+            "ownerReferences": [dict(owner)],
+        },
+        "spec": run_spec,
+    }
+
+
+def eval_gate_status(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The Valid condition of an EvalGate: what would make every run an Error, said at apply time."""
+    meta = obj["metadata"]
+    problem = ""
+    try:
+        spec = EvalGateSpec.model_validate(obj.get("spec") or {})
+        for index, assertion in enumerate(spec.assertions):
+            check_assertion(assertion, assertion.name or f"{assertion.type}[{index}]")
+    except ValidationError as exc:
+        problem = f"invalid spec: {exc.errors()[0]['msg']}"
+    except AssertionConfigError as exc:
+        problem = str(exc)
+    current = [Condition.model_validate(c) for c in (obj.get("status") or {}).get("conditions") or []]
+    conditions = set_condition(
+        current,
+        VALID,
+        "False" if problem else "True",
+        Reason.INVALID_ASSERTION if problem else Reason.VALIDATED,
+        problem or "assertions compile",
+        now,
+        meta.get("generation"),
+    )
+    return {
+        "conditions": [c.model_dump(by_alias=True, exclude_none=True, mode="json") for c in conditions],
+        "observedGeneration": meta.get("generation"),
+    }

@@ -1,0 +1,133 @@
+"""Executing a Model's plan against the API server: server-side apply of owned objects (skipped
+when the body and the object are unchanged since our last apply), scaling, deletes, one status
+merge patch guarded by resourceVersion, then Events off the reconcile path."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from llmops_operator.api.common import API_VERSION
+from llmops_operator.hashing import digest
+from llmops_operator.kube.client import KubeError, NotFound
+from llmops_operator.model_plan import ModelPlan
+from llmops_operator.runtime.context import OperatorContext
+
+log = logging.getLogger("llmops.apply")
+
+
+def _fingerprint(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("generation") or meta.get("resourceVersion") or "")
+
+
+def apply_owned(ctx: OperatorContext, obj: dict[str, Any]) -> None:
+    """Server-side apply unless the same body was applied and nobody changed the object since."""
+    meta = obj["metadata"]
+    key = (obj["kind"], meta["namespace"], meta["name"])
+    cache = _cache(ctx, obj["kind"])
+    observed = cache.get(meta["namespace"], meta["name"]) if cache else None
+    body_hash = digest(obj)
+    unchanged = ctx.applied_hash.get(key) == body_hash
+    if unchanged and cache is None:
+        return  # not watched (ServiceAccount, Role, ...): applied once per operator start
+    if unchanged and observed is not None and ctx.applied_generation.get(key) == _fingerprint(observed):
+        return
+    result = ctx.kube.apply(obj)
+    ctx.applied_hash[key] = body_hash
+    ctx.applied_generation[key] = _fingerprint(result)
+    if cache is not None:
+        cache.upsert(result)
+
+
+def _cache(ctx: OperatorContext, kind: str) -> Any:
+    try:
+        return ctx.store.cache_for(kind)
+    except KeyError:
+        return None
+
+
+def merge_patch(current: Any, desired: Any) -> Any:
+    """RFC 7386 merge patch turning `current` into `desired` (None = nothing to change)."""
+    if not isinstance(current, dict) or not isinstance(desired, dict):
+        return None if current == desired else desired
+    patch: dict[str, Any] = {}
+    for key in current.keys() - desired.keys():
+        patch[key] = None
+    for key, value in desired.items():
+        if key not in current:
+            patch[key] = value
+            continue
+        sub = merge_patch(current[key], value)
+        if sub is not None or (value is None and current[key] is not None):
+            patch[key] = sub
+    return patch or None
+
+
+def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: datetime) -> float | None:
+    """Apply, scale, delete, route, status, Events, in that order; returns the plan's requeue."""
+    meta = model["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    for obj in plan.apply:
+        if obj["kind"] == "EvalRun" and ctx.store.eval_runs.get(namespace, obj["metadata"]["name"]):
+            continue  # an EvalRun is created once; its status belongs to the eval Job
+        apply_owned(ctx, obj)
+    for deployment, replicas in plan.scale.items():
+        current = ctx.store.deployments.get(namespace, deployment)
+        if current is not None and (current.get("spec") or {}).get("replicas") != replicas:
+            result = ctx.kube.patch("Deployment", namespace, deployment, {"spec": {"replicas": replicas}})
+            ctx.store.deployments.upsert(result)
+    for kind, object_name in plan.delete:
+        cache = _cache(ctx, kind)
+        if cache is None or cache.get(namespace, object_name) is not None:
+            ctx.kube.delete(kind, namespace, object_name)
+            if cache is not None:
+                cache.remove(namespace, object_name)
+    if plan.route_patch is not None:
+        ctx.kube.apply(plan.route_patch)
+    patch = merge_patch(model.get("status") or {}, plan.status)
+    if patch:
+        try:
+            result = ctx.kube.patch_status(
+                "Model", namespace, name, patch, resource_version=meta.get("resourceVersion")
+            )
+        except NotFound:
+            return None
+        ctx.store.models.upsert(result)
+    if plan.events:
+        involved = {**model, "apiVersion": API_VERSION, "kind": "Model"}
+        ctx.events.submit(_post_events, ctx, involved, plan.events, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    ctx.metrics.record_status(namespace, name, plan.status)
+    return plan.requeue_after
+
+
+def _post_events(
+    ctx: OperatorContext, involved: dict[str, Any], events: list[tuple[str, str, str]], stamp: str
+) -> None:
+    """Events go out after the status write, off the reconcile path: they inform, never decide."""
+    meta = involved["metadata"]
+    for type_, reason, message in events:
+        try:
+            ctx.kube.post_event(involved, type_, reason, message, stamp)
+        except KubeError as exc:
+            log.warning("could not post Event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc)
+
+
+def write_status(
+    ctx: OperatorContext,
+    kind: str,
+    obj: dict[str, Any],
+    status: dict[str, Any],
+    warning: tuple[str, str] | None,
+) -> None:
+    """Patch the status, then post the Warning Event (reason, message) if there is one."""
+    meta = obj["metadata"]
+    try:
+        ctx.kube.patch_status(kind, meta["namespace"], meta["name"], status)
+        if warning is not None:
+            involved = {**obj, "apiVersion": API_VERSION, "kind": kind}
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            ctx.kube.post_event(involved, "Warning", warning[0], warning[1], stamp)
+    except (NotFound, KubeError) as exc:
+        log.warning("could not write status of %s %s/%s: %s", kind, meta["namespace"], meta["name"], exc)

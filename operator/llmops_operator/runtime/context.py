@@ -1,0 +1,96 @@
+"""Process-wide state of a running operator: API access, caches, queue, metrics, settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmops_operator.evals.job import DEFAULT_ENDPOINT_TEMPLATE
+from llmops_operator.gpu.model_facts import FactsCache, HuggingFaceHub
+from llmops_operator.kube.client import Kube
+from llmops_operator.runtime.metrics import OperatorMetrics
+from llmops_operator.runtime.queue import WorkQueue
+from llmops_operator.runtime.store import Key, Store
+
+
+@dataclass
+class Settings:
+    prometheus_url: str
+    operator_image: str
+    resync_seconds: float = 30.0
+    eval_endpoint_template: str = DEFAULT_ENDPOINT_TEMPLATE
+
+
+@dataclass
+class OperatorContext:
+    kube: Kube
+    settings: Settings
+    store: Store = field(default_factory=Store)
+    queue: WorkQueue = field(default_factory=WorkQueue)
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    # Generation of each owned object right after our last apply: a different generation seen
+    # later means someone else edited it (drift). Lost on restart, which costs one re-apply.
+    applied_generation: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    # Hash of the last applied body per owned object, to skip no-op applies.
+    applied_hash: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    facts: FactsCache = field(default_factory=lambda: FactsCache(HuggingFaceHub()))
+    """Model size and architecture from the Hub, looked up once per repo and revision."""
+    events: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="events")
+    )
+    """Posts Events off the reconcile path, in order per submit."""
+    loop: asyncio.AbstractEventLoop | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> OperatorContext:
+        return cls(
+            kube=Kube(),
+            settings=Settings(
+                prometheus_url=args.prometheus_url,
+                operator_image=args.operator_image,
+                resync_seconds=args.resync_seconds,
+                eval_endpoint_template=args.eval_endpoint_template,
+            ),
+        )
+
+    def forget_model(self, key: Key) -> None:
+        namespace, name = key
+        self.metrics.forget(namespace, name)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {
+                "time": self.formatTime(record),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+        )
+
+
+def configure_logging(log_format: str, verbose: bool) -> None:
+    """plain: one line per record; json: one JSON object per line; full: with logger and thread."""
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    elif log_format == "full":
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s [%(name)s %(threadName)s] %(message)s")
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    if not verbose:  # kopf reports every successful event handler at INFO
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
