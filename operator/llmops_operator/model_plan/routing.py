@@ -4,7 +4,7 @@ the pools, pickers and route weights it writes (`plan_inference_routing`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 from llmops_operator import conditions as cond
 from llmops_operator import resources
@@ -49,17 +49,22 @@ def plan_inference_routing(
     p: Pass,
     spec: ModelSpec,
     ref: resources.ModelRef,
-    serving: Sequence[str],
+    replicas: Mapping[str, int],
     stable: str | None,
     canary: str | None,
     weight: int,
 ) -> None:
     """Pools and pickers for the serving revisions, the weighted route, the TrafficRouting
-    condition (True only when every parent accepted the route and every picker is ready)."""
+    condition (True only when every parent accepted the route and every picker is ready).
+
+    The stable revision keeps its pool even at zero replicas (the gateway queues requests for
+    it while it wakes); another revision keeps it while it is asked for replicas or still has
+    ready pods, so an aborted canary's pool goes once its pods are gone."""
     w = pool_world(p, spec, ref)
     if w is None:
         return
-    plan = pool_plan.plan_pools(w, serving, stable, canary, weight)
+    pooled = [r for r in sorted(replicas) if r == stable or replicas[r] > 0 or w.ready_replicas.get(r, 0) > 0]
+    plan = pool_plan.plan_pools(w, pooled, stable, canary, weight)
     p.plan.apply.extend(plan.apply)
     p.plan.delete.extend(plan.delete)
     if plan.route_patch is not None:

@@ -80,7 +80,7 @@ def hold(
     p.requeue(PENDING_POLL_SECONDS * 2)
     serving = [stable] if stable else []
     plan_services(p, spec, ref, serving, stable, weight=0)
-    plan_inference_routing(p, spec, ref, serving, stable, None, 0)
+    plan_inference_routing(p, spec, ref, {stable: total} if stable else {}, stable, None, 0)
 
 
 def apply_split(
@@ -112,7 +112,7 @@ def apply_split(
         and spec.rollout.canary.traffic_routing.gateway_api
     ):
         plan_route(p, spec, split.stable, split.canary, split.weight, serving)
-    plan_inference_routing(p, spec, ref, serving, split.stable, split.canary, split.weight)
+    plan_inference_routing(p, spec, ref, split.replicas, split.stable, split.canary, split.weight)
 
 
 def plan_services(
