@@ -156,6 +156,18 @@ def test_missing_route_is_created_with_parent_refs_or_not_at_all() -> None:
     assert pool_weights(patch.body, "chat") == {f"chat-{STABLE}": 100}
 
 
+def test_parent_refs_are_carried_on_every_apply_of_an_existing_route() -> None:
+    routing = _routing(parentRefs=[{"name": "gw"}])
+    created = pool_route(None, routing, "team-a", "chat", STABLE, None, 0, owner=OWNER)
+    assert created is not None
+    later = pool_route(created.body, routing, "team-a", "chat", STABLE, CANARY, 10)
+    assert later is not None and later.body["spec"]["parentRefs"] == [{"name": "gw"}]
+    assert (
+        "parentRefs"
+        not in (pool_route(_user_route(), _routing(), "team-a", "chat", STABLE, None, 0)).body["spec"]
+    )
+
+
 def test_route_in_another_namespace_names_the_models_namespace() -> None:
     routing = _routing(namespace="gateways", parentRefs=[{"name": "gw"}])
     patch = pool_route(None, routing, "team-a", "chat", STABLE, CANARY, 50, owner=OWNER)

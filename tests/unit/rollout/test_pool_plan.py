@@ -132,6 +132,17 @@ def test_refused_route_holds_the_canary_and_shows_the_gateways_reason() -> None:
     assert plan.route_patch is not None and pool_weights(plan.route_patch, "chat") == {f"chat-{STABLE}": 100}
 
 
+def test_a_route_not_yet_answered_for_keeps_its_weight_but_holds_the_rollout() -> None:
+    route = _route()
+    route["metadata"]["generation"] = 2  # our last change; the gateway answered for generation 1
+    for c in route["status"]["parents"][0]["conditions"]:
+        c["observedGeneration"] = 1
+    world = _world(route=route)
+    assert traffic_gate(world, STABLE, CANARY) is not None
+    plan = plan_pools(world, [STABLE, CANARY], STABLE, CANARY, 25)
+    assert plan.weight == 25 and plan.verdict is not None and plan.verdict.status == "Unknown"
+
+
 def test_missing_gateway_reference_grant_and_route() -> None:
     gate = traffic_gate(_world(missing_gateways=["team-a/gw"]), STABLE, CANARY)
     assert gate is not None and "team-a/gw" in gate
@@ -176,3 +187,5 @@ def test_canary_never_serves_unless_ready_and_accepted(
     assert sum(weights.values()) == 100
     serves = weights.get(f"chat-{CANARY}", 0) > 0
     assert serves == (weight > 0 and canary_ready > 0 and picker_ready > 0 and accepted and pool_exists)
+    blocked = traffic_gate(world, STABLE, CANARY) is not None
+    assert blocked == (not (picker_ready > 0 and accepted and pool_exists))

@@ -65,6 +65,12 @@ def test_stale_status_is_not_trusted() -> None:
     assert verdict.status == "Unknown"
 
 
+def test_a_route_without_parents_is_not_accepted() -> None:
+    route = _route([])
+    route["spec"]["parentRefs"] = []
+    assert route_verdict(route).reason == Reason.ROUTE_NOT_ACCEPTED
+
+
 def test_missing_gateway_and_reference_grant_are_named() -> None:
     verdict = route_verdict(_route(None), missing_gateways=["infra/gw2"])
     assert verdict.reason == Reason.GATEWAY_MISSING and "infra/gw2" in verdict.message

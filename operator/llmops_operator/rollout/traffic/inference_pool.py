@@ -240,7 +240,8 @@ def pool_route(
 ) -> RoutePatch | None:
     """Apply body for the HTTPRoute: an existing route keeps everything but the Model's
     backendRefs (its Service, revision Services or pools), which become the weighted pools; a
-    missing route is created with `parentRefs` (None: missing and no parentRefs to create it)."""
+    missing route is created with `parentRefs` (None: missing and no parentRefs to create it).
+    With `parentRefs` set, the operator manages the route's parentRefs too."""
     route_namespace = routing.namespace or model_namespace
     wanted = wanted_pool_refs(
         model_namespace, route_namespace, model, stable_revision, canary_revision, weight
@@ -268,9 +269,14 @@ def pool_route(
     names = {revisions.inference_pool_name(model, r) for r in {stable_revision, *known_revisions}}
     if canary_revision:
         names.add(revisions.inference_pool_name(model, canary_revision))
-    return replace_model_refs(
+    patch = replace_model_refs(
         dict(route), lambda ref: _is_model_ref(ref, route_namespace, model_namespace, model, names), wanted
     )
+    if routing.parent_refs:
+        # server-side apply drops fields our manager set before and omits now: a route the
+        # operator created keeps its parents only if every apply carries them
+        patch.body["spec"]["parentRefs"] = [p.to_wire() for p in routing.parent_refs]
+    return patch
 
 
 def pool_weights(route: Mapping[str, Any], model: str) -> dict[str, int]:

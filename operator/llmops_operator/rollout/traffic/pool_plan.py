@@ -7,8 +7,10 @@ Ordering rules (issue 12):
   a revision that is gone loses its pool and picker in the same pass its Deployment goes;
 * the canary pool enters the route only once it exists, its pods are Ready and its picker is
   Ready; until then the route keeps 100% on stable and the rollout holds (`traffic_gate`);
+* the weight is raised only while every parent has accepted the route as it is now (a route
+  the gateway has not answered for yet keeps its weight, the rollout waits);
 * a refused route (not Accepted, refs not resolved, missing Gateway or ReferenceGrant) holds
-  the rollout too, with the stable pool serving as before;
+  the rollout and takes the canary out of the route, the stable pool serving as before;
 * weight 0 (an abort, or a step at 0) takes the canary pool out of the route at once.
 """
 
@@ -153,12 +155,16 @@ def plan_pools(
             plan.delete.append(("Deployment", deployment["metadata"]["name"]))
             plan.delete.append(("Service", deployment["metadata"]["name"]))
 
+    # A route the gateway has not answered for yet (e.g. our own last weight change) keeps its
+    # weight; only a refusal, or a canary pool that cannot serve, takes the canary out.
     canary_serves = (
         canary is not None
         and canary != stable
         and canary in serving
         and w.ready_replicas.get(canary, 0) > 0
-        and traffic_gate(w, stable, canary) is None
+        and _pool_exists(w, canary)
+        and picker_problem(w, canary) is None
+        and route_check(w, [r for r in (stable, canary) if r]).status != "False"
     )
     plan.weight = weight if canary_serves else 0
     in_route = [r for r in (stable, canary if plan.weight else None) if r]

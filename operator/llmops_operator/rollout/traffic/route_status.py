@@ -73,6 +73,12 @@ def route_verdict(
             f"allows HTTPRoutes from namespace {route_namespace}; create one "
             "(from: HTTPRoute in the route's namespace, to: InferencePool)",
         )
+    if not (route.get("spec") or {}).get("parentRefs"):
+        return RouteVerdict(
+            "False",
+            Reason.ROUTE_NOT_ACCEPTED,
+            f"{what} has no parentRefs: no Gateway serves it; add one (or set inferencePool.parentRefs)",
+        )
     generation = meta.get("generation")
     parents = ((route.get("status") or {}).get("parents")) or []
     wanted = (route.get("spec") or {}).get("parentRefs") or []
