@@ -15,7 +15,9 @@ fresh namespace watched by an operator of its own (`llmops-operator run --namesp
    own decision time (`status.rollout.abortedAt` minus the start) is recorded too.
 
 Goal (issue 4): p95 under two analysis intervals. Prints p50/p95/max next to the interval and
-writes bench/results/rollback_latency.json. The namespace and the operator are removed at the end.
+writes bench/results/rollback_latency_<mode>.json. `--mode threshold` judges point estimates
+(the behaviour before issue 16); the default `confidence` rolls back on evidence only. The
+namespace and the operator are removed at the end.
 
     KUBECONFIG=.cluster/kubeconfig ~/.cache/llmops-operator/venv/bin/python \
         bench/rollback_latency.py --runs 10 --interval 5
@@ -90,6 +92,7 @@ def model_body(name: str, args: argparse.Namespace) -> dict[str, Any]:
                     "steps": [{"setWeight": 25}, pause, {"setWeight": 50}, pause],
                     "analysis": {
                         "interval": f"{args.interval:.0f}s",
+                        "mode": args.mode,
                         "failureLimit": 0,
                         "metrics": [
                             {
@@ -245,6 +248,7 @@ class Bench:
         latencies = [r["latency_s"] for r in runs]
         decided = [r["decided_after_s"] for r in runs]
         summary = {
+            "mode": args.mode,
             "interval_s": args.interval,
             "goal_s": 2 * args.interval,
             "window": args.window,
@@ -269,19 +273,24 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=25.0, help="pause step duration, seconds")
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--seed", type=int, default=4)
+    parser.add_argument(
+        "--mode", default="confidence", choices=["confidence", "threshold"], help="analysis mode (issue 16)"
+    )
     args = parser.parse_args()
     if args.pause < 2 * args.interval + 5:
         parser.error("--pause must exceed two intervals plus 5s, or a late regression is promoted")
     summary = Bench(args).run()
     print(
-        f"\ninterval {summary['interval_s']:.0f}s (goal: p95 < {summary['goal_s']:.0f}s): "
+        f"\nmode {args.mode}, interval {summary['interval_s']:.0f}s "
+        f"(goal: p95 < {summary['goal_s']:.0f}s): "
         f"latency p50 {summary['latency_p50_s']:.1f}s, p95 {summary['latency_p95_s']:.1f}s, "
         f"max {summary['latency_max_s']:.1f}s; operator decision p50 {summary['decided_p50_s']:.1f}s, "
         f"p95 {summary['decided_p95_s']:.1f}s -> goal {'met' if summary['goal_met'] else 'MISSED'}"
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2))
-    print(f"written to {RESULTS.relative_to(REPO)}")
+    out = RESULTS.with_name(f"rollback_latency_{args.mode}.json")
+    out.write_text(json.dumps(summary, indent=2))
+    print(f"written to {out.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
+
+import huggingface_hub
 
 from llmops_operator.api.model import SourceSpec
 
@@ -22,10 +23,8 @@ def load_weights(uri: str, revision: str | None, dest: str) -> int:
         return 0
     target.mkdir(parents=True, exist_ok=True)
     if source.scheme == "hf":
-        from huggingface_hub import snapshot_download
-
         # The token is read by huggingface-hub from HF_TOKEN (set from the Secret); never logged.
-        snapshot_download(repo_id=source.location, revision=revision, local_dir=str(target))
+        huggingface_hub.snapshot_download(repo_id=source.location, revision=revision, local_dir=str(target))
     elif source.scheme == "pvc":
         log.info("pvc source %s needs no download", uri)
     else:
@@ -34,8 +33,3 @@ def load_weights(uri: str, revision: str | None, dest: str) -> int:
     marker.write_text(f"{uri}@{revision or ''}")
     log.info("loaded %s (revision %s) into %s", uri, revision or "default", target)
     return 0
-
-
-def token_present() -> bool:
-    """Whether a Hugging Face token reached the loader (its value is never printed)."""
-    return bool(os.environ.get("HF_TOKEN"))

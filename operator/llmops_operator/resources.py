@@ -19,7 +19,7 @@ from typing import Any
 from llmops_operator import engines, revisions
 from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT, MANAGED_LABELS, OPERATOR_COMMAND
 from llmops_operator.api.model import ModelSpec
-from llmops_operator.engines.base import CONTAINER_NAME, EngineOutput
+from llmops_operator.engines.base import CONTAINER_NAME, EngineInputs, EngineOutput
 from llmops_operator.gpu.planner import Plan
 
 CACHE_MOUNT = "/cache"
@@ -263,7 +263,7 @@ def render_revision(
 ) -> dict[str, Any]:
     """Engine container + Deployment in one call (raises `EngineConfigError` with a message)."""
     prompts_mount = PROMPTS_MOUNT if prompts_configmap else None
-    engine = engines.build(spec, model.name, plan, prompts_mount, weights_path(spec))
+    engine = engines.build(EngineInputs(spec, model.name, plan, prompts_mount, weights_path(spec)))
     return deployment(
         model, spec, revision, plan, engine, replicas, prompts_configmap=prompts_configmap, owner=owner
     )

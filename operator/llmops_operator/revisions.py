@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from llmops_operator import engines
 from llmops_operator.api.common import LABEL_COMPONENT, LABEL_MODEL, LABEL_REVISION, MANAGED_LABELS
 from llmops_operator.api.model import ModelSpec, RevisionRecord
 from llmops_operator.hashing import digest
@@ -53,8 +54,6 @@ def _short_hash(payload: Any) -> str:
 
 def hashed_content(spec: ModelSpec, prompts_hash: str | None = None) -> dict[str, Any]:
     """The normalized content a revision hash is taken over (exposed for debugging)."""
-    from llmops_operator import engines  # the resolved image is part of what serves
-
     wire = spec.model_dump(by_alias=True, exclude_defaults=True, mode="json")
     content = _normalize({key: wire.get(key) for key in HASHED_FIELDS})
     content.setdefault("engine", {})["image"] = engines.image(spec)
@@ -160,7 +159,6 @@ class ObservedRevision:
 
     spec_replicas: int
     ready_replicas: int
-    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -169,14 +167,13 @@ class RevisionPlan:
 
     replicas: dict[str, int]
     """Desired replicas per revision to keep (create or scale)."""
-    delete: list[str]
-    """Revisions whose Deployment and Service go away."""
     complete: bool
     """The desired revision has every replica ready and nothing else is left."""
     stable_revision: str | None
     """The stable revision after this pass."""
     superseded: list[str] = field(default_factory=list)
-    """Revisions replaced in this pass (for history and Events)."""
+    """Revisions replaced in this pass, whose Deployment and Service go away (and whose history
+    records say so)."""
 
 
 def rolling_update(
@@ -196,7 +193,6 @@ def rolling_update(
     if new_ready >= desired_replicas:
         return RevisionPlan(
             replicas={desired: desired_replicas},
-            delete=others,
             complete=True,
             stable_revision=desired,
             superseded=others,
@@ -205,7 +201,6 @@ def rolling_update(
         # nothing old to keep serving (first deploy, back to stable, or stable already gone)
         return RevisionPlan(
             replicas={desired: desired_replicas},
-            delete=others,
             complete=False,
             stable_revision=stable,
             superseded=others,
@@ -213,7 +208,6 @@ def rolling_update(
     abandoned = [r for r in others if r != stable]
     return RevisionPlan(
         replicas={desired: desired_replicas, stable: max(desired_replicas - new_ready, 0)},
-        delete=abandoned,
         complete=False,
         stable_revision=stable,
         superseded=abandoned,

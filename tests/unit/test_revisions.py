@@ -156,11 +156,11 @@ def test_short_names_are_not_truncated() -> None:
 
 
 def obs(ready: int, spec: int | None = None) -> ObservedRevision:
-    return ObservedRevision(spec if spec is not None else ready, ready, NOW)
+    return ObservedRevision(spec if spec is not None else ready, ready)
 
 
 @pytest.mark.parametrize(
-    ("case", "desired", "observed", "stable", "replicas", "delete", "complete", "next_stable"),
+    ("case", "desired", "observed", "stable", "replicas", "superseded", "complete", "next_stable"),
     [
         ("first deploy, nothing yet", "b", {}, None, {"b": 3}, [], False, None),
         ("first deploy ready", "b", {"b": obs(3)}, None, {"b": 3}, [], True, "b"),
@@ -188,13 +188,13 @@ def test_rolling_update(
     observed: dict[str, ObservedRevision],
     stable: str | None,
     replicas: dict[str, int],
-    delete: list[str],
+    superseded: list[str],
     complete: bool,
     next_stable: str | None,
 ) -> None:
     result = rolling_update(desired, observed, 3, stable)
     assert result.replicas == replicas, case
-    assert result.delete == delete, case
+    assert result.superseded == superseded, case
     assert result.complete is complete, case
     assert result.stable_revision == next_stable, case
 

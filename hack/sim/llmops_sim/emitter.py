@@ -11,9 +11,12 @@ Every series carries the target labels ``namespace``, ``pod``, ``llmops_model`` 
 ``llmops_revision="<rev>"`` and ``namespace="<ns>"``) plus each engine's native labels.
 
 Values are driven by the wall clock: counters and histograms accumulate at a request rate given by
-the current *shape*, so ``rate()`` and ``histogram_quantile()`` over a scrape window see sensible
-numbers. Histograms are filled with the expected share of requests per bucket of a log-normal
-latency distribution (deterministic, no random noise), so quantiles read back are stable.
+the current *shape*. The noise is a production engine's: requests arrive as a Poisson process,
+every request draws its own time to first token and inter-token latency from a log-normal
+distribution (median and spread per shape, long right tail: p95 is about 2.3x the median at the
+default spread) and fails by an independent Bernoulli draw (``error_rate``, default 0), so a p95 of
+a few dozen requests swings as it would on a real server. ``seed`` makes a run repeatable (each
+pod draws from its own stream).
 
 Shapes, settable per revision or per pod while the emitter runs:
 
@@ -42,10 +45,13 @@ import json
 import math
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import numpy as np
 
 ENGINES = ("vllm", "tensorrt-llm", "onnxruntime")
 SHAPES = ("steady", "latency_regression", "error_spike", "load", "no_data")
@@ -57,7 +63,8 @@ BASE_PARAMS: dict[str, float] = {
     "tpot_seconds": 0.02,  # median time per output token
     "prompt_tokens": 400.0,  # mean prompt length
     "output_tokens": 150.0,  # mean generated tokens
-    "sigma": 0.35,  # log-normal spread of every latency
+    "sigma": 0.5,  # log-normal spread of every latency (p95/p50 = e^(1.645 sigma) = 2.3)
+    "error_rate": 0.0,  # background share of failed requests (Bernoulli per request)
     "queue_seconds": 0.005,  # median queueing delay (Triton)
     "max_running": 64.0,  # batch slots before requests wait
 }
@@ -166,13 +173,9 @@ class Shape:
 
     @property
     def error_ratio(self) -> float:
-        return float(self.params.get("rate", 0.5)) if self.name == "error_spike" else 0.0
-
-
-def lognormal_cdf(x: float, median: float, sigma: float) -> float:
-    if x <= 0:
-        return 0.0
-    return 0.5 * (1.0 + math.erf(math.log(x / median) / (sigma * math.sqrt(2.0))))
+        if self.name == "error_spike":
+            return float(self.params.get("rate", 0.5))
+        return self.base("error_rate")
 
 
 def lognormal_mean(median: float, sigma: float) -> float:
@@ -180,21 +183,30 @@ def lognormal_mean(median: float, sigma: float) -> float:
 
 
 class Histogram:
-    """Cumulative histogram filled with fractional expected counts (exposed rounded down)."""
+    """A Prometheus histogram: observations counted per bucket (value <= le), plus count and sum."""
 
     def __init__(self, buckets: Iterable[float]) -> None:
         self.bounds = tuple(sorted(buckets))
-        self.cumulative = [0.0] * len(self.bounds)
-        self.count = 0.0
+        self._per_bucket = np.zeros(len(self.bounds) + 1, dtype=np.int64)
         self.sum = 0.0
 
-    def observe_many(self, n: float, median: float, sigma: float) -> None:
-        if n <= 0:
+    def observe(self, values: np.ndarray, weights: np.ndarray | None = None) -> None:
+        """Count each value once, or `weights` times (integers)."""
+        if values.size == 0:
             return
-        for i, bound in enumerate(self.bounds):
-            self.cumulative[i] += n * lognormal_cdf(bound, median, sigma)
-        self.count += n
-        self.sum += n * lognormal_mean(median, sigma)
+        index = np.searchsorted(self.bounds, values, side="left")
+        w = None if weights is None else weights.astype(np.int64)
+        self._per_bucket += np.bincount(index, weights=w, minlength=len(self.bounds) + 1).astype(np.int64)
+        self.sum += float(np.sum(values * (1 if weights is None else weights)))
+
+    @property
+    def cumulative(self) -> list[int]:
+        """Observations <= each finite bound."""
+        return [int(c) for c in np.cumsum(self._per_bucket)[:-1]]
+
+    @property
+    def count(self) -> int:
+        return int(self._per_bucket.sum())
 
 
 @dataclass
@@ -204,8 +216,9 @@ class PodState:
     ttft: Histogram = field(default_factory=lambda: Histogram(TTFT_BUCKETS))
     e2e: Histogram = field(default_factory=lambda: Histogram(E2E_BUCKETS))
     itl: Histogram = field(default_factory=lambda: Histogram(ITL_BUCKETS))
-    requests_ok: float = 0.0
-    requests_failed: float = 0.0
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    requests_ok: int = 0
+    requests_failed: int = 0
     prompt_tokens: float = 0.0
     generation_tokens: float = 0.0
     queue_us: float = 0.0
@@ -267,7 +280,9 @@ class Emitter:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        seed: int = 0,
     ) -> None:
+        self._seed = seed
         self._host, self._port = host, port
         self._clock = clock
         self._lock = threading.RLock()
@@ -333,10 +348,15 @@ class Emitter:
             for key, pod in new_pods.items():
                 old = self._pods.get(key)
                 if old is None or old != pod:
-                    self._state[key] = PodState(updated=now)
+                    self._state[key] = PodState(updated=now, rng=self._rng_for(pod))
             for key in set(self._pods) - set(new_pods):
                 self._state.pop(key, None)
             self._pods = new_pods
+
+    def _rng_for(self, pod: SimPod) -> np.random.Generator:
+        """Each pod its own stream; a pod re-added later draws anew (the clock is part of it)."""
+        name = f"{pod.namespace}/{pod.pod}/{pod.revision}".encode()
+        return np.random.default_rng([self._seed, zlib.crc32(name), int(self._clock() * 1000) & 0xFFFFFFFF])
 
     def add_pods(self, pods: Iterable[SimPod | Mapping[str, Any]]) -> None:
         with self._lock:
@@ -459,22 +479,28 @@ class Emitter:
         if dt <= 0:
             return
         rps = shape.mean_rps(start, now)
-        n = rps * dt
+        rng = st.rng
+        n = int(rng.poisson(rps * dt))
         factor = shape.latency_factor
         sigma = shape.base("sigma")
         ttft = shape.base("ttft_seconds") * factor
         tpot = shape.base("tpot_seconds") * factor
         out_tokens = shape.base("output_tokens")
         e2e = ttft + tpot * out_tokens
-        failed = n * shape.error_ratio
+        failed = int(rng.binomial(n, min(1.0, max(0.0, shape.error_ratio))))
         ok = n - failed
         st.requests_ok += ok
         st.requests_failed += failed
         st.prompt_tokens += n * shape.base("prompt_tokens")
         st.generation_tokens += ok * out_tokens
-        st.ttft.observe_many(ok, ttft, sigma)
-        st.e2e.observe_many(ok, e2e, sigma)
-        st.itl.observe_many(ok * out_tokens, tpot, sigma)
+        if ok:
+            # Each answered request: its own TTFT and its own inter-token latency for all its tokens.
+            first = rng.lognormal(math.log(ttft), sigma, ok)
+            per_token = rng.lognormal(math.log(tpot), sigma, ok)
+            tokens = np.full(ok, max(1, round(out_tokens)))
+            st.ttft.observe(first)
+            st.itl.observe(per_token, tokens)
+            st.e2e.observe(first + per_token * tokens)
         st.queue_us += n * lognormal_mean(shape.base("queue_seconds") * factor, sigma) * 1e6
         st.compute_us += n * lognormal_mean(e2e, sigma) * 1e6
         # Little's law for the in-flight count; what does not fit in the batch waits.
@@ -557,8 +583,8 @@ def _render_vllm(fam: FamilyFactory, target: dict[str, str], pod: SimPod, st: Po
     ).add_histogram(labels, st.itl)
     http = fam("http_requests_total", "counter", "Total number of requests by method, status and handler.")
     http_labels = {**target, "handler": "/v1/chat/completions", "method": "POST"}
-    http.add({**http_labels, "status": "2xx"}, math.floor(st.requests_ok))
-    http.add({**http_labels, "status": "5xx"}, math.floor(st.requests_failed))
+    http.add({**http_labels, "status": "2xx"}, st.requests_ok)
+    http.add({**http_labels, "status": "5xx"}, st.requests_failed)
 
 
 def _render_trtllm(fam: FamilyFactory, target: dict[str, str], pod: SimPod, st: PodState) -> None:
@@ -579,7 +605,7 @@ def _render_trtllm(fam: FamilyFactory, target: dict[str, str], pod: SimPod, st: 
 
 def _render_triton(fam: FamilyFactory, target: dict[str, str], pod: SimPod, st: PodState) -> None:
     labels = {**target, "model": pod.model, "version": "1"}
-    ok, failed = math.floor(st.requests_ok), math.floor(st.requests_failed)
+    ok, failed = st.requests_ok, st.requests_failed
     fam("nv_inference_request_success", "counter", "Number of successful inference requests.").add(labels, ok)
     fam("nv_inference_request_failure", "counter", "Number of failed inference requests.").add(
         {**labels, "reason": "BACKEND"}, failed
@@ -653,9 +679,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--config", help="JSON file with pods and initial shapes")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the per-request noise")
     args = parser.parse_args(argv)
     pods, shapes = load_config(args.config) if args.config else ([], [])
-    emitter = Emitter(pods, host=args.host, port=args.port).start()
+    emitter = Emitter(pods, host=args.host, port=args.port, seed=args.seed).start()
     for shape in shapes:
         emitter.control({"op": "set_shape", **shape})
     print(f"llmops-sim emitter serving {emitter.url}/metrics ({len(pods)} pods)", flush=True)

@@ -31,6 +31,7 @@ Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
 BuiltinMetric = Literal[
     "errorRate", "timeToFirstTokenP95", "e2eLatencyP95", "interTokenLatencyP95", "queueDepth"
 ]
+AnalysisMode = Literal["confidence", "threshold"]
 MeasurementPhase = Literal["Successful", "Failed", "Inconclusive", "Error"]
 PauseReason = Literal["PausedStep", "Inconclusive", "EvalGateError", "AnalysisError"]
 EvalPhase = Literal["Pending", "Running", "Passed", "Failed", "Error"]
@@ -179,8 +180,10 @@ class AnalysisSpec(ApiModel):
 
     interval: Duration = "30s"
     """Time between two measurements of every metric."""
-    failure_limit: int = Field(default=1, ge=0)
-    """Abort when more than this many measurements of one metric Failed."""
+    failure_limit: int | None = Field(default=None, ge=0)
+    """Abort when more than this many measurements of one metric Failed. Default: 0 in mode
+    confidence (a Failed measurement is already evidence at the rollout's false-rollback
+    budget), 1 in mode threshold (one noisy point estimate is forgiven)."""
     inconclusive_limit: int = Field(default=3, ge=0)
     """Pause (condition Inconclusive) when more than this many measurements of one metric were
     Inconclusive. The rollout goes on by itself once a round of measurements succeeds."""
@@ -188,6 +191,17 @@ class AnalysisSpec(ApiModel):
     """Abort when more than this many measurements of one metric in a row were Errors
     (Prometheus unreachable, bad query). Before that, the rollout holds: an error never
     promotes and never rolls back."""
+    mode: AnalysisMode = "confidence"
+    """confidence (default): judge confidence bounds, so that a verdict holds at any traffic
+    level. Failed only when a bound is past a threshold, Successful only when the opposite
+    bound is inside, else Inconclusive (too little evidence, never a rollback). Rates and
+    latency quantiles are judged on the counts since the current weight was set, and the
+    false-rollback probability is bounded over the whole rollout (see docs/rollouts.md).
+    threshold: the point estimate over `window` against the thresholds, as before."""
+    confidence: float = Field(default=0.95, ge=0.5, le=0.9999)
+    """Confidence of the bounds (mode confidence). 1 - confidence bounds the probability that
+    a healthy canary is rolled back over the whole rollout, and is the per-look risk of
+    calling a canary Successful that is not."""
     on_no_data: Literal["Inconclusive", "Failed"] = "Inconclusive"
     """What a query that returns no data counts as."""
     min_requests: int = Field(default=20, ge=0)
@@ -206,6 +220,13 @@ class AnalysisSpec(ApiModel):
         if duplicates:
             raise ValueError(f"metric names must be unique, repeated: {', '.join(duplicates)}")
         return metrics
+
+    @property
+    def failures_allowed(self) -> int:
+        """`failureLimit`, or its default for the mode."""
+        if self.failure_limit is not None:
+            return self.failure_limit
+        return 0 if self.mode == "confidence" else 1
 
     @property
     def interval_delta(self) -> timedelta:
@@ -424,6 +445,21 @@ class Measurement(StatusModel):
     """The stable revision's value, for ratio thresholds."""
     threshold: str = ""
     """The thresholds applied, e.g. `max 0.01, maxRatioToStable 1.2`."""
+    estimate: float | None = None
+    """What was judged (mode confidence): the canary's rate, or canary / stable for ratio
+    thresholds."""
+    lower: float | None = None
+    """Lower confidence bound of `estimate` (at `confidence`)."""
+    upper: float | None = None
+    """Upper confidence bound of `estimate` (at `confidence`)."""
+    confidence: float | None = None
+    """Confidence of `lower` and `upper`."""
+    samples: int | None = None
+    """Requests (or observations) the canary's value stands on."""
+    stable_samples: int | None = None
+    """Requests (or observations) the stable revision's value stands on."""
+    since: datetime | None = None
+    """Start of the data judged (mode confidence: when the current weight was set)."""
     measured_at: datetime
     """When the measurement was taken."""
     message: str = ""
@@ -443,6 +479,9 @@ class MetricCounts(StatusModel):
     """Errors in total."""
     consecutive_error: int = 0
     """Errors in a row (compared with consecutiveErrorLimit); reset by any other outcome."""
+    looks: int = 0
+    """Measurements that judged data in this rollout (mode confidence spends the
+    false-rollback budget over them)."""
 
 
 class AnalysisStatus(StatusModel):
@@ -492,6 +531,8 @@ class RolloutStatus(StatusModel):
     """When the current step began (pause durations count from here)."""
     weight: int = 0
     """Percentage of traffic currently routed to the canary."""
+    weight_changed_at: datetime | None = None
+    """When `weight` last changed; analysis in mode confidence judges the data since then."""
     pause_conditions: list[PauseCondition] = Field(default_factory=list)
     """Why the rollout is paused. Clear the list to promote one step: `kubectl patch llm NAME
     --subresource=status --type=merge -p '{"status":{"rollout":{"pauseConditions":[]}}}'`."""

@@ -1,6 +1,6 @@
 """Read a Model's autoscaling signal from Prometheus into `autoscaler.Signals`.
 
-The per-engine PromQL lives in `rollout.analysis.builtins.SIGNALS` (one revision per query).
+The per-engine PromQL lives in `metrics_source.builtins.SIGNALS` (one revision per query).
 A Model can serve several revisions at once (during a rollout), so each revision is asked
 two questions and the answers are combined here:
 

@@ -29,6 +29,7 @@ from llmops_operator.api.evals import EvalGateSpec, EvalRunSpec
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.evals import report
 from llmops_operator.evals.runner import EvalResult, run_eval
+from llmops_operator.kube.client import Kube, NotFound
 
 ENV_API_KEY = "LLMOPS_EVAL_API_KEY"
 ENV_JUDGE_API_KEY = "LLMOPS_JUDGE_API_KEY"
@@ -190,8 +191,6 @@ def parse_judges(pairs: list[str]) -> dict[str, str]:
 
 def run_in_cluster(ref: str, kube: Any = None) -> int:
     """Evaluate one EvalRun and record the result in its status."""
-    from llmops_operator.kube.client import Kube
-
     namespace, _, name = ref.partition("/")
     if not namespace or not name:
         sys.stderr.write(f"--evalrun wants NAMESPACE/NAME, got {ref!r}\n")
@@ -237,8 +236,6 @@ def read_inputs(
     kube: Any, namespace: str, spec: EvalRunSpec
 ) -> tuple[EvalGateSpec, PromptVersionSpec, str | None, dict[str, str]]:
     """The gate, the prompt version, the dataset text and judge endpoints, from the API server."""
-    from llmops_operator.kube.client import NotFound
-
     try:
         gate = EvalGateSpec.model_validate(kube.get("EvalGate", namespace, spec.gate).get("spec") or {})
     except NotFound as exc:

@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any
 
+from kubernetes import config
+
 from llmops_operator.kube.client import Kube, KubeError, NotFound, load_api_client
 
 CONTROL_PATCHES: dict[str, dict[str, Any]] = {
@@ -50,6 +52,9 @@ def render_status(model: dict[str, Any]) -> str:
     if measurements:
         lines.append("  analysis:")
         for item in measurements[-6:]:
+            if item.get("confidence") is not None:  # mode confidence: the message is the compact verdict
+                lines.append(f"    {item.get('message', '')}")
+                continue
             lines.append(
                 f"    {item.get('metric')}: {item.get('phase')} value={item.get('value')}"
                 f" stable={item.get('stableValue')} {item.get('message', '')}".rstrip()
@@ -105,8 +110,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _current_namespace() -> str:
-    from kubernetes import config
-
     try:
         _, context = config.list_kube_config_contexts()
         return context.get("context", {}).get("namespace") or "default"

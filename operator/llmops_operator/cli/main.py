@@ -1,4 +1,5 @@
-"""`llmops-operator`: run the operator, run an evaluation, or load model weights into a cache volume."""
+"""`llmops-operator`: run the operator, plan a Model without a cluster, run an evaluation, or load model
+weights into a cache volume."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import argparse
 import logging
 import os
 import sys
+
+from llmops_operator.cli import eval_cmd, plan_cmd
+from llmops_operator.loader import load_weights
 
 
 def _add_run(subparsers: argparse._SubParsersAction) -> None:
@@ -74,19 +78,20 @@ def main(argv: list[str] | None = None) -> int:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_run(subparsers)
     _add_load_weights(subparsers)
-    from llmops_operator.cli import eval_cmd
-
     eval_cmd.add_parser(subparsers)
+    plan_cmd.add_parser(subparsers)
     args = parser.parse_args(argv)
     if args.command == "run":
+        # imported here, not at the top: importing the wiring registers the kopf handlers, a side
+        # effect only `run` wants (plan, eval and load-weights run without kopf)
         from llmops_operator.handlers.wiring import run_operator
 
         return run_operator(args)
     if args.command == "load-weights":
-        from llmops_operator.loader import load_weights
-
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         return load_weights(args.uri, args.revision, args.dest)
+    if args.command == "plan":
+        return plan_cmd.run(args)
     return eval_cmd.run(args)
 
 

@@ -1,7 +1,7 @@
 """Engine registry: one module per engine, one dispatch.
 
 from llmops_operator import engines
-out = engines.build(spec, model_name, plan, prompts_mount, weights_path)
+out = engines.build(EngineInputs(spec, model_name, plan, prompts_mount, weights_path))
 engines.get_engine(spec.engine.type).metrics_port
 """
 
@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines import onnx, tensorrt_llm, vllm
-from llmops_operator.engines.base import CONTAINER_NAME, Engine, EngineConfigError, EngineOutput
-from llmops_operator.gpu.planner import Plan
+from llmops_operator.engines.base import CONTAINER_NAME, Engine, EngineConfigError, EngineInputs, EngineOutput
 
 ENGINES: dict[str, Engine] = {e.type: e for e in (vllm.ENGINE, tensorrt_llm.ENGINE, onnx.ENGINE)}
 
-__all__ = ["CONTAINER_NAME", "ENGINES", "Engine", "EngineConfigError", "EngineOutput", "build", "get_engine"]
+__all__ = [
+    "CONTAINER_NAME",
+    "ENGINES",
+    "Engine",
+    "EngineConfigError",
+    "EngineInputs",
+    "EngineOutput",
+    "build",
+    "get_engine",
+]
 
 
 def get_engine(engine_type: str) -> Engine:
@@ -30,12 +38,6 @@ def image(spec: ModelSpec) -> str:
     return spec.engine.image or get_engine(spec.engine.type).default_image
 
 
-def build(
-    spec: ModelSpec,
-    model_name: str,
-    plan: Plan,
-    prompts_mount: str | None = None,
-    weights_path: str | None = None,
-) -> EngineOutput:
-    """The serving container (and its volumes) for `spec.engine.type`."""
-    return get_engine(spec.engine.type).build(spec, model_name, plan, prompts_mount, weights_path)
+def build(inputs: EngineInputs) -> EngineOutput:
+    """The serving container (and its volumes) for `inputs.spec.engine.type`."""
+    return get_engine(inputs.spec.engine.type).build(inputs)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict
+from typing import Any, TypedDict
 
 from llmops_operator.api.model import EnvVar, ModelSpec
 from llmops_operator.gpu.planner import Plan
@@ -31,15 +31,22 @@ class EngineOutput(TypedDict):
     volumes: list[dict[str, Any]]
 
 
-class BuildFn(Protocol):
-    def __call__(
-        self,
-        spec: ModelSpec,
-        model_name: str,
-        plan: Plan,
-        prompts_mount: str | None = None,
-        weights_path: str | None = None,
-    ) -> EngineOutput: ...
+@dataclass(frozen=True)
+class EngineInputs:
+    """What an engine builds its container from: one value, the same for every engine."""
+
+    spec: ModelSpec
+    model_name: str
+    """The Model's name, served as the OpenAI model name."""
+    plan: Plan
+    """GPUs and tensor parallel size per replica."""
+    prompts_mount: str | None = None
+    """Where the bound prompts' ConfigMap is mounted, if any."""
+    weights_path: str | None = None
+    """Local weights (cache or PVC source); None: the engine downloads from the Hub."""
+
+
+BuildFn = Callable[[EngineInputs], EngineOutput]
 
 
 @dataclass(frozen=True)
@@ -163,4 +170,25 @@ def container(
         "ports": ports,
         **probe_spec,
         "volumeMounts": common_mounts(),
+    }
+
+
+def container_port(name: str, number: int) -> dict[str, Any]:
+    """A named TCP container port (Services target it by name)."""
+    return {"name": name, "containerPort": number, "protocol": "TCP"}
+
+
+def output(
+    spec: ModelSpec,
+    default_image: str,
+    command: list[str],
+    args: list[str],
+    env: list[dict[str, Any]],
+    ports: list[dict[str, Any]],
+    probe_spec: dict[str, Any],
+) -> EngineOutput:
+    """An engine's output: its container and the volumes every engine mounts."""
+    return {
+        "container": container(spec, default_image, command, args, env, ports, probe_spec),
+        "volumes": common_volumes(),
     }

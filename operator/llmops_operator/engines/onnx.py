@@ -8,18 +8,17 @@ Triton has no OpenAI-compatible API. `gpus: 0` runs on CPU.
 
 from __future__ import annotations
 
-from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines.base import (
     Engine,
     EngineConfigError,
+    EngineInputs,
     EngineOutput,
-    common_volumes,
-    container,
+    container_port,
     hf_env,
     merge_args,
+    output,
     probes,
 )
-from llmops_operator.gpu.planner import Plan
 
 DEFAULT_IMAGE = "nvcr.io/nvidia/tritonserver:25.08-py3"
 HTTP_PORT = 8000
@@ -30,14 +29,9 @@ LIVE_PATH = "/v2/health/live"
 READY_PATH = "/v2/health/ready"
 
 
-def build(
-    spec: ModelSpec,
-    model_name: str,
-    plan: Plan,
-    prompts_mount: str | None = None,
-    weights_path: str | None = None,
-) -> EngineOutput:
+def build(inputs: EngineInputs) -> EngineOutput:
     """The tritonserver container; user args are appended and win over ours."""
+    spec, prompts_mount, weights_path = inputs.spec, inputs.prompts_mount, inputs.weights_path
     if weights_path is None:
         raise EngineConfigError(
             "onnxruntime serves a local Triton model repository: use a pvc:// source or cache.enabled: true"
@@ -51,16 +45,11 @@ def build(
     args = merge_args(ours, spec.engine.args)
     env = hf_env(spec, weights_path, prompts_mount)
     ports = [
-        {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
-        {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
-        {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+        container_port("http", HTTP_PORT),
+        container_port("grpc", GRPC_PORT),
+        container_port("metrics", METRICS_PORT),
     ]
-    return {
-        "container": container(
-            spec, DEFAULT_IMAGE, ["tritonserver"], args, env, ports, probes(LIVE_PATH, READY_PATH)
-        ),
-        "volumes": common_volumes(),
-    }
+    return output(spec, DEFAULT_IMAGE, ["tritonserver"], args, env, ports, probes(LIVE_PATH, READY_PATH))
 
 
 ENGINE = Engine(

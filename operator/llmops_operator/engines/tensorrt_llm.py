@@ -8,19 +8,18 @@ dtype is used) and no revision flag: pinning `source.revision` needs the weight 
 
 from __future__ import annotations
 
-from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines.base import (
     Engine,
     EngineConfigError,
+    EngineInputs,
     EngineOutput,
-    common_volumes,
-    container,
+    container_port,
     hf_env,
     merge_args,
     model_reference,
+    output,
     probes,
 )
-from llmops_operator.gpu.planner import Plan
 
 DEFAULT_IMAGE = "nvcr.io/nvidia/tensorrt-llm/release:1.0.0"
 PORT = 8000
@@ -28,14 +27,10 @@ METRICS_PATH = "/prometheus/metrics"
 HEALTH_PATH = "/health"
 
 
-def build(
-    spec: ModelSpec,
-    model_name: str,
-    plan: Plan,
-    prompts_mount: str | None = None,
-    weights_path: str | None = None,
-) -> EngineOutput:
+def build(inputs: EngineInputs) -> EngineOutput:
     """The trtllm-serve container; user args are appended and win over ours."""
+    spec, plan = inputs.spec, inputs.plan
+    prompts_mount, weights_path = inputs.prompts_mount, inputs.weights_path
     if weights_path is None and spec.source.revision:
         raise EngineConfigError(
             "tensorrt-llm cannot pin source.revision when downloading by itself: set cache.enabled: true"
@@ -54,13 +49,8 @@ def build(
         ours.append(("--kv_cache_free_gpu_memory_fraction", str(spec.serving.gpu_memory_utilization)))
     args = [model_reference(spec, weights_path), *merge_args(ours, spec.engine.args)]
     env = hf_env(spec, weights_path, prompts_mount)
-    ports = [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
-    return {
-        "container": container(
-            spec, DEFAULT_IMAGE, ["trtllm-serve"], args, env, ports, probes(HEALTH_PATH, HEALTH_PATH)
-        ),
-        "volumes": common_volumes(),
-    }
+    ports = [container_port("http", PORT)]
+    return output(spec, DEFAULT_IMAGE, ["trtllm-serve"], args, env, ports, probes(HEALTH_PATH, HEALTH_PATH))
 
 
 ENGINE = Engine(

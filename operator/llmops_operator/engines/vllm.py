@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines.base import (
     Engine,
+    EngineInputs,
     EngineOutput,
-    common_volumes,
-    container,
+    container_port,
     hf_env,
     merge_args,
     model_reference,
+    output,
     probes,
 )
-from llmops_operator.gpu.planner import Plan
 
 DEFAULT_IMAGE = "vllm/vllm-openai:v0.11.0"
 PORT = 8000
@@ -28,14 +27,10 @@ METRICS_PATH = "/metrics"
 HEALTH_PATH = "/health"
 
 
-def build(
-    spec: ModelSpec,
-    model_name: str,
-    plan: Plan,
-    prompts_mount: str | None = None,
-    weights_path: str | None = None,
-) -> EngineOutput:
+def build(inputs: EngineInputs) -> EngineOutput:
     """The vLLM serving container; user args are appended and win over ours."""
+    spec, model_name, plan = inputs.spec, inputs.model_name, inputs.plan
+    prompts_mount, weights_path = inputs.prompts_mount, inputs.weights_path
     ours: list[tuple[str, str | None]] = [
         ("--served-model-name", model_name),
         ("--host", "0.0.0.0"),
@@ -57,13 +52,8 @@ def build(
         {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
         {"name": "DO_NOT_TRACK", "value": "1"},
     ]
-    ports = [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
-    return {
-        "container": container(
-            spec, DEFAULT_IMAGE, ["vllm", "serve"], args, env, ports, probes(HEALTH_PATH, HEALTH_PATH)
-        ),
-        "volumes": common_volumes(),
-    }
+    ports = [container_port("http", PORT)]
+    return output(spec, DEFAULT_IMAGE, ["vllm", "serve"], args, env, ports, probes(HEALTH_PATH, HEALTH_PATH))
 
 
 ENGINE = Engine(

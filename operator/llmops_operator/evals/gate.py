@@ -3,7 +3,7 @@ prompt) and the result read back from the EvalRun and its Job. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -104,8 +104,26 @@ def eval_run(
     }
 
 
-def eval_gate_status(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """The Valid condition of an EvalGate: what would make every run an Error, said at apply time."""
+def last_run(gate: Mapping[str, Any], eval_runs: Iterable[Mapping[str, Any]]) -> str | None:
+    """The newest EvalRun of this gate in its namespace (by creation time, then name)."""
+    meta = gate["metadata"]
+    runs = [
+        r
+        for r in eval_runs
+        if r["metadata"]["namespace"] == meta["namespace"]
+        and (r.get("spec") or {}).get("gate") == meta["name"]
+    ]
+    if not runs:
+        return None
+    newest = max(runs, key=lambda r: (r["metadata"].get("creationTimestamp") or "", r["metadata"]["name"]))
+    return newest["metadata"]["name"]
+
+
+def eval_gate_status(
+    obj: dict[str, Any], now: datetime, eval_runs: Iterable[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """The Valid condition of an EvalGate (what would make every run an Error, said at apply
+    time) and its last run."""
     meta = obj["metadata"]
     problem = ""
     try:
@@ -126,7 +144,11 @@ def eval_gate_status(obj: dict[str, Any], now: datetime) -> dict[str, Any]:
         now,
         meta.get("generation"),
     )
-    return {
+    status: dict[str, Any] = {
         "conditions": [c.model_dump(by_alias=True, exclude_none=True, mode="json") for c in conditions],
         "observedGeneration": meta.get("generation"),
     }
+    newest = last_run(obj, eval_runs)
+    if newest is not None:
+        status["lastRun"] = newest
+    return status

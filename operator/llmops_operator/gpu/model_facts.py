@@ -20,6 +20,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import huggingface_hub
+import huggingface_hub.constants
+
 from llmops_operator.api.model import HF_URI
 from llmops_operator.gpu.planner import ModelFacts
 
@@ -149,12 +152,12 @@ class HuggingFaceHub:
         offline: bool | None = None,
         cache_dir: str | None = None,
     ) -> None:
-        from huggingface_hub import constants
-
         self.endpoint = endpoint
         self.timeout = timeout
         self.offline = (
-            (constants.HF_HUB_OFFLINE or _env_true("HF_HUB_OFFLINE")) if offline is None else offline
+            (huggingface_hub.constants.HF_HUB_OFFLINE or _env_true("HF_HUB_OFFLINE"))
+            if offline is None
+            else offline
         )
         self.cache_dir = cache_dir
 
@@ -166,9 +169,7 @@ class HuggingFaceHub:
         self, repo: str, revision: str | None, token: str | None
     ) -> dict[str, int]:
         self._check_online()
-        from huggingface_hub import HfApi
-
-        api = HfApi(endpoint=self.endpoint, token=token or False)
+        api = huggingface_hub.HfApi(endpoint=self.endpoint, token=token or False)
         metadata = api.get_safetensors_metadata(
             repo, revision=revision, token=token or False, timeout=self.timeout
         )
@@ -176,9 +177,7 @@ class HuggingFaceHub:
 
     def config(self, repo: str, revision: str | None, token: str | None) -> dict[str, Any]:
         self._check_online()
-        from huggingface_hub import hf_hub_download
-
-        path = hf_hub_download(
+        path = huggingface_hub.hf_hub_download(
             repo,
             "config.json",
             revision=revision,

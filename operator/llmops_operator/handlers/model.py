@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmops_operator.api.common import LABEL_MODEL, LABEL_REVISION
-from llmops_operator.api.model import ModelSpec, WakeSignalSpec
+from llmops_operator.api.common import LABEL_MODEL, LABEL_REVISION, SecretKeyRef
+from llmops_operator.api.model import ModelSpec
+from llmops_operator.api.rollout import InferencePoolRouting, RolloutStatus
 from llmops_operator.autoscaling.decide import Signals
 from llmops_operator.autoscaling.scale_to_zero import Pending, wake_query
 from llmops_operator.autoscaling.signals import UnsupportedSignalError, read_signals
@@ -44,10 +45,11 @@ def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
     started = time.monotonic()
     now = datetime.now(UTC)
     try:
-        world = gather(ctx, model, now)
+        spec = _spec(model)
+        world = gather(ctx, model, spec, now)
         plan = plan_model(world)
-        if plan.run_analysis:
-            world = replace(world, measurements=tuple(measure(ctx, model, plan, now)))
+        if plan.run_analysis and spec is not None:
+            world = replace(world, measurements=tuple(measure(ctx, model, spec, plan, now)))
             plan = plan_model(world)
         requeue = execute(ctx, model, plan, now)
         ctx.metrics.reconciles.labels("ok").inc()
@@ -64,17 +66,25 @@ def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
         ctx.metrics.api_requests.set(ctx.kube.request_count)
 
 
+def _spec(model: dict[str, Any]) -> ModelSpec | None:
+    """The typed spec, validated once per pass; None when invalid (the plan says why, and no
+    I/O that depends on the spec is done)."""
+    try:
+        return ModelSpec.model_validate(model.get("spec") or {})
+    except ValidationError:
+        return None
+
+
 # ---------------------------------------------------------------------------------------------
 # gather
 # ---------------------------------------------------------------------------------------------
 
 
-def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
+def gather(ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec | None, now: datetime) -> World:
     """Everything `plan_model` needs; reads caches, plus the Secret and HTTPRoute when used."""
     meta = model["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     store = ctx.store
-    spec = model.get("spec") or {}
     return World(
         model=model,
         now=now,
@@ -86,44 +96,51 @@ def gather(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> World:
         eval_runs=store.eval_runs.owned_by(namespace, name),
         eval_gates=[g for (ns, _), g in store.eval_gates.objects.items() if ns == namespace],
         endpoint_template=ctx.settings.eval_endpoint_template,
-        secret=_check_secret(ctx, namespace, (spec.get("source") or {}).get("credentialsSecretRef")),
-        inventory=inventory(ctx.store.nodes),
-        http_route=_http_route(ctx, namespace, spec),
-        autoscaling_signals=_autoscaling_signals(ctx, model, now),
-        wake_pending=_wake_pending(ctx, model, now),
-        **_pool_world(ctx, model),
-        **_model_facts(ctx, spec),
+        inventory=inventory(store.nodes),
+        **(_spec_reads(ctx, model, spec, now) if spec is not None else {}),
     )
 
 
-def _model_facts(ctx: OperatorContext, spec: dict[str, Any]) -> dict[str, Any]:
-    """Hugging Face metadata for `gpus: auto` (cached per repo and revision; public repos only,
-    the operator never reads the token's value)."""
-    if ((spec.get("resources") or {}).get("gpus", "auto")) != "auto":
-        return {}
-    source = spec.get("source") or {}
-    uri, revision = source.get("uri", ""), source.get("revision")
-    facts = ctx.facts.get(uri, revision)
-    return {"model_facts": facts, "model_facts_error": None if facts else ctx.facts.last_error(uri, revision)}
+def _spec_reads(
+    ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec, now: datetime
+) -> dict[str, Any]:
+    """What the spec asks to be read: the Secret's existence, the HTTPRoute, the load signal and
+    the model's size facts."""
+    namespace = model["metadata"]["namespace"]
+    reads: dict[str, Any] = {
+        "secret": _check_secret(ctx, namespace, spec.source.credentials_secret_ref),
+        "http_route": _http_route(ctx, namespace, spec),
+        "autoscaling_signals": _autoscaling_signals(ctx, model, spec, now),
+        "wake_pending": _wake_pending(ctx, model, spec, now),
+        **_pool_world(ctx, model, spec),
+    }
+    if spec.resources.gpus == "auto":
+        # Hugging Face metadata, cached per repo and revision; public repos only, the operator
+        # never reads the token's value
+        uri, revision = spec.source.uri, spec.source.revision
+        facts = ctx.facts.get(uri, revision)
+        reads["model_facts"] = facts
+        reads["model_facts_error"] = None if facts else ctx.facts.last_error(uri, revision)
+    return reads
 
 
-def _autoscaling_signals(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> Signals | None:
+def _autoscaling_signals(
+    ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec, now: datetime
+) -> Signals | None:
     """The load signal over the serving revisions, when the Model autoscales (Prometheus I/O)."""
-    spec = model.get("spec") or {}
-    policy = spec.get("autoscaling")
     status = model.get("status") or {}
     revisions = [r for r in (status.get("stableRevision"), status.get("canaryRevision")) if r]
-    if not policy or not revisions:
+    if spec.autoscaling is None or not revisions:
         return None
     meta = model["metadata"]
     try:
         return read_signals(
             PrometheusProvider(ctx.settings.prometheus_url),
-            (spec.get("engine") or {}).get("type", "vllm"),
+            spec.engine.type,
             meta["namespace"],
             meta["name"],
             revisions,
-            policy.get("metric", "queueDepth"),
+            spec.autoscaling.metric,
             now,
         )
     except UnsupportedSignalError:
@@ -146,46 +163,50 @@ def _deployments(ctx: OperatorContext, model: dict[str, Any]) -> list[dict[str, 
     return ctx.store.deployments.owned_by(namespace, name) if missing else cached
 
 
-def _check_secret(ctx: OperatorContext, namespace: str, ref: dict[str, Any] | None) -> SecretCheck | None:
+def _check_secret(ctx: OperatorContext, namespace: str, ref: SecretKeyRef | None) -> SecretCheck | None:
     """Only existence is kept; the value never leaves this function."""
-    if not ref or not ref.get("name"):
+    if ref is None:
         return None
-    secret = ctx.kube.get_or_none("Secret", namespace, ref["name"])
+    secret = ctx.kube.get_or_none("Secret", namespace, ref.name)
     if secret is None:
         return SecretCheck(exists=False, has_key=False)
-    key = ref.get("key") or "token"
     return SecretCheck(
-        exists=True, has_key=key in (secret.get("data") or {}) or key in (secret.get("stringData") or {})
+        exists=True,
+        has_key=ref.key in (secret.get("data") or {}) or ref.key in (secret.get("stringData") or {}),
     )
 
 
-def _routing(spec: dict[str, Any], mode: str) -> dict[str, Any] | None:
-    return (((spec.get("rollout") or {}).get("canary") or {}).get("trafficRouting") or {}).get(mode)
+def _inference_pool(spec: ModelSpec) -> InferencePoolRouting | None:
+    routing = spec.rollout.canary.traffic_routing if spec.rollout.canary else None
+    return routing.inference_pool if routing is not None else None
 
 
-def _http_route(ctx: OperatorContext, namespace: str, spec: dict[str, Any]) -> dict[str, Any] | None:
-    routing = _routing(spec, "gatewayAPI") or _routing(spec, "inferencePool")
-    if not routing:
+def _http_route(ctx: OperatorContext, namespace: str, spec: ModelSpec) -> dict[str, Any] | None:
+    routing = spec.rollout.canary.traffic_routing if spec.rollout.canary else None
+    target = routing and (routing.gateway_api or routing.inference_pool)
+    if not target:
         return None
     try:
-        return ctx.kube.get_or_none("HTTPRoute", routing.get("namespace") or namespace, routing["httpRoute"])
+        return ctx.kube.get_or_none("HTTPRoute", target.namespace or namespace, target.http_route)
     except KubeError:
         return None
 
 
-def _pool_world(ctx: OperatorContext, model: dict[str, Any]) -> dict[str, Any]:
+def _pool_world(ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec) -> dict[str, Any]:
     """With inferencePool routing: the Model's pools, the route's Gateways that do not exist,
     and the ReferenceGrants a route in another namespace needs (API reads, no writes)."""
-    meta, spec = model["metadata"], model.get("spec") or {}
-    routing = _routing(spec, "inferencePool")
-    if not routing:
+    routing = _inference_pool(spec)
+    if routing is None:
         return {}
+    meta = model["metadata"]
     namespace = meta["namespace"]
-    route_namespace = routing.get("namespace") or namespace
+    route_namespace = routing.namespace or namespace
     try:
         pools = ctx.kube.list("InferencePool", namespace, f"{LABEL_MODEL}={meta['name']}")
-        route = ctx.kube.get_or_none("HTTPRoute", route_namespace, routing["httpRoute"])
-        parents = ((route or {}).get("spec") or {}).get("parentRefs") or routing.get("parentRefs") or []
+        route = ctx.kube.get_or_none("HTTPRoute", route_namespace, routing.http_route)
+        parents = ((route or {}).get("spec") or {}).get("parentRefs") or [
+            p.to_wire() for p in routing.parent_refs
+        ]
         missing = [
             f"{p.get('namespace') or route_namespace}/{p['name']}"
             for p in parents
@@ -200,17 +221,17 @@ def _pool_world(ctx: OperatorContext, model: dict[str, Any]) -> dict[str, Any]:
     return {"inference_pools": pools, "missing_gateways": tuple(missing), "reference_grants": grants}
 
 
-def _wake_pending(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> Pending | None:
+def _wake_pending(
+    ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec, now: datetime
+) -> Pending | None:
     """Requests waiting for a Model that may scale to zero (Prometheus I/O)."""
-    policy = (model.get("spec") or {}).get("autoscaling")
-    if not policy or int(policy.get("minReplicas", 1)) != 0:
+    policy = spec.autoscaling
+    if policy is None or not policy.scales_to_zero:
         return None
     meta = model["metadata"]
     try:
-        query = wake_query(
-            WakeSignalSpec.model_validate(policy.get("wakeSignal") or {}), meta["namespace"], meta["name"]
-        )
-    except (ValidationError, ValueError) as exc:
+        query = wake_query(policy.wake_signal, meta["namespace"], meta["name"])
+    except ValueError as exc:
         return Pending(None, now, f"wakeSignal: {exc}")
     result = PrometheusProvider(ctx.settings.prometheus_url).query(query)
     if result.kind == "error":
@@ -220,13 +241,11 @@ def _wake_pending(ctx: OperatorContext, model: dict[str, Any], now: datetime) ->
     return Pending(waiting, now)
 
 
-def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: datetime) -> list[Any]:
+def measure(
+    ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec, plan: ModelPlan, now: datetime
+) -> list[Any]:
     """Take the analysis measurements the plan asked for (Prometheus I/O)."""
     meta = model["metadata"]
-    try:
-        spec = ModelSpec.model_validate(model.get("spec") or {})
-    except ValidationError:
-        return []
     analysis = spec.rollout.canary.analysis if spec.rollout.canary else None
     status = plan.status
     if analysis is None or not status.get("canaryRevision"):
@@ -242,7 +261,16 @@ def measure(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
         status["canaryRevision"],
         status.get("stableRevision"),
         now,
+        _rollout_status(status),
     )
     for m in measurements:
         ctx.metrics.analysis_measurements.labels(meta["namespace"], meta["name"], m.metric, m.phase).inc()
     return measurements
+
+
+def _rollout_status(status: dict[str, Any]) -> RolloutStatus | None:
+    """The rollout progress the plan holds (the look window of mode confidence comes from it)."""
+    try:
+        return RolloutStatus.model_validate(status.get("rollout") or {})
+    except ValidationError:
+        return None

@@ -114,7 +114,17 @@ _child_handler("Job", "batch", "v1", "jobs", labels=MANAGED)
 _child_handler("PersistentVolumeClaim", "v1", "persistentvolumeclaims", labels=MANAGED)
 _child_handler("ConfigMap", "v1", "configmaps", labels=MANAGED)
 _child_handler("Pod", "v1", "pods", labels={LABEL_MODEL: kopf.PRESENT})
-_child_handler("EvalRun", GROUP, VERSION, "evalruns", labels={LABEL_MODEL: kopf.PRESENT})
+
+
+@kopf.on.event(GROUP, VERSION, "evalruns", labels={LABEL_MODEL: kopf.PRESENT})
+def eval_run_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """An EvalRun feeds its Model's gate step, and is its EvalGate's last run."""
+    ctx = _ctx()
+    obj = ctx.store.on_event("EvalRun", type, body)
+    _enqueue_owner(obj)
+    gate = ctx.store.eval_gates.get(obj["metadata"]["namespace"], (obj.get("spec") or {}).get("gate", ""))
+    if type != "DELETED" and gate is not None:
+        reconcile_eval_gate(ctx, gate)
 
 
 @kopf.on.event(GROUP, VERSION, "promptversions")

@@ -306,3 +306,70 @@ def metric_query(
             "window": window,
         },
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# counts for confidence bounds (AnalysisSpec.mode confidence)
+# ---------------------------------------------------------------------------------------------
+
+QUANTILE_BUILTINS: dict[str, tuple[float, dict[Engine, tuple[str, ...]]]] = {
+    "timeToFirstTokenP95": (
+        0.95,
+        {
+            "vllm": ("vllm:time_to_first_token_seconds",),
+            "tensorrt-llm": ("trtllm_time_to_first_token_seconds",),
+        },
+    ),
+    "e2eLatencyP95": (
+        0.95,
+        {
+            "vllm": ("vllm:e2e_request_latency_seconds",),
+            "tensorrt-llm": ("trtllm_e2e_request_latency_seconds",),
+        },
+    ),
+    "interTokenLatencyP95": (
+        0.95,
+        {"vllm": ("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds")},
+    ),
+}
+"""Latency builtins judged from bucket counts: builtin -> (quantile, engine -> histograms)."""
+
+
+def _vllm_errors(sel: str, window: str) -> str:
+    return f'sum(increase(http_requests_total{{{_vllm_routes(sel)}, status="5xx"}}[{window}])) or vector(0)'
+
+
+def _triton_errors(sel: str, window: str) -> str:
+    return f"sum(increase(nv_inference_request_failure{{{sel}}}[{window}])) or vector(0)"
+
+
+# builtin -> engine -> (events, total) over a window: the counters a rate builtin is a share of.
+RATE_COUNTS: dict[str, dict[Engine, tuple[QueryBuilder, QueryBuilder]]] = {
+    "errorRate": {
+        "vllm": (_vllm_errors, _vllm_answered),
+        "onnxruntime": (_triton_errors, _triton_answered),
+    },
+}
+
+
+def rate_count_queries(
+    engine: Engine, builtin: BuiltinMetric, selector: Selector, window: str
+) -> tuple[str, str] | None:
+    """PromQL for (events, total) behind a rate builtin over `window`; None if not a rate."""
+    _check_window(window)
+    builders = RATE_COUNTS.get(builtin, {}).get(engine)
+    if builders is None:
+        return None
+    return builders[0](selector.labels(), window), builders[1](selector.labels(), window)
+
+
+def bucket_count_query(engine: Engine, builtin: BuiltinMetric, selector: Selector, window: str) -> str | None:
+    """PromQL for the observations per bucket (`sum by (le)` of increase()) behind a latency
+    builtin over `window`; None if the builtin is not a histogram quantile."""
+    _check_window(window)
+    entry = QUANTILE_BUILTINS.get(builtin)
+    names = entry[1].get(engine) if entry else None
+    if not names:
+        return None
+    series = " or ".join(f"increase({name}_bucket{{{selector.labels()}}}[{window}])" for name in names)
+    return f"sum by (le) ({series})"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from prometheus_api_client import PrometheusConnect
@@ -41,11 +42,24 @@ class QueryResult:
         return cls("error", message=message)
 
 
+@dataclass(frozen=True)
+class VectorResult:
+    """The samples of one instant query, keyed by one label's value (e.g. `le`)."""
+
+    kind: ResultKind
+    values: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+
 class MetricProvider(Protocol):
     """Anything that can answer one PromQL query."""
 
     def query(self, promql: str) -> QueryResult:
         """Run the query now; never raise, report failures as `error` results."""
+        ...
+
+    def query_vector(self, promql: str, at: datetime, by: str = "le") -> VectorResult:
+        """Run the query evaluated at `at`; samples keyed by label `by` ("" if absent)."""
         ...
 
 
@@ -83,6 +97,13 @@ class PrometheusProvider:
         except Exception as err:  # connection refused, timeout, HTTP 4xx/5xx, bad JSON: all Errors
             return QueryResult.error(self._describe(err))
         return parse_result(data)
+
+    def query_vector(self, promql: str, at: datetime, by: str = "le") -> VectorResult:
+        try:
+            data = self._client.custom_query(promql, params={"time": f"{at.timestamp():.3f}"})
+        except Exception as err:  # same as query(): every failure is an Error
+            return VectorResult("error", message=self._describe(err))
+        return parse_vector(data, by)
 
     def _describe(self, err: Exception) -> str:
         text = str(err)
@@ -122,3 +143,21 @@ def parse_result(data: Any) -> QueryResult:
         return QueryResult.of(float(sample["value"][1]))
     except (KeyError, IndexError, TypeError, ValueError) as err:
         return QueryResult.error(f"unexpected Prometheus result ({err}): {str(data)[:200]}")
+
+
+def parse_vector(data: Any, by: str) -> VectorResult:
+    """Map the `data.result` of an instant vector query to {label value: sample value}."""
+    try:
+        if not isinstance(data, list) or (len(data) == 2 and not isinstance(data[0], dict)):
+            return VectorResult("error", message=f"expected a vector, got: {str(data)[:200]}")
+        values: dict[str, float] = {}
+        for sample in data:
+            key = str(sample.get("metric", {}).get(by, ""))
+            if key in values:
+                return VectorResult("error", message=f"query returned several series for {by}={key!r}")
+            values[key] = float(sample["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
+        return VectorResult("error", message=f"unexpected Prometheus result ({err}): {str(data)[:200]}")
+    if not values:
+        return VectorResult("no_data", message="query returned no data")
+    return VectorResult("value", values)

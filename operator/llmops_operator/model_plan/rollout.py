@@ -100,6 +100,7 @@ def plan_canary(
         else:
             _consume(p, spec, action, new_rollout)
     if new_stable == desired:
+        _gate_condition(p, new_rollout)
         status.rollout = None
         p.set(cond.PROGRESSING, "True", Reason.ROLLOUT_COMPLETE, f"revision {desired} promoted to stable")
         p.clear(cond.ROLLED_BACK)
@@ -151,10 +152,6 @@ def _consume(p: Pass, spec: ModelSpec, action: machine.Action, new_rollout: Roll
         p.requeue(max(action.seconds, 0.5))
     elif isinstance(action, machine.EmitEvent):
         p.event(action.type, action.reason, action.message)
-        if action.reason == "EvalGatePassed":
-            # the machine moves past the gate in the same pass (status.rollout.evalRun is
-            # cleared), so the verdict is recorded from the event
-            p.set(cond.EVAL_GATE_PASSED, "True", Reason.EVAL_PASSED, action.message)
 
 
 def _rollout_conditions(p: Pass, rollout: RolloutStatus) -> None:
@@ -165,17 +162,7 @@ def _rollout_conditions(p: Pass, rollout: RolloutStatus) -> None:
     else:
         p.clear(cond.ROLLED_BACK)
         p.set(cond.PROGRESSING, "True", Reason.CANARY_PROGRESSING, rollout.message)
-    run = rollout.eval_run
-    if run is not None and run.phase in ("Passed", "Failed", "Error"):
-        status_value = "True" if run.phase == "Passed" else ("False" if run.phase == "Failed" else "Unknown")
-        reason = {"Passed": Reason.EVAL_PASSED, "Failed": Reason.EVAL_FAILED, "Error": Reason.EVAL_ERROR}[
-            run.phase
-        ]
-        p.set(cond.EVAL_GATE_PASSED, status_value, reason, f"gate {run.gate}: {run.message}".rstrip(": "))
-    elif run is not None:
-        p.set(
-            cond.EVAL_GATE_PASSED, "Unknown", Reason.EVAL_RUNNING, f"gate {run.gate} is evaluating the canary"
-        )
+    _gate_condition(p, rollout)
     latest = {m.metric: m for m in rollout.analysis.measurements}
     if latest:
         bad = [m for m in latest.values() if m.phase != "Successful"]
@@ -190,3 +177,18 @@ def _rollout_conditions(p: Pass, rollout: RolloutStatus) -> None:
             worst = sorted(bad, key=lambda m: ["Failed", "Error", "Inconclusive"].index(m.phase))[0]
             status_value = "False" if worst.phase == "Failed" else "Unknown"
             p.set(cond.ANALYSIS, status_value, worst.phase, worst.message)
+
+
+def _gate_condition(p: Pass, rollout: RolloutStatus) -> None:
+    """EvalGatePassed from the eval run in status (kept there after the gate step completed)."""
+    run = rollout.eval_run
+    if run is not None and run.phase in ("Passed", "Failed", "Error"):
+        status_value = "True" if run.phase == "Passed" else ("False" if run.phase == "Failed" else "Unknown")
+        reason = {"Passed": Reason.EVAL_PASSED, "Failed": Reason.EVAL_FAILED, "Error": Reason.EVAL_ERROR}[
+            run.phase
+        ]
+        p.set(cond.EVAL_GATE_PASSED, status_value, reason, f"gate {run.gate}: {run.message}".rstrip(": "))
+    elif run is not None:
+        p.set(
+            cond.EVAL_GATE_PASSED, "Unknown", Reason.EVAL_RUNNING, f"gate {run.gate} is evaluating the canary"
+        )

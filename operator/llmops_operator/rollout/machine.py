@@ -12,9 +12,9 @@ Model's `status.rollout`), so an operator that restarts resumes from status alon
    While the latest measurements are not all Successful, no step completes.
 3. Walk steps while they complete (setWeight, pause, analysis, evalGate); after the last one,
    scale the canary to full size and promote it.
-4. Desired state for this pass: SetWeight and ScaleRevision for both revisions (apply them
-   idempotently every pass), RunAnalysis when measurements are due, RequeueAfter, and Events
-   for what changed.
+4. Desired state for this pass: ScaleRevision for both revisions (apply them idempotently
+   every pass; the traffic weight is `status.weight`), RunAnalysis when measurements are due,
+   RequeueAfter, and Events for what changed.
 
 Measurements: when a round is due (lastMeasuredAt + interval <= now, so a round that fell due
 while the operator was down is taken at once) and `observed.measurements` is empty, the
@@ -86,13 +86,6 @@ class Observed:
 
 
 @dataclass(frozen=True)
-class SetWeight:
-    """Route this percentage of traffic to the canary (HTTPRoute weights; replica ratio: no-op)."""
-
-    weight: int
-
-
-@dataclass(frozen=True)
 class ScaleRevision:
     """Set a revision's Deployment to this many replicas."""
 
@@ -150,7 +143,7 @@ class EmitEvent:
     message: str
 
 
-Action = SetWeight | ScaleRevision | RunAnalysis | StartEvalRun | Promote | Abort | RequeueAfter | EmitEvent
+Action = ScaleRevision | RunAnalysis | StartEvalRun | Promote | Abort | RequeueAfter | EmitEvent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,7 +228,12 @@ def _reset_or_restart(p: _Pass, h: str) -> None:
 def _restart(p: _Pass, reason: str, message: str) -> None:
     weight = 0 if p.st.abort or p.st.aborted_at else p.st.weight
     p.st = RolloutStatus(
-        revision=p.canary, step_hash=p.st.step_hash, step_started_at=p.now, weight=weight, message=message
+        revision=p.canary,
+        step_hash=p.st.step_hash,
+        step_started_at=p.now,
+        weight=weight,
+        weight_changed_at=p.now if weight else None,
+        message=message,
     )
     p.event(reason, message)
 
@@ -248,6 +246,7 @@ def _abort(p: _Pass, reason: str, metric: str | None) -> None:
     p.st.controller_pause = False
     p.st.promote_full = False
     p.st.weight = 0
+    p.st.weight_changed_at = p.now
     p.actions.append(Abort(p.canary, reason, metric))
     p.event("RolledBack", p.st.message, warning=True)
 
@@ -289,7 +288,7 @@ def _advance(p: _Pass) -> None:
     done = p.st.step_index
     p.st.step_index += 1
     p.st.step_started_at = p.now
-    p.st.eval_run = None
+    # eval_run stays: the verdict of the gate just passed is read from status
     p.event("StepCompleted", f"step {done} completed ({_describe(p.steps[done])})")
 
 
@@ -372,10 +371,27 @@ def _fresh(p: _Pass, name: str) -> Measurement | None:
     return m
 
 
+def _due_at(analysis: AnalysisSpec, st: RolloutStatus) -> datetime | None:
+    """When the next round falls due: one interval after the last; in mode confidence also
+    not before one interval after the weight was set, so that the first look at a weight
+    judges data from after the change only (None: at once)."""
+    times = [t + analysis.interval_delta for t in (st.analysis.last_measured_at,) if t is not None]
+    if analysis.mode == "confidence" and st.weight_changed_at is not None:
+        times.append(st.weight_changed_at + analysis.interval_delta)
+    return max(times) if times else None
+
+
 def _interval_due(p: _Pass) -> bool:
     assert p.analysis is not None
-    last = p.st.analysis.last_measured_at
-    return last is None or last + p.analysis.interval_delta <= p.now
+    due = _due_at(p.analysis, p.st)
+    return due is None or due <= p.now
+
+
+def _settled(p: _Pass) -> bool:
+    """Whether the data since the weight change is old enough to look at (mode confidence)."""
+    assert p.analysis is not None
+    changed = p.st.weight_changed_at
+    return p.analysis.mode != "confidence" or changed is None or changed + p.analysis.interval_delta <= p.now
 
 
 def _due_metrics(p: _Pass) -> list[str]:
@@ -388,7 +404,7 @@ def _due_metrics(p: _Pass) -> list[str]:
     s = _current(p)
     if s is not None and s.analysis is not None and not p.st.promote_full:
         inline = _inline_metrics(p, s)
-        missing = any(_fresh(p, n) is None for n in inline)
+        missing = any(_fresh(p, n) is None for n in inline) and _settled(p)
         if missing or _interval_due(p):
             due += [n for n in inline if n not in due]
     return due
@@ -432,9 +448,9 @@ def _walk(p: _Pass) -> None:
 
 
 def _requeue_for_analysis(p: _Pass) -> float:
-    if p.analysis is None or p.st.analysis.last_measured_at is None:
+    due = _due_at(p.analysis, p.st) if p.analysis is not None else None
+    if due is None:
         return REPLICA_POLL_SECONDS
-    due = p.st.analysis.last_measured_at + p.analysis.interval_delta
     return max(0.0, (due - p.now).total_seconds())
 
 
@@ -458,6 +474,7 @@ def _step_set_weight(p: _Pass, s: CanaryStep) -> bool:
     if p.st.weight != target:
         p.event("WeightSet", f"canary {p.canary} weight {p.st.weight} -> {target}")
         p.st.weight = target
+        p.st.weight_changed_at = p.now
     return True
 
 
@@ -579,7 +596,7 @@ def _finish(p: _Pass) -> tuple[list[Action], RolloutStatus]:
         ratio = split(st.weight, total, dynamic)
         canary_replicas = min(total, max(ratio.canary, p.extra_canary)) if total else 0
         stable_replicas = ratio.stable
-    desired: list[Action] = [SetWeight(st.weight), ScaleRevision(p.canary, canary_replicas)]
+    desired: list[Action] = [ScaleRevision(p.canary, canary_replicas)]
     if obs.stable_revision and obs.stable_revision != p.canary:
         desired.append(ScaleRevision(obs.stable_revision, stable_replicas))
     due = _due_metrics(p)
@@ -594,33 +611,6 @@ def _finish(p: _Pass) -> tuple[list[Action], RolloutStatus]:
     return actions, st
 
 
-# ---------------------------------------------------------------------------------------------
-# phase
-# ---------------------------------------------------------------------------------------------
-
-RolloutPhase = Literal["Progressing", "Paused", "Degraded", "Ready"]
-
-
-def phase(spec: RolloutSpec, status: RolloutStatus, canary_revision: str | None) -> RolloutPhase:
-    """The rollout's contribution to the Model phase (Argo `CalculateRolloutPhase`)."""
-    if canary_revision is None or status.revision != canary_revision:
-        return "Ready" if canary_revision is None else "Progressing"
-    if status.abort:
-        return "Degraded"
-    if status.pause_conditions:
-        return "Paused"
-    return "Progressing"
-
-
-def next_due(spec: RolloutSpec, status: RolloutStatus) -> datetime | None:
-    """When the next background measurement falls due (for timers); None without analysis."""
-    analysis = spec.canary.analysis if spec.canary else None
-    if analysis is None or not analysis.metrics or status.abort or status.weight == 0:
-        return None
-    last = status.analysis.last_measured_at
-    return None if last is None else last + analysis.interval_delta
-
-
 __all__ = [
     "Abort",
     "Action",
@@ -631,9 +621,6 @@ __all__ = [
     "RequeueAfter",
     "RunAnalysis",
     "ScaleRevision",
-    "SetWeight",
     "StartEvalRun",
-    "next_due",
-    "phase",
     "step",
 ]

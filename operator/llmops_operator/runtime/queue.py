@@ -17,7 +17,9 @@ log = logging.getLogger("llmops.queue")
 class WorkQueue:
     """Keys waiting for a reconcile. A key is never processed by two workers at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, error_retry_seconds: float = 10.0) -> None:
+        self.error_retry_seconds = error_retry_seconds
+        """Delay before a key whose reconcile raised is tried again."""
         self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
         self._queued: set[Hashable] = set()
         self._processing: set[Hashable] = set()
@@ -74,8 +76,8 @@ class WorkQueue:
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug in one Model's reconcile must not stop the others
-                log.exception("reconcile of %s failed; retrying in 10s", key)
-                requeue_after = 10.0
+                log.exception("reconcile of %s failed; retrying in %ss", key, self.error_retry_seconds)
+                requeue_after = self.error_retry_seconds
             finally:
                 self._processing.discard(key)
             if key in self._dirty:

@@ -39,11 +39,15 @@ def test_defaults_match_the_api_contract() -> None:
     a = c.analysis
     assert (a.interval, a.failure_limit, a.inconclusive_limit, a.consecutive_error_limit, a.on_no_data) == (
         "30s",
-        1,
+        None,
         3,
         4,
         "Inconclusive",
     )
+    # failureLimit's default follows the mode: a Failed bound is evidence already, a point is not
+    assert (a.mode, a.failures_allowed) == ("confidence", 0)
+    assert a.model_copy(update={"mode": "threshold"}).failures_allowed == 1
+    assert a.model_copy(update={"failure_limit": 2}).failures_allowed == 2
     assert c.dynamic_stable_scale is False and c.traffic_routing is None
 
 

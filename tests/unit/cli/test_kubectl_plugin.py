@@ -34,7 +34,17 @@ def test_render_status_shows_steps_weight_and_analysis() -> None:
                 "stepIndex": 1,
                 "weight": 10,
                 "pauseConditions": [{"reason": "PausedStep", "startTime": "t"}],
-                "analysis": {"measurements": [{"metric": "ttft", "phase": "Successful", "value": 0.2}]},
+                "analysis": {
+                    "measurements": [
+                        {"metric": "ttft", "phase": "Successful", "value": 0.2},
+                        {
+                            "metric": "ttft",
+                            "phase": "Failed",
+                            "confidence": 0.95,
+                            "message": "ttft: p95 1.34x stable [1.21, 1.49] at 95%, n=2,140/8,530: Failed",
+                        },
+                    ]
+                },
             },
             "conditions": [{"type": "Ready", "status": "True", "reason": "Serving", "message": "ok"}],
         },
@@ -45,4 +55,5 @@ def test_render_status_shows_steps_weight_and_analysis() -> None:
     assert "-> 1: pause" in text
     assert "paused: PausedStep" in text
     assert "ttft: Successful" in text
+    assert "    ttft: p95 1.34x stable [1.21, 1.49] at 95%, n=2,140/8,530: Failed" in text.splitlines()
     assert "Ready=True Serving: ok" in text

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from llmops_operator import engines
 from llmops_operator.api.model import ModelSpec
+from llmops_operator.engines import EngineInputs
 from llmops_operator.engines.base import STARTUP_FAILURE_THRESHOLD, STARTUP_PERIOD_SECONDS, merge_args
 from llmops_operator.gpu.planner import Plan
 
@@ -94,7 +95,7 @@ def test_engine_conventions(
     ready: str,
     image_prefix: str,
 ) -> None:
-    out = engines.build(make_spec(engine), "support", PLAN_TP2, "/etc/llmops/prompts", weights)
+    out = engines.build(EngineInputs(make_spec(engine), "support", PLAN_TP2, "/etc/llmops/prompts", weights))
     container = out["container"]
     assert container["command"] == command
     assert container["image"].startswith(image_prefix)
@@ -132,7 +133,7 @@ def test_vllm_without_cache_downloads_the_pinned_revision() -> None:
     spec = ModelSpec.model_validate(
         {"source": {"uri": "hf://org/repo", "revision": "abc123"}, "engine": {"type": "vllm"}}
     )
-    container = engines.build(spec, "m", PLAN_TP2)["container"]
+    container = engines.build(EngineInputs(spec, "m", PLAN_TP2))["container"]
     assert container["args"][0] == "org/repo"
     assert flag_value(container["args"], "--revision") == "abc123"
     assert "HF_HUB_OFFLINE" not in env_of(container)
@@ -148,7 +149,7 @@ def test_user_overrides_image_args_and_env() -> None:
             "env": [{"name": "HF_HOME", "value": "/data/hf"}, {"name": "EXTRA", "value": "1"}],
         }
     )
-    container = engines.build(spec, "m", PLAN_TP2, None, "/cache/x")["container"]
+    container = engines.build(EngineInputs(spec, "m", PLAN_TP2, None, "/cache/x"))["container"]
     assert container["image"] == "registry.example/vllm:custom"
     assert container["args"].count("--max-model-len") == 0
     assert "--max-model-len=4096" in container["args"]
@@ -160,7 +161,7 @@ def test_user_overrides_image_args_and_env() -> None:
 
 def test_triton_user_flag_replaces_ours() -> None:
     spec = make_spec("onnxruntime", engine={"type": "onnxruntime", "args": ["--http-port=9000"]})
-    args = engines.build(spec, "m", PLAN_CPU, None, "/cache/x")["container"]["args"]
+    args = engines.build(EngineInputs(spec, "m", PLAN_CPU, None, "/cache/x"))["container"]["args"]
     assert flag_value(args, "--http-port") == "9000"
     assert sum(a.startswith("--http-port") for a in args) == 1
 
@@ -184,18 +185,18 @@ def test_engine_refuses_what_it_cannot_serve(
         }
     )
     with pytest.raises(engines.EngineConfigError, match=message):
-        engines.build(spec, "m", plan, None, weights)
+        engines.build(EngineInputs(spec, "m", plan, None, weights))
 
 
 def test_vllm_on_cpu_asks_for_the_cpu_device() -> None:
     spec = make_spec()
-    args = engines.build(spec, "m", PLAN_CPU, None, "/cache/x")["container"]["args"]
+    args = engines.build(EngineInputs(spec, "m", PLAN_CPU, None, "/cache/x"))["container"]["args"]
     assert flag_value(args, "--device") == "cpu"
 
 
 @pytest.mark.parametrize("engine", ["vllm", "tensorrt-llm", "onnxruntime"])
 def test_the_hf_token_comes_only_from_the_secret(engine: str) -> None:
-    container = engines.build(make_spec(engine), "m", PLAN_TP2, None, "/cache/x")["container"]
+    container = engines.build(EngineInputs(make_spec(engine), "m", PLAN_TP2, None, "/cache/x"))["container"]
     token_env = [e for e in container["env"] if e["name"] == "HF_TOKEN"]
     assert token_env == [
         {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}}

@@ -41,6 +41,24 @@ def test_eval_gate_valid_condition(assertion: dict[str, Any], valid: str, fragme
     assert status["observedGeneration"] == 2
 
 
+def _run(name: str, gate: str, created: str, namespace: str = "ns") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": created},
+        "spec": {"gate": gate},
+    }
+
+
+def test_eval_gate_last_run_is_its_newest_eval_run_in_its_namespace() -> None:
+    runs = [
+        _run("g-old", "g", "2026-11-22T10:00:00Z"),
+        _run("g-new", "g", "2026-11-22T11:00:00Z"),
+        _run("other-gate", "h", "2026-11-22T11:30:00Z"),
+        _run("other-ns", "g", "2026-11-22T11:45:00Z", namespace="elsewhere"),
+    ]
+    assert eval_gate_status(_gate([]), NOW, runs)["lastRun"] == "g-new"
+    assert "lastRun" not in eval_gate_status(_gate([]), NOW, runs[2:])
+
+
 def test_prompt_version_status_lists_binding_models_only_in_its_namespace() -> None:
     pv = {
         "metadata": {"name": "bot-v1", "namespace": "ns", "generation": 1},

@@ -159,6 +159,7 @@ def test_take_measurements_queries_canary_and_stable_for_ratios_only() -> None:
                 {"name": "itl", "builtin": "interTokenLatencyP95", "max": 0.1},
             ],
             "minRequests": 0,
+            "mode": "threshold",
         }
     )
     provider = FakeProvider(

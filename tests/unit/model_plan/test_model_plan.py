@@ -748,6 +748,48 @@ def test_canary_first_pass_sets_rollout_status_and_scales_by_weight() -> None:
     assert cond(plan, "Progressing")["reason"] == "CanaryProgressing"
 
 
+def _gate_spec(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    return with_spec("rollout", {"strategy": "Canary", "canary": {"steps": steps}})
+
+
+@pytest.mark.parametrize(
+    ("steps", "promoted"),
+    [
+        ([{"evalGate": {"name": "quality"}}, {"setWeight": 50}, {"pause": {}}], False),
+        ([{"evalGate": {"name": "quality"}}], True),
+    ],
+)
+def test_eval_gate_verdict_comes_from_the_eval_run_in_status(
+    steps: list[dict[str, Any]], promoted: bool
+) -> None:
+    """EvalGatePassed is read from status.rollout.evalRun, also in the pass that moves past the
+    gate, and stays after a last-step gate's revision is promoted."""
+    sim = Sim(model_obj(_gate_spec(steps)))
+    sim.settle()
+    sim.edit_spec(with_spec("engine.args", ["--max-num-seqs=16"], _gate_spec(steps)))
+    sim.step()
+    sim.ready()
+    started = sim.step()
+    run = next(o for o in started.apply if o["kind"] == "EvalRun")
+    assert cond_triple(started, "EvalGatePassed") == ("EvalGatePassed", "Unknown", "EvalRunning")
+    reported = {**run, "status": {"phase": "Passed", "message": "3/3 cases passed"}}
+    sim.extra["eval_runs"] = [reported]
+    sim.ready()
+    passed = sim.step()
+    assert cond_triple(passed, "EvalGatePassed") == ("EvalGatePassed", "True", "EvalPassed")
+    assert "3/3 cases passed" in cond(passed, "EvalGatePassed")["message"]
+    assert "EvalGatePassed" in event_reasons(passed)
+    if promoted:
+        for _ in range(4):
+            sim.ready()
+            passed = sim.step()
+        assert "canaryRevision" not in passed.status and "rollout" not in passed.status
+        assert cond_triple(passed, "EvalGatePassed") == ("EvalGatePassed", "True", "EvalPassed")
+    else:
+        assert passed.status["rollout"]["evalRun"]["phase"] == "Passed"
+        assert passed.status["rollout"]["stepIndex"] >= 1
+
+
 # ---------------------------------------------------------------------------------------------
 # properties
 # ---------------------------------------------------------------------------------------------

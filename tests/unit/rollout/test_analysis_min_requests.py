@@ -42,7 +42,10 @@ class FakeProvider:
 
 
 def spec(metric: dict, **analysis: object) -> AnalysisSpec:
-    return AnalysisSpec.model_validate({"metrics": [{"name": "ttft-p95", **metric}], **analysis})
+    """Point-estimate analysis (mode threshold): the gate in front of a single-number query."""
+    return AnalysisSpec.model_validate(
+        {"mode": "threshold", "metrics": [{"name": "ttft-p95", **metric}], **analysis}
+    )
 
 
 TTFT_MAX = {"builtin": "timeToFirstTokenP95", "max": 2.0}
@@ -255,6 +258,7 @@ def test_the_regression_from_the_issue_is_inconclusive_not_a_rollback() -> None:
     )
     analysis = AnalysisSpec.model_validate(
         {
+            "mode": "threshold",
             "failureLimit": 0,
             "metrics": [
                 {

@@ -43,23 +43,32 @@ def test_queue_deduplicates_and_serialises_a_key() -> None:
 
 
 def test_queue_requeues_after_delay_and_after_errors() -> None:
+    """A key whose reconcile raised is retried after the error delay, and the worker goes on
+    with the other keys; a key asks for its own requeue and stops when it returns None."""
+
     async def scenario() -> list[str]:
-        queue = WorkQueue()
+        queue = WorkQueue(error_retry_seconds=0.01)
         seen: list[str] = []
+        both_twice = asyncio.Event()
 
         async def process(key: str) -> float | None:
             seen.append(key)
+            if seen.count("boom") >= 2 and seen.count("x") >= 2:
+                both_twice.set()
             if key == "boom" and seen.count("boom") == 1:
                 raise RuntimeError("bug in one Model")
-            return 0.02 if seen.count(key) < 2 else None
+            return 0.01 if seen.count(key) < 2 else None
 
         worker = asyncio.create_task(queue.worker(process))
+        queue.add("boom")
         queue.add("x")
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(both_twice.wait(), timeout=10)
         worker.cancel()
         return seen
 
-    assert asyncio.run(scenario()) == ["x", "x"]
+    seen = asyncio.run(scenario())
+    assert seen[:2] == ["boom", "x"], "the error stopped the worker"
+    assert seen.count("boom") == 2 and seen.count("x") == 2
 
 
 def test_store_keeps_the_newest_version_and_indexes_by_model() -> None:

@@ -181,6 +181,7 @@ def record(status: AnalysisStatus, measurements: list[Measurement], now: datetim
             c.consecutive_error += 1
         else:
             c.consecutive_error = 0
+            c.looks += 1
             if m.phase == "Successful":
                 c.successful += 1
             elif m.phase == "Failed":
@@ -233,12 +234,12 @@ def assess(spec: AnalysisSpec, status: AnalysisStatus, metrics: list[str] | None
     inconclusive: Verdict | None = None
     for name in names:
         c = status.counts.get(name, MetricCounts())
-        if c.failed > spec.failure_limit:
+        if c.failed > spec.failures_allowed:
             failed = _last_of_phase(status, name, "Failed")
             detail = failed.message if failed else f"{name} failed"
             return Verdict(
                 "Failed",
-                f"{detail} (failed {c.failed} times, failureLimit {spec.failure_limit})",
+                f"{detail} (failed {c.failed} times, failureLimit {spec.failures_allowed})",
                 name,
             )
     for name in names:

@@ -3,19 +3,60 @@ and only through the injected `MetricProvider`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from llmops_operator.api.rollout import AnalysisSpec, Measurement, MetricSpec
+from llmops_operator.api.rollout import AnalysisSpec, Measurement, MetricSpec, RolloutStatus, parse_duration
 from llmops_operator.metrics_source.builtins import (
     DEFAULT_WINDOW,
+    QUANTILE_BUILTINS,
+    RATE_COUNTS,
     Engine,
     Selector,
+    bucket_count_query,
     metric_query,
+    rate_count_queries,
     request_count_query,
 )
 from llmops_operator.metrics_source.provider import MetricProvider, QueryResult
 from llmops_operator.rollout.analysis.assess import measure, needs_stable, thresholds_text, traffic_gate
+from llmops_operator.rollout.analysis.confidence import (
+    Checker,
+    Data,
+    Rate,
+    Window,
+    judge,
+    quantile_checks,
+    rate_checks,
+)
+from llmops_operator.rollout.analysis.stats import Buckets
+
+
+class _QueryError(Exception):
+    """A count query failed: the measurement is an Error with this message."""
+
+
+def look_window(spec: AnalysisSpec, rollout: RolloutStatus | None, metric: str, now: datetime) -> Window:
+    """What a look at `metric` judges now: the data since the weight was set (else since the
+    step began, else one window back), the metric's recent `window`, the look number."""
+    window = next((m.window for m in spec.metrics if m.name == metric and m.window), DEFAULT_WINDOW)
+    fallback = now - parse_duration(window)
+    if rollout is None:
+        return Window(since=fallback, now=now, metrics=len(spec.metrics))
+    since = rollout.weight_changed_at or rollout.step_started_at or fallback
+    counts = rollout.analysis.counts.get(metric)
+    return Window(
+        since=min(since, now - timedelta(seconds=1)),
+        now=now,
+        recent=now - parse_duration(window),
+        look=(counts.looks if counts else 0) + 1,
+        metrics=len(spec.metrics),
+    )
+
+
+def _range(start: datetime, end: datetime) -> str:
+    return f"{max(1, math.ceil((end - start).total_seconds()))}s"
 
 
 def take_measurements(
@@ -28,6 +69,7 @@ def take_measurements(
     canary_revision: str,
     stable_revision: str | None,
     now: datetime,
+    rollout: RolloutStatus | None = None,
 ) -> list[Measurement]:
     """Measure the named metrics for the canary (and the stable revision for ratio thresholds).
 
@@ -35,6 +77,10 @@ def take_measurements(
     measurement with the reason, so the rollout holds and the condition says what to fix.
     Builtins that stand on requests are first checked for traffic (`spec.minRequests`): too
     few requests is Inconclusive and the metric itself is not queried.
+
+    In mode confidence, rates and latency builtins are judged from their counts
+    (`confidence.judge`) over the window `look_window` derives from `rollout`; queueDepth and
+    custom queries carry no counts and are judged as in mode threshold.
     """
     wanted = set(metric_names)
     out: list[Measurement] = []
@@ -42,6 +88,16 @@ def take_measurements(
         if metric.name not in wanted:
             continue
         with_stable = needs_stable(metric) and stable_revision is not None
+        checker = _checker(spec, metric, engine)
+        if checker is not None:
+            window = look_window(spec, rollout, metric.name, now)
+            out.append(
+                _judge_counts(
+                    spec, metric, checker, provider, engine, namespace, model,
+                    canary_revision, stable_revision if with_stable else None, window,
+                )
+            )  # fmt: skip
+            continue
         try:
             canary_q = metric_query(metric, engine, namespace, model, canary_revision, stable_revision)
             stable_q = (
@@ -89,3 +145,73 @@ def _count_query(
         return None
     window = metric.window or DEFAULT_WINDOW
     return request_count_query(engine, metric.builtin, Selector(namespace, model, revision), window)
+
+
+def _checker(spec: AnalysisSpec, metric: MetricSpec, engine: Engine) -> Checker | None:
+    """How to judge `metric` from counts, or None when it is judged as a point estimate."""
+    if spec.mode != "confidence" or metric.builtin is None:
+        return None
+    if engine in RATE_COUNTS.get(metric.builtin, {}):
+        return rate_checks(metric)
+    quantile = QUANTILE_BUILTINS.get(metric.builtin)
+    if quantile is not None and engine in quantile[1]:
+        return quantile_checks(metric, quantile[0])
+    return None
+
+
+def _judge_counts(
+    spec: AnalysisSpec,
+    metric: MetricSpec,
+    checker: Checker,
+    provider: MetricProvider,
+    engine: Engine,
+    namespace: str,
+    model: str,
+    canary_revision: str,
+    stable_revision: str | None,
+    window: Window,
+) -> Measurement:
+    """Query one metric's counts for both revisions (since the weight change and recent window) and judge."""
+    assert metric.builtin is not None
+    builtin = metric.builtin
+
+    def counts(revision: str, start: datetime) -> Rate | Buckets:
+        selector = Selector(namespace, model, revision)
+        span = _range(start, window.now)
+        rate = rate_count_queries(engine, builtin, selector, span)
+        if rate is not None:
+            events, total = (_scalar(provider, q, window.now) for q in rate)
+            return Rate(events, total)
+        query = bucket_count_query(engine, builtin, selector, span)
+        assert query is not None
+        result = provider.query_vector(query, window.now, by="le")
+        if result.kind == "error":
+            raise _QueryError(result.message)
+        return Buckets.from_cumulative({float(le): v for le, v in result.values.items() if le})
+
+    def data(revision: str) -> Data:
+        recent = counts(revision, window.recent) if window.has_recent and window.recent else None
+        return Data(counts(revision, window.since), recent)
+
+    try:
+        canary = data(canary_revision)
+        stable = data(stable_revision) if stable_revision is not None else None
+    except _QueryError as err:
+        return Measurement(
+            metric=metric.name,
+            phase="Error",
+            threshold=thresholds_text(metric),
+            measured_at=window.now,
+            since=window.since,
+            message=f"{metric.name}: query error: {err}",
+        )
+    label = "p95" if builtin in QUANTILE_BUILTINS else "rate"
+    return judge(metric, spec, checker, canary, stable, window, label)
+
+
+def _scalar(provider: MetricProvider, promql: str, at: datetime) -> float:
+    """One number from a count query; no data is 0 (nothing counted)."""
+    result = provider.query_vector(promql, at, by="")
+    if result.kind == "error":
+        raise _QueryError(result.message)
+    return sum(result.values.values()) if result.kind == "value" else 0.0

@@ -1,0 +1,150 @@
+"""Executing a plan against a fake API client: the RFC 7386 merge patch, which applies are
+skipped, and the order of writes (apply, scale, delete, route, status, then Events)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from llmops_operator.kube.apply import apply_owned, execute, merge_patch
+from llmops_operator.kube.client import NotFound
+from llmops_operator.model_plan import ModelPlan
+from llmops_operator.runtime.context import OperatorContext, Settings
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class FakeKube:
+    """Records every call in order; writes answer with the body and a fresh resourceVersion."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.version = 0
+        self.status_missing = False
+        self.request_count = 0
+
+    def _answer(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        meta = {**obj.get("metadata", {}), "resourceVersion": str(self.version), "generation": self.version}
+        return {**obj, "metadata": meta}
+
+    def apply(self, obj: dict[str, Any], subresource: str | None = None) -> dict[str, Any]:
+        self.calls.append(("apply", obj["kind"], obj["metadata"]["name"]))
+        return self._answer(obj)
+
+    def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("patch", kind, name))
+        return self._answer({"kind": kind, "metadata": {"name": name, "namespace": namespace}, **patch})
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        self.calls.append(("delete", kind, name))
+
+    def patch_status(
+        self, kind: str, namespace: str, name: str, patch: dict[str, Any], **_: Any
+    ) -> dict[str, Any]:
+        self.calls.append(("status", kind, name))
+        if self.status_missing:
+            raise NotFound(name)
+        return self._answer(
+            {"kind": kind, "metadata": {"name": name, "namespace": namespace}, "status": patch}
+        )
+
+    def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str, now: str) -> None:
+        self.calls.append(("event", type_, reason))
+
+
+def _ctx() -> tuple[OperatorContext, FakeKube]:
+    kube = FakeKube()
+    return OperatorContext(kube=kube, settings=Settings(prometheus_url="", operator_image="op")), kube  # type: ignore[arg-type]
+
+
+def _obj(kind: str, name: str, **spec: Any) -> dict[str, Any]:
+    return {"kind": kind, "metadata": {"name": name, "namespace": "ns"}, "spec": dict(spec)}
+
+
+@pytest.mark.parametrize(
+    ("current", "desired", "patch"),
+    [
+        ({"a": 1}, {"a": 1}, None),
+        ({"a": 1}, {"a": 2}, {"a": 2}),
+        ({"a": 1}, {}, {"a": None}),
+        ({}, {"a": {"b": 1}}, {"a": {"b": 1}}),
+        ({"a": {"b": 1, "c": 2}}, {"a": {"b": 1}}, {"a": {"c": None}}),
+        ({"a": {"b": 1}}, {"a": {"b": 1, "c": [1, 2]}}, {"a": {"c": [1, 2]}}),
+        ({"a": [1, 2]}, {"a": [2]}, {"a": [2]}),
+        ({"a": 1}, {"a": None}, {"a": None}),
+        ({"a": None}, {"a": None}, None),
+        ({"a": {"b": 1}}, {"a": "flat"}, {"a": "flat"}),
+    ],
+)
+def test_merge_patch(current: dict[str, Any], desired: dict[str, Any], patch: Any) -> None:
+    assert merge_patch(current, desired) == patch
+
+
+@pytest.mark.parametrize(
+    ("case", "watched", "drifted", "body_changed", "applies"),
+    [
+        ("unchanged body, object as we left it", True, False, False, 1),
+        ("unchanged body, someone edited the object", True, True, False, 2),
+        ("changed body", True, False, True, 2),
+        ("unwatched kind, unchanged body: once per start", False, False, False, 1),
+        ("unwatched kind, changed body", False, False, True, 2),
+    ],
+)
+def test_apply_skip(case: str, watched: bool, drifted: bool, body_changed: bool, applies: int) -> None:
+    ctx, kube = _ctx()
+    kind = "Deployment" if watched else "ServiceAccount"
+    apply_owned(ctx, _obj(kind, "x", replicas=1))
+    if drifted:
+        live = ctx.store.deployments.get("ns", "x")
+        assert live is not None
+        ctx.store.deployments.upsert(
+            {**live, "metadata": {**live["metadata"], "generation": 99, "resourceVersion": "99"}}
+        )
+    apply_owned(ctx, _obj(kind, "x", replicas=2 if body_changed else 1))
+    assert [c for c in kube.calls if c[0] == "apply"] == [("apply", kind, "x")] * applies, case
+
+
+def test_execute_writes_in_order_then_posts_events() -> None:
+    ctx, kube = _ctx()
+    ctx.store.deployments.upsert(_obj("Deployment", "m-old", replicas=3) | {"spec": {"replicas": 3}})
+    ctx.store.deployments.upsert(_obj("Deployment", "m-gone"))
+    ctx.store.eval_runs.upsert(_obj("EvalRun", "run-1"))
+    model = {
+        "metadata": {"name": "m", "namespace": "ns", "resourceVersion": "7"},
+        "status": {"phase": "Pending"},
+    }
+    plan = ModelPlan(
+        apply=[_obj("Deployment", "m-new"), _obj("EvalRun", "run-1"), _obj("Service", "m")],
+        scale={"m-old": 1, "m-missing": 2},
+        delete=[("Deployment", "m-gone"), ("Deployment", "m-never-seen"), ("Role", "r")],
+        status={"phase": "Progressing"},
+        events=[("Normal", "RolloutStarted", "go")],
+        route_patch=_obj("HTTPRoute", "route"),
+        requeue_after=5.0,
+    )
+    assert execute(ctx, model, plan, NOW) == 5.0
+    ctx.events.shutdown(wait=True)
+    assert kube.calls == [
+        ("apply", "Deployment", "m-new"),  # the existing EvalRun is not applied again
+        ("apply", "Service", "m"),
+        ("patch", "Deployment", "m-old"),  # only a Deployment the cache has, and only if it differs
+        ("delete", "Deployment", "m-gone"),  # not one the cache never saw; unwatched kinds always
+        ("delete", "Role", "r"),
+        ("apply", "HTTPRoute", "route"),
+        ("status", "Model", "m"),
+        ("event", "Normal", "RolloutStarted"),
+    ]
+    assert ctx.store.models.get("ns", "m") is not None
+
+
+def test_execute_skips_an_unchanged_status_and_stops_when_the_model_is_gone() -> None:
+    ctx, kube = _ctx()
+    model = {"metadata": {"name": "m", "namespace": "ns"}, "status": {"phase": "Ready"}}
+    assert execute(ctx, model, ModelPlan(status={"phase": "Ready"}, requeue_after=30.0), NOW) == 30.0
+    assert kube.calls == []
+    kube.status_missing = True
+    assert execute(ctx, model, ModelPlan(status={"phase": "Failed"}), NOW) is None
+    assert kube.calls == [("status", "Model", "m")]
