@@ -82,6 +82,9 @@ def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
         cache = _cache(ctx, kind)
         if cache is None or cache.get(namespace, object_name) is not None:
             ctx.kube.delete(kind, namespace, object_name)
+            # forget the last apply: an object of an unwatched kind (InferencePool) is applied
+            # again when a later pass wants it back (e.g. a retried revision)
+            ctx.applied_hash.pop((kind, namespace, object_name), None)
             if cache is not None:
                 cache.remove(namespace, object_name)
     if plan.route_patch is not None:
