@@ -11,7 +11,6 @@ import json
 import os
 import re
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import kubernetes
 import pytest
 
 from llmops_sim.emitter import Emitter
+from polling import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("LLMOPS_CLUSTER_DIR", REPO / ".cluster"))
@@ -112,20 +112,8 @@ class Cluster:
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except Exception as err:  # keep polling through transient API errors
-            last_error = err
-        time.sleep(interval)
-    raise AssertionError(
-        f"timed out after {timeout}s waiting for {what}" + (f": {last_error}" if last_error else "")
-    )
+    """Poll ``check`` through transient API errors until it returns something truthy."""
+    return wait_for(check, timeout, interval, what, tolerate_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -186,19 +186,10 @@ def container_resources(spec: ModelSpec, gpus: int) -> dict[str, Any]:
 # --- serving -------------------------------------------------------------------------------------
 
 
-def deployment(
-    model: ModelRef,
-    spec: ModelSpec,
-    revision: str,
-    plan: Plan,
-    engine: EngineOutput,
-    replicas: int,
-    *,
-    prompts_configmap: str | None = None,
-    owner: Mapping[str, Any] | None = None,
+def _pod_spec(
+    model: ModelRef, spec: ModelSpec, plan: Plan, engine: EngineOutput, prompts_configmap: str | None
 ) -> dict[str, Any]:
-    """The Deployment `<model>-<revision>` running `engine`'s container with GPU scheduling."""
-    labels = revisions.revision_labels(model.name, revision)
+    """The engine container with weights and prompts mounted, resources and GPU placement."""
     container = dict(engine["container"])
     volumes = list(engine["volumes"])
     extra_volumes, mounts = _weights_volumes(model, spec)
@@ -226,6 +217,23 @@ def deployment(
         pod_spec["tolerations"] = pod_tolerations
     if spec.placement.priority_class_name:
         pod_spec["priorityClassName"] = spec.placement.priority_class_name
+    return pod_spec
+
+
+def deployment(
+    model: ModelRef,
+    spec: ModelSpec,
+    revision: str,
+    plan: Plan,
+    engine: EngineOutput,
+    replicas: int,
+    *,
+    prompts_configmap: str | None = None,
+    owner: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Deployment `<model>-<revision>` running `engine`'s container with GPU scheduling."""
+    labels = revisions.revision_labels(model.name, revision)
+    pod_spec = _pod_spec(model, spec, plan, engine, prompts_configmap)
     engine_info = engines.get_engine(spec.engine.type)
     return {
         "apiVersion": "apps/v1",

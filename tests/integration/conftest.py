@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,18 +12,28 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from llmops_sim.emitter import Emitter
 from llmops_sim.job_runner import JobRunner
 from llmops_sim.openai_stub import OpenAIStub
 from llmops_sim.pod_mirror import PodMirror
 from llmops_sim.volumes import VolumeProvisioner
+from polling import wait_for
 
 NAMESPACE_PREFIX = os.environ["LLMOPS_TEST_NAMESPACE_PREFIX"]  # set by tests/conftest.py
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / ".cluster" / "logs"
+
+
+def _free_port() -> int:
+    """A loopback port nothing listens on now (for the operator's metrics endpoint)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class OperatorProcess:
@@ -42,6 +53,7 @@ class OperatorProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.log_path = LOG_DIR / "operator.log"
+        self.metrics_port = _free_port()
 
     def start(self) -> None:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -50,7 +62,8 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": self.kubeconfig,
             "LLMOPS_PROMETHEUS_URL": self.prometheus_url,
-            "LLMOPS_METRICS_PORT": "0",
+            "LLMOPS_METRICS_PORT": str(self.metrics_port),
+            "LLMOPS_METRICS_ADDRESS": "127.0.0.1",
             "LLMOPS_RESYNC_SECONDS": "5",
             "LLMOPS_OPERATOR_IMAGE": "llmops-operator:dev",
             "HF_HUB_OFFLINE": "1",  # tests reach nothing but loopback; model metadata stays unknown
@@ -96,6 +109,30 @@ class OperatorProcess:
     def restart(self) -> None:
         self.kill()
         self.start()
+
+    def passes(self, namespace: str, model: str) -> float:
+        """Reconcile passes this operator process made over one Model (its own metric)."""
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        want = {"namespace": namespace, "model": model}
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "llmops_model_reconciles_total" and sample.labels == want
+        )
+
+    def wait_passes(self, namespace: str, model: str, count: int = 2, timeout: float = 60) -> None:
+        """Return once the operator has passed over the Model `count` more times: what a test
+        checks afterwards held while the operator provably looked (never a fixed sleep)."""
+        start = self.passes(namespace, model)
+        wait_for(
+            lambda: self.passes(namespace, model) >= start + count,
+            timeout,
+            0.2,
+            f"{count} more reconcile passes over {namespace}/{model}",
+            tolerate_errors=True,
+            describe=self.log_tail,
+        )
 
     def log_tail(self, lines: int = 60) -> str:
         try:

@@ -11,7 +11,6 @@ import contextlib
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from helpers_model import Kubectl, condition, model_events, model_manifest, small_spec
+
+from polling import wait_for
 
 ANY_GPU = ["NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB", "NVIDIA-L4"]
 """Every GPU product of the dev cluster: the shared cluster's H100s are often all taken."""
@@ -115,20 +116,20 @@ class CanaryModel:
     # ---- waiting ---------------------------------------------------------------------------
     def wait(self, check: Callable[[dict[str, Any]], Any], timeout: float, what: str) -> Any:
         """Poll the Model until `check(model)` is truthy; fail with its status and the log."""
-        deadline = time.monotonic() + timeout
-        last: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            try:
-                last = self.model()
-                result = check(last)
-                if result:
-                    return result
-            except Exception:  # the API server may restart under us: poll on
-                pass
-            time.sleep(0.2)
-        raise AssertionError(
-            f"timed out after {timeout}s waiting for {what} on {self.namespace}/{self.name}\n"
-            f"status: {last.get('status')}\noperator log:\n{self.log_tail()}"
+        seen: dict[str, Any] = {}
+
+        def look() -> Any:
+            seen.clear()
+            seen.update(self.model())
+            return check(seen)
+
+        return wait_for(
+            look,
+            timeout,
+            0.2,
+            f"{what} on {self.namespace}/{self.name}",
+            tolerate_errors=True,  # the API server may restart under us: poll on
+            describe=lambda: f"status: {seen.get('status')}\noperator log:\n{self.log_tail()}",
         )
 
     def wait_phase(self, phase: str, timeout: float = 90) -> dict[str, Any]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -134,19 +132,3 @@ def bound_volume(kube: Kubectl, namespace: str, claim: str, size: str = "100Gi")
         }
     )
     return name
-
-
-def wait_for(
-    predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.5, message: str = ""
-) -> Any:
-    """Poll until `predicate` returns something truthy; fail with the last value seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(
-        f"timed out after {timeout}s waiting for {message or predicate}; last value: {last!r}"
-    )

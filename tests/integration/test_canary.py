@@ -191,7 +191,7 @@ def test_regression_rolls_back_within_two_intervals(
     assert any(r == "RolledBack" for _, r, _ in model.events())
 
     # not tried again by itself: still rolled back after a few more passes
-    time.sleep(2 * INTERVAL)
+    operator.wait_passes(namespace, model.name, 3)
     assert model.rolled_back_to_stable()
     assert model.status()["stableRevision"] == old
 
@@ -230,7 +230,7 @@ def test_no_data_pauses_inconclusive_then_resumes_when_traffic_starts(
     assert (analysis_condition["status"], analysis_condition["reason"]) == ("Unknown", "Inconclusive")
     assert model.status()["stableRevision"] == old
     held_at = model.rollout()["stepIndex"]
-    time.sleep(6)  # two more intervals: still paused, nothing promoted
+    operator.wait_passes(namespace, model.name, 3)  # more analysis rounds: still paused, nothing promoted
     assert inconclusive_pause(model.model()) is not None
     assert model.rollout()["stepIndex"] == held_at
 

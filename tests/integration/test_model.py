@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -24,8 +23,9 @@ from helpers_model import (
     model_events,
     model_manifest,
     small_spec,
-    wait_for,
 )
+
+from polling import wait_for
 
 OperatorProcess = Any  # tests/integration/conftest.py: .kill(), .start(), .log_tail(), .proc
 
@@ -207,8 +207,8 @@ def test_label_change_on_the_model_does_not_create_a_revision(
     deployment_uid = engine_deployments(kube, ns, "labels")[0]["metadata"]["uid"]
 
     kube.run("-n", ns, "label", "model", "labels", "team=search")
-    # a few resync periods (5 s in tests) for the operator to see the change and do nothing
-    time.sleep(12)
+    # the operator sees the change (the watch event, then resyncs) and does nothing
+    operator.wait_passes(ns, "labels", 2)
     after = get_model(kube, ns, "labels")
     assert after["metadata"]["labels"]["team"] == "search"
     assert after["status"]["stableRevision"] == before["status"]["stableRevision"]

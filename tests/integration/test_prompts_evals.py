@@ -16,7 +16,6 @@ status.rollout.pauseConditions), which moves past the gate step, and the remaini
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,11 +36,12 @@ from helpers_evals import (
     prompt_version,
     revision_record,
 )
-from helpers_model import Kubectl, model_manifest, unique, wait_for
+from helpers_model import Kubectl, model_manifest, unique
 
 from llmops_operator import prompts, revisions
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.resources import PROMPTS_MOUNT
+from polling import wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -487,7 +487,7 @@ def test_unreachable_candidate_gives_eval_error_and_pauses_until_promoted(
 
     # the endpoint recovers: an Error is never turned into a verdict behind anyone's back
     stub.configure_route(candidate, mode="good", answers=ANSWERS)
-    time.sleep(8)  # more than one resync period (LLMOPS_RESYNC_SECONDS=5) of the session operator
+    operator.wait_passes(ns, MODEL, 2)  # the operator looked again, twice
     model = kube.get("model", ns, MODEL) or {}
     assert status_of(model)["phase"] == "Paused"
     assert status_of(model)["stableRevision"] == stable

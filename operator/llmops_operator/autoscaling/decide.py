@@ -116,48 +116,76 @@ def decide(
     or the serving Deployments' spec.replicas before the first decision), not the ready count.
     """
     prev = state or AutoscalerState(desired_replicas=current)
-    base = clamp(current, policy)
-    clamped = base != current
     value, why_no_value = usable_value(signals, now)
     rec = None if value is None else recommend(policy, value, signals.ready_replicas if signals else 0)
-
-    def result(
-        replicas: int, reason: str, message: str, since: datetime | None = None, stab: int | None = None
-    ) -> tuple[int, AutoscalerState]:
-        changed = replicas != prev.desired_replicas or replicas != current
-        return replicas, AutoscalerState(
-            desired_replicas=replicas,
-            recommendation=None if rec is None else clamp(rec, policy),
-            last_value=value,
-            last_scale_time=now if changed else prev.last_scale_time,
-            below_target_since=since,
-            stabilized_recommendation=stab,
-            reason=reason,
-            message=message,
-        )
-
     if rec is None:
         why = why_no_value or f"{policy.metric} was measured over 0 ready pods"
-        if clamped:
-            return result(base, CLAMPED, f"{why}; moved {current} replicas into bounds: {base}")
-        return result(base, NO_DATA, f"{why}; holding {base} replicas")
+        choice = _without_recommendation(policy, current, why)
+    else:
+        assert value is not None
+        choice = _with_recommendation(policy, prev, current, value, rec, now)
+    changed = choice.replicas != prev.desired_replicas or choice.replicas != current
+    return choice.replicas, AutoscalerState(
+        desired_replicas=choice.replicas,
+        recommendation=None if rec is None else clamp(rec, policy),
+        last_value=value,
+        last_scale_time=now if changed else prev.last_scale_time,
+        below_target_since=choice.since,
+        stabilized_recommendation=choice.stabilized,
+        reason=choice.reason,
+        message=choice.message,
+    )
 
+
+@dataclass(frozen=True)
+class _Choice:
+    replicas: int
+    reason: str
+    message: str
+    since: datetime | None = None
+    """When recommendations fell below the current count (scale-down window), if they did."""
+    stabilized: int | None = None
+    """Highest recommendation seen in that window."""
+
+
+def _without_recommendation(policy: AutoscalingSpec, current: int, why: str) -> _Choice:
+    """No usable reading: hold (within bounds)."""
+    base = clamp(current, policy)
+    if base != current:
+        return _Choice(base, CLAMPED, f"{why}; moved {current} replicas into bounds: {base}")
+    return _Choice(base, NO_DATA, f"{why}; holding {base} replicas")
+
+
+def _with_recommendation(
+    policy: AutoscalingSpec, prev: AutoscalerState, current: int, value: float, rec: int, now: datetime
+) -> _Choice:
+    """Up at once (at most double), steady, or down after a full delay of lower readings."""
+    base = clamp(current, policy)
     bounded = clamp(rec, policy)
     seen = f"{policy.metric} {value:g} (target {policy.target:g} per replica) recommends {rec}"
-
     if bounded > base:
         target = min(bounded, max_step_up(base))
         limited = f", limited to {target} this step (at most double)" if target < bounded else ""
-        return result(target, SCALED_UP, f"{seen}: {base} -> {target}{limited}")
-
+        return _Choice(target, SCALED_UP, f"{seen}: {base} -> {target}{limited}")
     if bounded == base:
-        if clamped:
-            return result(base, CLAMPED, f"{seen}; moved {current} replicas into bounds: {base}")
+        if base != current:
+            return _Choice(base, CLAMPED, f"{seen}; moved {current} replicas into bounds: {base}")
         if rec > policy.max_replicas:
-            return result(base, LIMITED_BY_MAX, f"{seen}; at maxReplicas {policy.max_replicas}")
-        return result(base, STEADY, f"{seen}; holding {base} replicas")
+            return _Choice(base, LIMITED_BY_MAX, f"{seen}; at maxReplicas {policy.max_replicas}")
+        return _Choice(base, STEADY, f"{seen}; holding {base} replicas")
+    return _scale_down(policy, prev, base != current, base, bounded, seen, now)
 
-    # bounded < base: scale down only after a full delay of lower recommendations.
+
+def _scale_down(
+    policy: AutoscalingSpec,
+    prev: AutoscalerState,
+    clamped: bool,
+    base: int,
+    bounded: int,
+    seen: str,
+    now: datetime,
+) -> _Choice:
+    """bounded < base: scale down only after a full delay of lower recommendations."""
     since = prev.below_target_since
     if since is None or since > now:  # a window opens (a future start is clock skew: restart it)
         since, stab = now, bounded
@@ -166,7 +194,7 @@ def decide(
     delay = timedelta(seconds=policy.scale_down_delay_seconds)
     if now - since >= delay:
         target = min(base, stab)
-        return result(
+        return _Choice(
             target,
             SCALED_DOWN,
             f"{seen}; lower for {policy.scale_down_delay_seconds}s: {base} -> {target} "
@@ -175,4 +203,4 @@ def decide(
     remaining = math.ceil((since + delay - now).total_seconds())
     reason = CLAMPED if clamped else SCALE_DOWN_PENDING
     message = f"{seen}; scaling {base} -> {stab} if it stays lower for {remaining}s more"
-    return result(base, reason, message, since=since, stab=stab)
+    return _Choice(base, reason, message, since=since, stabilized=stab)

@@ -62,6 +62,7 @@ def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
         log.warning("Model %s/%s: API error, retrying in %ss: %s", namespace, name, ERROR_RETRY_SECONDS, exc)
         return ERROR_RETRY_SECONDS
     finally:
+        ctx.metrics.model_passes.labels(namespace, name).inc()
         ctx.metrics.reconcile_seconds.observe(time.monotonic() - started)
         ctx.metrics.api_requests.set(ctx.kube.request_count)
 

@@ -12,28 +12,22 @@ Model's `status.rollout`), so an operator that restarts resumes from status alon
    While the latest measurements are not all Successful, no step completes.
 3. Walk steps while they complete (setWeight, pause, analysis, evalGate); after the last one,
    scale the canary to full size and promote it.
-4. Desired state for this pass: ScaleRevision for both revisions (apply them idempotently
-   every pass; the traffic weight is `status.weight`), RunAnalysis when measurements are due,
-   RequeueAfter, and Events for what changed.
-
-Measurements: when a round is due (lastMeasuredAt + interval <= now, so a round that fell due
-while the operator was down is taken at once) and `observed.measurements` is empty, the
-actions contain `RunAnalysis(metrics)`. The caller measures those metrics (see
-`rollout.analysis.run.take_measurements`) and calls `step` again with them, same status.
+4. Desired state for this pass: ScaleRevision for both revisions (idempotent; the traffic
+   weight is `status.weight`), RequeueAfter, Events, and `RunAnalysis(metrics)` when a round is
+   due (lastMeasuredAt + interval <= now, so one that fell due while the operator was down is
+   taken at once): the caller measures them (`rollout.analysis.run.take_measurements`) and
+   calls `step` again with them, same status. Inputs and actions: `rollout.actions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
 
 from llmops_operator.api.rollout import (
     AnalysisSpec,
     AnalysisStatus,
     CanaryStep,
-    EvalPhase,
     EvalRunStatus,
     Measurement,
     PauseCondition,
@@ -43,138 +37,24 @@ from llmops_operator.api.rollout import (
     parse_duration,
     steps_hash,
 )
+from llmops_operator.rollout.actions import (
+    Abort,
+    Action,
+    CanaryPass,
+    EmitEvent,
+    EvalResult,
+    Observed,
+    Promote,
+    RequeueAfter,
+    RunAnalysis,
+    ScaleRevision,
+    StartEvalRun,
+)
 from llmops_operator.rollout.analysis.assess import Verdict, assess, latest, record, reset_inconclusive
 from llmops_operator.rollout.traffic.replica import split
 
 REPLICA_POLL_SECONDS = 10.0
 EVAL_POLL_SECONDS = 15.0
-
-# ---------------------------------------------------------------------------------------------
-# inputs and actions
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """What the EvalRun of the current gate step reports."""
-
-    phase: EvalPhase
-    name: str = ""
-    message: str = ""
-    """For Failed: the failing assertions; for Error: what went wrong."""
-
-
-@dataclass(frozen=True)
-class Observed:
-    """The world as the caller saw it on this pass."""
-
-    canary_revision: str | None
-    """The revision being rolled out (None: nothing to roll out)."""
-    stable_revision: str | None
-    """The revision serving now (None: first deployment, nothing to protect)."""
-    total_replicas: int
-    """Desired replicas of the Model (spec.replicas or the autoscaler's number)."""
-    ready_replicas: Mapping[str, int] = field(default_factory=dict)
-    """Ready pods per revision."""
-    measurements: Sequence[Measurement] = ()
-    """Measurements the caller took on this pass in answer to RunAnalysis."""
-    eval_result: EvalResult | None = None
-    """Result of the EvalRun for the current gate step; None if none was reported."""
-    traffic_blocked: str | None = None
-    """Why the canary may not take more traffic now (a route the gateway refused, a canary
-    pool whose endpoint picker is not ready); setWeight steps that raise the weight wait."""
-
-
-@dataclass(frozen=True)
-class ScaleRevision:
-    """Set a revision's Deployment to this many replicas."""
-
-    revision: str
-    replicas: int
-
-
-@dataclass(frozen=True)
-class RunAnalysis:
-    """Measure these metrics now and call `step` again with the results."""
-
-    metrics: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class StartEvalRun:
-    """Make sure an EvalRun of `gate` against the canary exists (create it if missing; the name
-    must be deterministic, e.g. from revision, gate and step, so repeating this is harmless)."""
-
-    gate: str
-    revision: str
-    stable_revision: str | None
-    step_index: int
-
-
-@dataclass(frozen=True)
-class Promote:
-    """The canary becomes the stable revision (the old stable can be removed)."""
-
-    revision: str
-
-
-@dataclass(frozen=True)
-class Abort:
-    """Rolled back: record the revision as failed with this reason (condition RolledBack)."""
-
-    revision: str
-    reason: str
-    metric: str | None = None
-
-
-@dataclass(frozen=True)
-class RequeueAfter:
-    """Call `step` again after this many seconds at the latest."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
-class EmitEvent:
-    """A Kubernetes Event on the Model (emit after the status write)."""
-
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
-
-
-Action = ScaleRevision | RunAnalysis | StartEvalRun | Promote | Abort | RequeueAfter | EmitEvent
-
-
-# ---------------------------------------------------------------------------------------------
-# the pass
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Pass:
-    spec: RolloutSpec
-    observed: Observed
-    now: datetime
-    st: RolloutStatus
-    steps: list[CanaryStep]
-    analysis: AnalysisSpec | None
-    events: list[EmitEvent] = field(default_factory=list)
-    actions: list[Action] = field(default_factory=list)
-    requeue: list[float] = field(default_factory=list)
-    extra_canary: int = 0
-    """Canary replicas needed by the current step beyond its weight (scale before shifting)."""
-
-    def event(self, reason: str, message: str, warning: bool = False) -> None:
-        self.events.append(EmitEvent("Warning" if warning else "Normal", reason, message))
-
-    @property
-    def canary(self) -> str:
-        assert self.observed.canary_revision is not None
-        return self.observed.canary_revision
-
-    def ready(self, revision: str | None) -> int:
-        return self.observed.ready_replicas.get(revision, 0) if revision else 0
 
 
 def step(
@@ -190,7 +70,7 @@ def step(
         analysis = None
     if observed.stable_revision is None or observed.stable_revision == observed.canary_revision:
         steps, analysis = [], None  # first deployment: nothing to compare with or protect
-    p = _Pass(spec, observed, now, status.model_copy(deep=True), steps, analysis)
+    p = CanaryPass(spec, observed, now, status.model_copy(deep=True), steps, analysis)
 
     _reset_or_restart(p, steps_hash(spec))
     if p.st.abort:
@@ -208,11 +88,11 @@ def step(
     return _finish(p)
 
 
-def _fresh_status(p: _Pass, h: str) -> RolloutStatus:
+def _fresh_status(p: CanaryPass, h: str) -> RolloutStatus:
     return RolloutStatus(revision=p.canary, step_hash=h, step_started_at=p.now, weight=0)
 
 
-def _reset_or_restart(p: _Pass, h: str) -> None:
+def _reset_or_restart(p: CanaryPass, h: str) -> None:
     if p.st.revision != p.canary:
         p.st = _fresh_status(p, h)
         p.st.message = f"rolling out revision {p.canary}"
@@ -225,7 +105,7 @@ def _reset_or_restart(p: _Pass, h: str) -> None:
         p.st.step_hash = h
 
 
-def _restart(p: _Pass, reason: str, message: str) -> None:
+def _restart(p: CanaryPass, reason: str, message: str) -> None:
     weight = 0 if p.st.abort or p.st.aborted_at else p.st.weight
     p.st = RolloutStatus(
         revision=p.canary,
@@ -238,7 +118,7 @@ def _restart(p: _Pass, reason: str, message: str) -> None:
     p.event(reason, message)
 
 
-def _abort(p: _Pass, reason: str, metric: str | None) -> None:
+def _abort(p: CanaryPass, reason: str, metric: str | None) -> None:
     p.st.abort = True
     p.st.aborted_at = p.now
     p.st.message = f"rolled back revision {p.canary}: {reason}"
@@ -251,7 +131,7 @@ def _abort(p: _Pass, reason: str, metric: str | None) -> None:
     p.event("RolledBack", p.st.message, warning=True)
 
 
-def _manual_promotion(p: _Pass) -> None:
+def _manual_promotion(p: CanaryPass) -> None:
     st = p.st
     if st.promote_full:
         if st.step_index < len(p.steps):
@@ -269,7 +149,7 @@ def _manual_promotion(p: _Pass) -> None:
             _advance(p)
 
 
-def _pause(p: _Pass, reason: PauseReason, message: str) -> None:
+def _pause(p: CanaryPass, reason: PauseReason, message: str) -> None:
     if not any(c.reason == reason for c in p.st.pause_conditions):
         p.st.pause_conditions.append(PauseCondition(reason=reason, start_time=p.now, message=message))
         p.st.controller_pause = True
@@ -277,14 +157,14 @@ def _pause(p: _Pass, reason: PauseReason, message: str) -> None:
     p.st.message = f"paused ({reason}): {message}"
 
 
-def _unpause(p: _Pass, reason: PauseReason, message: str) -> None:
+def _unpause(p: CanaryPass, reason: PauseReason, message: str) -> None:
     if any(c.reason == reason for c in p.st.pause_conditions):
         p.st.pause_conditions = [c for c in p.st.pause_conditions if c.reason != reason]
         p.st.controller_pause = bool(p.st.pause_conditions)
         p.event("Resumed", message)
 
 
-def _advance(p: _Pass) -> None:
+def _advance(p: CanaryPass) -> None:
     done = p.st.step_index
     p.st.step_index += 1
     p.st.step_started_at = p.now
@@ -308,7 +188,7 @@ def _describe(s: CanaryStep) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _background_active(p: _Pass) -> bool:
+def _background_active(p: CanaryPass) -> bool:
     return p.analysis is not None and p.st.weight > 0 and not p.st.promote_full
 
 
@@ -316,7 +196,7 @@ def _all_latest_successful(status: AnalysisStatus, names: Sequence[str]) -> bool
     return all((m := latest(status, n)) is not None and m.phase == "Successful" for n in names)
 
 
-def _analyse(p: _Pass) -> None:
+def _analyse(p: CanaryPass) -> None:
     """Record this pass's measurements; abort or pause on the background verdict."""
     st = p.st
     if p.observed.measurements:
@@ -342,27 +222,27 @@ def _analyse(p: _Pass) -> None:
         _pause(p, "Inconclusive", verdict.reason)
 
 
-def _background_verdict(p: _Pass) -> Verdict | None:
+def _background_verdict(p: CanaryPass) -> Verdict | None:
     """The background verdict at the current weight (None: no background analysis now)."""
     if p.analysis is None or not _background_active(p):
         return None
     return assess(p.analysis, p.st.analysis)
 
 
-def _only_pause(p: _Pass, reason: PauseReason) -> bool:
+def _only_pause(p: CanaryPass, reason: PauseReason) -> bool:
     return bool(p.st.pause_conditions) and all(c.reason == reason for c in p.st.pause_conditions)
 
 
-def _has_pause(p: _Pass, reason: PauseReason) -> bool:
+def _has_pause(p: CanaryPass, reason: PauseReason) -> bool:
     return any(c.reason == reason for c in p.st.pause_conditions)
 
 
-def _inline_metrics(p: _Pass, s: CanaryStep) -> list[str]:
+def _inline_metrics(p: CanaryPass, s: CanaryStep) -> list[str]:
     assert p.analysis is not None and s.analysis is not None
     return list(s.analysis.metrics) if s.analysis.metrics else [m.name for m in p.analysis.metrics]
 
 
-def _fresh(p: _Pass, name: str) -> Measurement | None:
+def _fresh(p: CanaryPass, name: str) -> Measurement | None:
     """The latest measurement of `name` taken since the current step started."""
     m = latest(p.st.analysis, name)
     started = p.st.step_started_at
@@ -381,20 +261,20 @@ def _due_at(analysis: AnalysisSpec, st: RolloutStatus) -> datetime | None:
     return max(times) if times else None
 
 
-def _interval_due(p: _Pass) -> bool:
+def _interval_due(p: CanaryPass) -> bool:
     assert p.analysis is not None
     due = _due_at(p.analysis, p.st)
     return due is None or due <= p.now
 
 
-def _settled(p: _Pass) -> bool:
+def _settled(p: CanaryPass) -> bool:
     """Whether the data since the weight change is old enough to look at (mode confidence)."""
     assert p.analysis is not None
     changed = p.st.weight_changed_at
     return p.analysis.mode != "confidence" or changed is None or changed + p.analysis.interval_delta <= p.now
 
 
-def _due_metrics(p: _Pass) -> list[str]:
+def _due_metrics(p: CanaryPass) -> list[str]:
     """Metrics to measure now (background round and/or the inline analysis step)."""
     if p.analysis is None or p.st.abort:
         return []
@@ -415,11 +295,11 @@ def _due_metrics(p: _Pass) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _current(p: _Pass) -> CanaryStep | None:
+def _current(p: CanaryPass) -> CanaryStep | None:
     return p.steps[p.st.step_index] if p.st.step_index < len(p.steps) else None
 
 
-def _walk(p: _Pass) -> None:
+def _walk(p: CanaryPass) -> None:
     """Run steps while they complete; stop at the first that waits. No step completes while
     the background analysis at the current weight is not Successful."""
     for _ in range(len(p.steps) + 1):
@@ -447,14 +327,14 @@ def _walk(p: _Pass) -> None:
         _advance(p)
 
 
-def _requeue_for_analysis(p: _Pass) -> float:
+def _requeue_for_analysis(p: CanaryPass) -> float:
     due = _due_at(p.analysis, p.st) if p.analysis is not None else None
     if due is None:
         return REPLICA_POLL_SECONDS
     return max(0.0, (due - p.now).total_seconds())
 
 
-def _step_set_weight(p: _Pass, s: CanaryStep) -> bool:
+def _step_set_weight(p: CanaryPass, s: CanaryStep) -> bool:
     assert s.set_weight is not None
     target = s.set_weight
     dynamic = bool(p.spec.canary and p.spec.canary.dynamic_stable_scale)
@@ -466,9 +346,8 @@ def _step_set_weight(p: _Pass, s: CanaryStep) -> bool:
         p.requeue.append(REPLICA_POLL_SECONDS)
         return False
     if p.observed.traffic_blocked and target > p.st.weight:
-        p.st.message = (
-            f"step {p.st.step_index}: holding at weight {p.st.weight}: {p.observed.traffic_blocked}"
-        )
+        blocked = p.observed.traffic_blocked
+        p.st.message = f"step {p.st.step_index}: holding at weight {p.st.weight}: {blocked}"
         p.requeue.append(REPLICA_POLL_SECONDS)
         return False
     if p.st.weight != target:
@@ -478,7 +357,7 @@ def _step_set_weight(p: _Pass, s: CanaryStep) -> bool:
     return True
 
 
-def _step_pause(p: _Pass, s: CanaryStep) -> bool:
+def _step_pause(p: CanaryPass, s: CanaryStep) -> bool:
     assert s.pause is not None
     if s.pause.duration is None:
         _pause(p, "PausedStep", f"step {p.st.step_index} waits until promoted")
@@ -493,7 +372,7 @@ def _step_pause(p: _Pass, s: CanaryStep) -> bool:
     return False
 
 
-def _step_analysis(p: _Pass, s: CanaryStep) -> bool:
+def _step_analysis(p: CanaryPass, s: CanaryStep) -> bool:
     assert p.analysis is not None
     names = _inline_metrics(p, s)
     fresh = {n: _fresh(p, n) for n in names}
@@ -523,7 +402,7 @@ def _step_analysis(p: _Pass, s: CanaryStep) -> bool:
     return True
 
 
-def _step_eval_gate(p: _Pass, s: CanaryStep) -> bool:
+def _step_eval_gate(p: CanaryPass, s: CanaryStep) -> bool:
     assert s.eval_gate is not None
     gate = s.eval_gate.name
     st = p.st
@@ -565,7 +444,7 @@ def _step_eval_gate(p: _Pass, s: CanaryStep) -> bool:
     return False
 
 
-def _complete(p: _Pass) -> None:
+def _complete(p: CanaryPass) -> None:
     """After the last step: the canary to full size, then all traffic, then promote."""
     total = p.observed.total_replicas
     p.extra_canary = max(p.extra_canary, total)
@@ -586,7 +465,7 @@ def _complete(p: _Pass) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _finish(p: _Pass) -> tuple[list[Action], RolloutStatus]:
+def _finish(p: CanaryPass) -> tuple[list[Action], RolloutStatus]:
     st, obs = p.st, p.observed
     total = obs.total_replicas
     dynamic = bool(p.spec.canary and p.spec.canary.dynamic_stable_scale)

@@ -48,6 +48,12 @@ class OperatorMetrics:
         self.reconciles = Counter(
             "llmops_reconciles", "Reconcile passes by result", ["result"], registry=self.registry
         )
+        self.model_passes = Counter(
+            "llmops_model_reconciles",
+            "Reconcile passes per Model (ok or not): proof that the operator looked at it",
+            ["namespace", "model"],
+            registry=self.registry,
+        )
         self.reconcile_seconds = Histogram(
             "llmops_reconcile_duration_seconds", "Duration of one reconcile pass", registry=self.registry
         )
@@ -75,6 +81,7 @@ class OperatorMetrics:
             *((self.model_phase, (namespace, model, phase)) for phase in PHASES),
             (self.rollout_step, (namespace, model)),
             (self.rollout_weight, (namespace, model)),
+            (self.model_passes, (namespace, model)),
         ):
             with contextlib.suppress(KeyError):
                 gauge.remove(*labels)

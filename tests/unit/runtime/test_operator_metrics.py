@@ -25,6 +25,7 @@ def test_forget_drops_every_series_of_a_model() -> None:
     metrics.set_phase("ns", "m", "Ready")
     metrics.rollout_weight.labels("ns", "m").set(25)
     metrics.rollout_step.labels("ns", "m").set(1)
+    metrics.model_passes.labels("ns", "m").inc()
     metrics.set_phase("ns", "other", "Ready")
     metrics.forget("ns", "m")
     metrics.forget("ns", "never-seen")  # harmless
