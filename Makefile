@@ -3,7 +3,8 @@ SHELL := /bin/bash
 CACHE ?= $(or $(LLMOPS_CACHE),$(HOME)/.cache/llmops-operator)
 VENV ?= $(CACHE)/venv
 PY := $(VENV)/bin/python
-KUBECONFIG_DEV := $(CURDIR)/.cluster/kubeconfig
+KUBECONFIG_DEV := $(or $(LLMOPS_CLUSTER_DIR),$(CURDIR)/.cluster)/kubeconfig
+PROMETHEUS_URL_DEV := http://127.0.0.1:$(or $(LLMOPS_PROMETHEUS_PORT),19090)
 PYTEST_ARGS ?=
 
 .PHONY: help venv deps build crds crds-check lint fmt test test-unit test-integration \
@@ -12,16 +13,17 @@ PYTEST_ARGS ?=
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-venv: ## Create the Python venv (outside the repo) and install the project with test tools
+venv: deps ## Create the Python venv (outside the repo) and install the project with test tools
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 
-deps: ## Install missing Debian packages (prometheus, openssl, ...)
-	bash hack/cluster/deps.sh
+deps: ## Install missing Debian packages (prometheus, openssl, python3-venv, ...; sudo when not root)
+	@bash hack/cluster/deps.sh
 
-build: ## Build the control plane, etcd, KWOK and helm from Go modules (cached)
+build: deps ## Build the control plane, etcd, KWOK, helm and llmops-health from Go modules (cached)
 	bash hack/cluster/build.sh
 	bash hack/tools/build-helm.sh >/dev/null
+	bash hack/tools/build-health.sh >/dev/null
 
 crds: venv ## Regenerate crds/ from the pydantic models
 	$(PY) -m llmops_operator.api.crdgen --out crds
@@ -52,11 +54,11 @@ dev-cluster-down: ## Stop the dev cluster and Prometheus (safe to run twice)
 
 run: venv ## Run the operator against the dev cluster (plus the dev cluster's volume provisioner stand-in)
 	$(PY) -m llmops_sim.volumes --kubeconfig $(KUBECONFIG_DEV) & trap "kill $$!" EXIT; \
-	KUBECONFIG=$(KUBECONFIG_DEV) $(VENV)/bin/llmops-operator run --prometheus-url http://127.0.0.1:19090 \
+	KUBECONFIG=$(KUBECONFIG_DEV) $(VENV)/bin/llmops-operator run --prometheus-url $(PROMETHEUS_URL_DEV) \
 	  --metrics-address 127.0.0.1
 
 demo: venv dev-cluster ## The end-to-end demo on the simulated cluster
-	KUBECONFIG=$(KUBECONFIG_DEV) $(PY) hack/demo.py
+	KUBECONFIG=$(KUBECONFIG_DEV) LLMOPS_PROMETHEUS_URL=$${LLMOPS_PROMETHEUS_URL:-$(PROMETHEUS_URL_DEV)} $(PY) hack/demo.py
 
 bench: venv build ## Run the benchmarks
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

@@ -34,7 +34,7 @@ from llmops_sim.pod_mirror import PodMirror
 from llmops_sim.volumes import VolumeProvisioner
 
 ROOT = Path(__file__).resolve().parents[1]
-STATE = ROOT / ".cluster"
+STATE = Path(os.environ.get("LLMOPS_CLUSTER_DIR", ROOT / ".cluster"))  # as hack/cluster/lib.sh
 KUBECONFIG = str(STATE / "kubeconfig")
 NAMESPACE = "llmops-demo"
 PROMETHEUS = os.environ.get("LLMOPS_PROMETHEUS_URL", "http://127.0.0.1:19090")

@@ -4,6 +4,7 @@
 #   crds/*.yaml                       -> charts/llmops-operator/crds/   (Helm installs crds/ verbatim)
 #   crds/*.yaml                       -> crds/kustomization.yaml         (the list kustomize reads)
 #   manifests/base/clusterrole.yaml   -> charts/llmops-operator/files/clusterrole.yaml
+#   manifests/monitoring/llmops-*     -> charts/llmops-operator/files/monitoring/ (alerts, dashboard)
 # Helm cannot read files outside the chart and packages symlinks poorly, hence copies; the unit
 # tests in tests/unit/test_install_manifests.py fail when a copy is out of date.
 set -euo pipefail
@@ -31,4 +32,7 @@ cp "${crds[@]}" "$CHART/crds/"
 } >"$ROOT/crds/kustomization.yaml"
 
 cp "$ROOT/manifests/base/clusterrole.yaml" "$CHART/files/clusterrole.yaml"
-echo "sync-chart-crds: ${#crds[@]} CRDs -> charts/llmops-operator/crds, crds/kustomization.yaml; RBAC rules -> chart" >&2
+mkdir -p "$CHART/files/monitoring"
+cp "$ROOT"/manifests/monitoring/llmops-alerts.rules.yaml "$ROOT"/manifests/monitoring/llmops-dashboard.json \
+  "$CHART/files/monitoring/"
+echo "sync-chart-crds: ${#crds[@]} CRDs -> charts/llmops-operator/crds, crds/kustomization.yaml; RBAC rules, alerts and dashboard -> chart" >&2

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the dev cluster needs, only when they are missing.
-# Prometheus comes from Debian; the control plane is built from Go modules (build.sh).
+# Installs the Debian packages the dev cluster and the tests need, only when they are missing
+# (`make demo`, `make test` and `make venv` run it first; it says "all present" and exits when
+# nothing is missing). Runs apt-get as root, through sudo when not root, and says what to do when
+# neither works. Prometheus (and promtool) come from Debian; the control plane is built from Go
+# modules (build.sh).
 # If the prometheus package starts its own systemd service on :9090 we leave it alone:
 # up.sh runs its own Prometheus process on a loopback port.
 set -euo pipefail
@@ -22,18 +25,31 @@ for cmd in "${!wanted[@]}"; do
     missing+=("${wanted[$cmd]}")
   fi
 done
+# `python3 -m venv` needs ensurepip, which Debian ships separately.
+if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+  missing+=("python3-venv")
+fi
 
 if ((${#missing[@]} == 0)); then
   echo "deps: all present"
   exit 0
 fi
 
-if [[ $(id -u) -ne 0 ]]; then
-  SUDO=sudo
-else
+cannot() {
+  printf 'deps: error: %s\ndeps: install them yourself: apt-get install %s\n' "$1" "${missing[*]}" >&2
+  exit 1
+}
+command -v apt-get >/dev/null 2>&1 || cannot "missing ${missing[*]}, and apt-get is not available (not a Debian-like system)"
+if [[ $(id -u) -eq 0 ]]; then
   SUDO=
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=sudo
+  # Without a terminal sudo cannot ask for a password: fail now rather than hang.
+  [[ -t 0 ]] || sudo -n true 2>/dev/null || cannot "missing ${missing[*]}; not root, and sudo needs a password (run: sudo bash hack/cluster/deps.sh)"
+else
+  cannot "missing ${missing[*]}; not root and sudo is not installed (run this script as root)"
 fi
-echo "deps: installing ${missing[*]}"
+echo "deps: installing ${missing[*]}${SUDO:+ (with sudo)}"
 # Keep a package's postinst from starting services; we run our own processes.
 export DEBIAN_FRONTEND=noninteractive
 policy_added=0
@@ -43,6 +59,6 @@ if [[ ! -e /usr/sbin/policy-rc.d ]]; then
   policy_added=1
 fi
 trap '[[ $policy_added == 1 ]] && $SUDO rm -f /usr/sbin/policy-rc.d' EXIT
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+$SUDO apt-get update -qq || cannot "apt-get update failed (is the Debian mirror reachable?)"
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" || cannot "apt-get install failed"
 echo "deps: done"

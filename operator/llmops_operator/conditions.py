@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from llmops_operator.api.common import Condition
 
@@ -36,6 +36,11 @@ TRAFFIC_ROUTING = "TrafficRouting"
 """The HTTPRoute (and, with inferencePool routing, the pools and pickers) carries the weights."""
 VALID = "Valid"
 """EvalGate: its assertions compile."""
+RECONCILING = "Reconciling"
+"""True while work is under way (kstatus' abnormal-true condition: Flux reads it as InProgress)."""
+STALLED = "Stalled"
+"""True when only a person can move the object on (kstatus reads it as Failed, Argo CD's health
+scripts as Degraded)."""
 
 MODEL_READY_SET: tuple[str, ...] = (CREDENTIALS_READY, PROMPTS_READY, CACHE_READY, SCHEDULED, AVAILABLE)
 """Sub-conditions whose conjunction is the Model's Ready (absent ones do not count)."""
@@ -99,6 +104,24 @@ class Reason:
     PICKER_NOT_READY = "EndpointPickerNotReady"
     # generic
     INVALID_SPEC = "InvalidSpec"
+
+
+BLOCKING_REASONS = frozenset(
+    {
+        Reason.INVALID_SPEC,
+        Reason.NO_FITTING_NODE,
+        Reason.UNSCHEDULABLE,
+        Reason.SECRET_MISSING,
+        Reason.SECRET_KEY_MISSING,
+        Reason.PROMPT_MISSING,
+        Reason.PROMPT_INVALID,
+        Reason.CACHE_LOAD_FAILED,
+        Reason.PODS_NOT_READY,
+    }
+)
+"""Reasons of a False Ready that no retry fixes: the Model is Stalled until a person acts."""
+
+Progress = Literal["InProgress", "Stalled", "Current"]
 
 
 def get_condition(conditions: Iterable[Condition], type_: str) -> Condition | None:
@@ -172,6 +195,64 @@ def roll_up_ready(
     return set_condition(conditions, READY, "True", Reason.ALL_READY, "", now, generation)
 
 
+def set_progress(
+    conditions: Sequence[Condition],
+    progress: Progress,
+    reason: str,
+    message: str,
+    now: datetime,
+    generation: int | None = None,
+) -> list[Condition]:
+    """Reconciling / Stalled, the conditions kstatus (Flux) computes status from: at most one is
+    present and True; both are cleared when the object is Current."""
+    if progress == "Current":
+        return clear_condition(clear_condition(conditions, RECONCILING), STALLED)
+    type_, other = (RECONCILING, STALLED) if progress == "InProgress" else (STALLED, RECONCILING)
+    return set_condition(clear_condition(conditions, other), type_, "True", reason, message, now, generation)
+
+
+def model_progress(
+    conditions: Sequence[Condition], phase: str, aborted: bool, rollout_message: str
+) -> tuple[Progress, str, str]:
+    """(progress, reason, message) of a Model for `set_progress`: Stalled after an abort or
+    rollback, for an invalid spec and for a False Ready with a blocking reason; InProgress
+    until the Model is Ready with nothing rolling out; Current then."""
+    ready = get_condition(conditions, READY)
+    rolled_back = get_condition(conditions, ROLLED_BACK)
+    if aborted:
+        reason = rolled_back.reason if rolled_back is not None and rolled_back.status == "True" else "Aborted"
+        return "Stalled", reason, rollout_message or "the rollout was aborted"
+    if ready is not None and ready.status != "True" and ready.reason in BLOCKING_REASONS:
+        return "Stalled", ready.reason, ready.message
+    if phase == "Ready":
+        return "Current", "", ""
+    progressing = get_condition(conditions, PROGRESSING)
+    if progressing is not None and progressing.message:
+        return "InProgress", progressing.reason, progressing.message
+    if ready is not None and ready.status != "True":
+        return "InProgress", ready.reason, ready.message
+    return "InProgress", phase, f"Model is {phase}"
+
+
+EVAL_RUN_PROGRESS: dict[str, tuple[Progress, Status]] = {
+    "Pending": ("InProgress", "Unknown"),
+    "Running": ("InProgress", "Unknown"),
+    "Passed": ("Current", "True"),
+    "Failed": ("Stalled", "False"),
+    "Error": ("Stalled", "False"),
+}
+"""EvalRun phase -> (progress, Ready status): a finished run never changes again."""
+
+
+def eval_run_conditions(phase: str, message: str, now: datetime) -> list[Condition]:
+    """Ready and Reconciling/Stalled of an EvalRun in `phase` (written with every phase)."""
+    progress, ready = EVAL_RUN_PROGRESS[phase]
+    reason = f"Eval{phase}"
+    message = message or f"the eval run is {phase.lower()}"
+    conditions = set_condition([], READY, ready, reason, message, now)
+    return set_progress(conditions, progress, reason, message, now)
+
+
 def changed(before: Sequence[Condition], after: Sequence[Condition]) -> list[Condition]:
     """Conditions in `after` whose status, reason or message differ from `before` (for Events)."""
     result = []
@@ -184,3 +265,25 @@ def changed(before: Sequence[Condition], after: Sequence[Condition]) -> list[Con
         ):
             result.append(condition)
     return result
+
+
+def validity_conditions(
+    obj: dict[str, Any],
+    problem: str,
+    valid: tuple[str, str],
+    invalid_reason: str,
+    now: datetime,
+    types: tuple[str, ...] = (READY,),
+) -> list[dict[str, Any]]:
+    """`types` (Ready, and e.g. Valid) from a validation result, plus Stalled when invalid (only
+    a new spec fixes it); unchanged conditions keep lastTransitionTime. `valid` is the
+    (reason, message) of a valid object."""
+    conditions = [Condition.model_validate(c) for c in (obj.get("status") or {}).get("conditions") or []]
+    generation = obj["metadata"].get("generation")
+    reason, message = (invalid_reason, problem) if problem else valid
+    for type_ in types:
+        status: Status = "False" if problem else "True"
+        conditions = set_condition(conditions, type_, status, reason, message, now, generation)
+    progress = "Stalled" if problem else "Current"
+    conditions = set_progress(conditions, progress, reason, message, now, generation)
+    return [c.model_dump(by_alias=True, exclude_none=True, mode="json") for c in conditions]

@@ -11,6 +11,7 @@ import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jinja2
@@ -20,7 +21,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
 from llmops_operator.api.prompt import PromptVersionSpec
-from llmops_operator.conditions import Reason
+from llmops_operator.conditions import Reason, validity_conditions
 from llmops_operator.hashing import digest
 
 MAX_RENDERED_CHARS = 1_000_000
@@ -245,15 +246,20 @@ def resolve(
     return found, None, ""
 
 
-def prompt_version_status(obj: dict[str, Any], models: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def prompt_version_status(
+    obj: dict[str, Any], models: Iterable[dict[str, Any]], now: datetime
+) -> dict[str, Any]:
     """The status a PromptVersion should have (pure)."""
     meta = obj["metadata"]
+    valid = ("Validated", "templates compile")
     try:
         spec = PromptVersionSpec.model_validate(obj.get("spec") or {})
     except ValidationError as exc:
+        problem = f"invalid spec: {exc.errors()[0]['msg']}"
         return {
             "valid": False,
-            "reason": f"invalid spec: {exc.errors()[0]['msg']}",
+            "reason": problem,
+            "conditions": validity_conditions(obj, problem, valid, "InvalidPrompt", now),
             "observedGeneration": meta.get("generation"),
         }
     result = validate(spec)
@@ -271,5 +277,8 @@ def prompt_version_status(obj: dict[str, Any], models: Iterable[dict[str, Any]])
         "valid": result.valid,
         "reason": result.reason,
         "usedBy": used_by,
+        "conditions": validity_conditions(
+            obj, "" if result.valid else result.reason or "invalid", valid, "InvalidPrompt", now
+        ),
         "observedGeneration": meta.get("generation"),
     }

@@ -156,11 +156,28 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
     url = prometheus.url if hasattr(prometheus, "url") else str(prometheus)
     template = f"http://127.0.0.1:{openai_stub.port}/r/{{revision}}/v1"
     volumes = VolumeProvisioner(cluster.api_client).start()
-    proc = OperatorProcess(str(cluster.kubeconfig), url, {"LLMOPS_EVAL_ENDPOINT_TEMPLATE": template})
+    metrics_port = _free_port()
+    env = {
+        "LLMOPS_EVAL_ENDPOINT_TEMPLATE": template,
+        "LLMOPS_METRICS_PORT": str(metrics_port),
+        "LLMOPS_METRICS_ADDRESS": "127.0.0.1",
+    }
+    proc = OperatorProcess(str(cluster.kubeconfig), url, env)
     proc.start()
+    # Prometheus scrapes the operator's own metrics (the dashboard and alerts read them)
+    target = f"llmops-operator-{metrics_port}"
+    prometheus.add_target(target, f"127.0.0.1:{metrics_port}", {"job": "llmops-operator"})
     yield proc
+    prometheus.remove_target(target)
     proc.stop()
     volumes.stop()
+
+
+def _free_port() -> int:
+    """A loopback port nothing listens on now (sessions on one machine never share a fixed one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -34,7 +34,9 @@ from helpers_canary import (
 )
 from helpers_model import Kubectl, model_manifest, unique
 
+from gitops_health import check_health
 from llmops_operator.rollout.traffic.gateway import route_weights
+from plugin_snapshots import check_plugin_tree
 
 pytestmark = pytest.mark.cluster
 
@@ -94,21 +96,29 @@ def test_healthy_canary_walks_every_step_and_becomes_stable(
     canary = model.when_args_change()
     traffic.set_shape("steady", revision=canary, namespace=namespace, **BUSY)
     assert canary != old
+    check_health(model.model(), "Progressing", "InProgress", "canary-progressing")
 
     seen_weights: set[int] = set()
 
+    recorded: list[str] = []
+
     def promoted(m: dict[str, Any]) -> bool:
         status = m.get("status") or {}
-        seen_weights.add(int((status.get("rollout") or {}).get("weight", 0)))
+        rollout = status.get("rollout") or {}
+        seen_weights.add(int(rollout.get("weight", 0)))
+        if not recorded and rollout.get("weight") == 50 and rollout.get("analysis", {}).get("measurements"):
+            recorded.append(check_plugin_tree(kube.kubeconfig, namespace, model.name, "canary-analysis"))
         return status.get("stableRevision") == canary and status.get("phase") == "Ready"
 
     model.wait(promoted, 120, f"revision {canary} promoted")
     assert {25, 50} <= seen_weights, f"weights seen while polling: {sorted(seen_weights)}"
+    assert recorded and f"revision {canary}  canary  weight 50%" in recorded[0], recorded
     model.wait(lambda m: model.deployment_of(old) is None, 30, f"Deployment of {old} removed")
     assert [d["metadata"]["labels"]["llmops.dev/revision"] for d in model.deployments()] == [canary]
     assert model.replicas_of(canary) == 4
     assert model.revision_record(canary).get("outcome") == "Stable"
     assert model.revision_record(old).get("outcome") == "Superseded"
+    check_health(model.model(), "Healthy", "Current", "promoted")
 
     reasons = [reason for _, reason, _ in model.events()]
     completed = [m for _, r, m in model.events() if r == "StepCompleted"]
@@ -189,6 +199,9 @@ def test_regression_rolls_back_within_two_intervals(
     assert model.replicas_of(canary) == 0
     assert model.revision_record(canary).get("outcome") == "RolledBack"
     assert any(r == "RolledBack" for _, r, _ in model.events())
+    tree = check_plugin_tree(kube.kubeconfig, namespace, model.name, f"rolled-back-{case}")
+    assert "ABORTED" in tree and f"revision {canary}" in tree and "weight 0%  RolledBack" in tree, tree
+    check_health(model.model(), "Degraded", "Failed", f"rolled-back-{case}")
 
     # not tried again by itself: still rolled back after a few more passes
     operator.wait_passes(namespace, model.name, 3)
@@ -226,6 +239,7 @@ def test_no_data_pauses_inconclusive_then_resumes_when_traffic_starts(
     pause = model.wait(inconclusive_pause, 60, "an Inconclusive pause condition")
     assert "no data" in pause["message"]
     assert model.status()["phase"] == "Paused"
+    check_health(model.model(), "Suspended", "InProgress", "paused-inconclusive")
     analysis_condition = model.condition("Analysis")
     assert (analysis_condition["status"], analysis_condition["reason"]) == ("Unknown", "Inconclusive")
     assert model.status()["stableRevision"] == old

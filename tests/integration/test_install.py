@@ -59,3 +59,40 @@ def test_kustomize_manifests_are_accepted_by_the_api_server(cluster: Any, direct
     out = _dry_run(cluster, rendered)
     assert "customresourcedefinition.apiextensions.k8s.io/models.llmops.dev" in out
     assert "deployment.apps/" in out
+
+
+@pytest.mark.cluster
+def test_argocd_health_snippet_merges_into_an_existing_argocd_cm(cluster: Any, namespace: str) -> None:
+    """docs/install.md's command, with the ConfigMap in the test namespace: Argo CD's own keys stay,
+    the four health keys are added."""
+    cluster.kubectl(
+        "-n", namespace, "create", "configmap", "argocd-cm", "--from-literal=url=https://argocd.example.com"
+    )
+    rendered = subprocess.run(
+        [
+            str(_helm(cluster)),
+            "template",
+            "llmops-operator",
+            str(CHART),
+            "--set",
+            "argocd.healthChecks.enabled=true",
+            "--set",
+            f"argocd.healthChecks.namespace={namespace}",
+            "--show-only",
+            "templates/argocd-health.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    cluster.kubectl(
+        "apply", "--server-side", "--field-manager=llmops-health-checks", "-f", "-", input=rendered
+    )
+    data = cluster.core.read_namespaced_config_map("argocd-cm", namespace).data
+    assert data["url"] == "https://argocd.example.com"
+    health = CHART / "files/resource_customizations/llmops.dev"
+    for kind in ("Model", "EvalRun", "PromptVersion", "EvalGate"):
+        assert (
+            data[f"resource.customizations.health.llmops.dev_{kind}"]
+            == (health / kind / "health.lua").read_text()
+        )

@@ -25,6 +25,7 @@ from helpers_model import (
     small_spec,
 )
 
+from gitops_health import check_health
 from polling import wait_for
 
 OperatorProcess = Any  # tests/integration/conftest.py: .kill(), .start(), .log_tail(), .proc
@@ -277,11 +278,12 @@ def test_missing_secret_sets_credentials_condition_and_warns(
     assert "hf-token" in event[2]
     model = get_model(kube, ns, "nosecret")
     assert model["status"]["phase"] == "Pending"
+    check_health(model, "Degraded", "Failed", "secret-missing")
     assert engine_deployments(kube, ns, "nosecret") == []
 
     # creating the Secret unblocks the Model
     create_secret(kube, ns)
-    wait_phase(kube, ns, "nosecret", "Ready", operator)
+    check_health(wait_phase(kube, ns, "nosecret", "Ready", operator), "Healthy", "Current", "ready")
 
 
 def test_missing_secret_key_sets_credentials_condition(
@@ -309,6 +311,7 @@ def test_gpu_request_no_node_can_hold_sets_scheduled_false(
     create_model(kube, ns, "nofit", small_spec(resources=resources))
     c = wait_condition(kube, ns, "nofit", "Scheduled", "False", "NoFittingNode", operator)
     assert in_message in c["message"]
+    check_health(get_model(kube, ns, "nofit"), "Degraded", "Failed", "no-fitting-node")
     wait_event(kube, ns, "nofit", "Warning", "ScheduledNoFittingNode")
     assert get_model(kube, ns, "nofit")["status"]["phase"] != "Ready"
 

@@ -38,9 +38,11 @@ from helpers_evals import (
 )
 from helpers_model import Kubectl, model_manifest, unique
 
+from gitops_health import check_health
 from llmops_operator import prompts, revisions
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.resources import PROMPTS_MOUNT
+from plugin_snapshots import check_plugin_tree
 from polling import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -196,6 +198,7 @@ def test_valid_prompt_version_gets_valid_status_and_content_hash(kube: Kubectl, 
     assert not status.get("reason")
     assert status.get("usedBy", []) == []
     assert not [e for e in events_of(kube, ns, "PromptVersion", "support-bot-v1") if e[0] == "Warning"]
+    check_health(pv, "Healthy", "Current", "valid")
 
 
 @pytest.mark.parametrize(
@@ -225,6 +228,7 @@ def test_invalid_prompt_version_is_marked_invalid_with_reason_and_warning_event(
 
     assert pv["status"]["valid"] is False
     assert reason_part in pv["status"]["reason"]
+    check_health(pv, "Degraded", "Failed", "invalid")
     warnings = wait_for(
         lambda: [e for e in events_of(kube, ns, "PromptVersion", "support-bot-v1") if e[0] == "Warning"],
         30,
@@ -396,6 +400,8 @@ def test_prompt_change_that_answers_well_passes_the_gate_and_becomes_stable(
     run = wait_eval_phase(kube, ns, operator, candidate, "Passed")
 
     assert_gate_run_wiring(run, stub, stable, candidate)
+    check_health(run, "Healthy", "Current", "passed")
+    check_health(kube.get("evalgate", ns, GATE) or {}, "Healthy", "Current", "valid")
     result = run["status"]
     assert result["candidate"]["passRate"] == 1.0
     assert result["baseline"]["passRate"] == 1.0
@@ -425,6 +431,7 @@ def test_candidate_that_answers_badly_fails_the_gate_and_is_rolled_back(
     run = wait_eval_phase(kube, ns, operator, candidate, "Failed")
 
     assert_gate_run_wiring(run, stub, stable, candidate)
+    check_health(run, "Degraded", "Failed", "failed")
     # both assertions fail on every case, and so does the regression criterion vs the baseline
     assert set(run["status"]["failingAssertions"]) == {*FAILING_ASSERTIONS, "maxRegressionVsBaseline"}
     model = wait_model(
@@ -445,6 +452,7 @@ def test_candidate_that_answers_badly_fails_the_gate_and_is_rolled_back(
     assert status["stableRevision"] == stable
     assert status["phase"] == "Degraded"
     assert status["rollout"]["abort"] is True and status["rollout"]["weight"] == 0
+    check_health(model, "Degraded", "Failed", "rolled-back-eval-failed")
     canary = wait_for(
         lambda: (lambda d: d if d and d["spec"]["replicas"] == 0 else None)(
             kube.get("deployment", ns, revisions.deployment_name(MODEL, candidate))
@@ -466,6 +474,7 @@ def test_unreachable_candidate_gives_eval_error_and_pauses_until_promoted(
     run = wait_eval_phase(kube, ns, operator, candidate, "Error")
 
     assert_gate_run_wiring(run, stub, stable, candidate)
+    check_health(run, "Degraded", "Failed", "error")
     model = wait_model(
         kube,
         ns,
@@ -480,6 +489,9 @@ def test_unreachable_candidate_gives_eval_error_and_pauses_until_promoted(
     status = status_of(model)
     assert status["phase"] == "Paused"
     assert status["stableRevision"] == stable and status["canaryRevision"] == candidate
+    check_health(model, "Suspended", "InProgress", "paused-eval-error")
+    tree = check_plugin_tree(kube.kubeconfig, ns, MODEL, "paused-eval-error")
+    assert "Paused (EvalGateError)" in tree and "EvalRun" in tree and " Error " in tree, tree
     gate_condition = condition(model, "EvalGatePassed")
     assert (gate_condition["status"], gate_condition["reason"]) == ("Unknown", "EvalError")
     assert condition(model, "RolledBack").get("status") != "True"
@@ -537,6 +549,7 @@ def test_gate_with_an_invalid_regex_says_so_at_apply_time(kube: Kubectl, ns: str
     valid = next(c for c in gate["status"]["conditions"] if c["type"] == "Valid")
     assert valid["status"] == "False" and valid["reason"] == "InvalidAssertion"
     assert "invalid regex" in valid["message"] and "([a-z" in valid["message"]
+    check_health(gate, "Degraded", "Failed", "invalid-regex")
     warnings = wait_for(
         lambda: [e for e in events_of(kube, ns, "EvalGate", GATE) if e[0] == "Warning"],
         30,

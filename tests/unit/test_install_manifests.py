@@ -210,6 +210,13 @@ LINT_VALUES = [
     pytest.param({}, id="defaults"),
     pytest.param({"watchNamespaces": ["team-a", "team-b"]}, id="watchNamespaces"),
     pytest.param({"metrics": {"serviceMonitor": {"enabled": True}}}, id="serviceMonitor"),
+    pytest.param(
+        {
+            "monitoring": {"prometheusRule": {"enabled": True}, "dashboard": {"enabled": True}},
+            "argocd": {"healthChecks": {"enabled": True}},
+        },
+        id="monitoring-and-argocd",
+    ),
 ]
 
 
@@ -316,6 +323,33 @@ def test_service_monitor_is_optional(helm: Path) -> None:
     service = one(rendered, "Service")
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+def test_monitoring_and_argocd_health_are_optional_and_copy_their_sources(helm: Path) -> None:
+    defaults = helm_template(helm)
+    assert not of_kind(defaults, "PrometheusRule")
+    assert [m["metadata"]["name"] for m in of_kind(defaults, "ConfigMap")] == []
+    rendered = helm_template(
+        helm,
+        {
+            "monitoring": {"prometheusRule": {"enabled": True}, "dashboard": {"enabled": True}},
+            "argocd": {"healthChecks": {"enabled": True}},
+        },
+    )
+    rules = yaml.safe_load((ROOT / "manifests/monitoring/llmops-alerts.rules.yaml").read_text())
+    assert one(rendered, "PrometheusRule")["spec"]["groups"] == rules["groups"]
+    dashboard = one(rendered, "ConfigMap", "llmops-llmops-operator-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["llmops-operator.json"]) == json.loads(
+        (ROOT / "manifests/monitoring/llmops-dashboard.json").read_text()
+    )
+    argocd = one(rendered, "ConfigMap", "argocd-cm")
+    assert argocd["metadata"]["namespace"] == "argocd"
+    health = CHART / "files/resource_customizations/llmops.dev"
+    assert argocd["data"] == {
+        f"resource.customizations.health.llmops.dev_{kind}": (health / kind / "health.lua").read_text()
+        for kind in ("Model", "EvalRun", "PromptVersion", "EvalGate")
+    }
 
 
 def test_helm_installs_exactly_the_repo_crds(helm: Path) -> None:

@@ -337,5 +337,7 @@ class EvalRunStatus(StatusModel):
     """Assertions (and criteria) that made the run fail."""
     message: str = ""
     """Human-readable summary; for Error, what went wrong."""
+    conditions: list[Condition] = Field(default_factory=list)
+    """Ready (the run passed), Reconciling while it runs, Stalled once it failed or erred."""
     observed_generation: int | None = None
     """The generation this status was computed from."""

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from llmops_operator.api.common import ApiModel, StatusModel
+from llmops_operator.api.common import ApiModel, Condition, StatusModel
 
 PROMPT_VERSION_SPEC_VALIDATIONS: list[dict[str, str]] = [
     {"rule": "self == oldSelf", "message": "PromptVersion spec is immutable; create a new version"},
@@ -99,5 +99,7 @@ class PromptVersionStatus(StatusModel):
     """Why the version is invalid, when it is."""
     used_by: list[str] = Field(default_factory=list)
     """Models that bind this version."""
+    conditions: list[Condition] = Field(default_factory=list)
+    """Ready (the templates compile), and Stalled while the version is invalid."""
     observed_generation: int | None = None
     """The generation this status was computed from."""

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from llmops_operator.api.evals import EvalGateSpec, EvalRunSpec
 from llmops_operator.api.prompt import PromptVersionSpec
+from llmops_operator.conditions import eval_run_conditions
 from llmops_operator.evals import report
 from llmops_operator.evals.runner import EvalResult, run_eval
 from llmops_operator.kube.client import Kube, NotFound
@@ -269,4 +270,10 @@ def read_inputs(
 
 
 def _patch_status(kube: Any, namespace: str, name: str, status: dict[str, Any]) -> None:
+    """Every write carries the conditions of the phase it records (for kstatus and Argo CD)."""
+    conditions = eval_run_conditions(status["phase"], status.get("message", ""), datetime.now(UTC))
+    status = {
+        **status,
+        "conditions": [c.model_dump(by_alias=True, exclude_none=True, mode="json") for c in conditions],
+    }
     kube.patch_status("EvalRun", namespace, name, status)

@@ -10,11 +10,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmops_operator import engines, revisions
-from llmops_operator.api.common import API_VERSION, Condition
+from llmops_operator.api.common import API_VERSION
 from llmops_operator.api.evals import EvalGateSpec
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.rollout import RolloutStatus
-from llmops_operator.conditions import VALID, Reason, set_condition
+from llmops_operator.conditions import READY, VALID, Reason, validity_conditions
 from llmops_operator.evals.assertions import AssertionConfigError, check_assertion
 from llmops_operator.evals.job import endpoint
 from llmops_operator.hashing import text_digest
@@ -134,18 +134,11 @@ def eval_gate_status(
         problem = f"invalid spec: {exc.errors()[0]['msg']}"
     except AssertionConfigError as exc:
         problem = str(exc)
-    current = [Condition.model_validate(c) for c in (obj.get("status") or {}).get("conditions") or []]
-    conditions = set_condition(
-        current,
-        VALID,
-        "False" if problem else "True",
-        Reason.INVALID_ASSERTION if problem else Reason.VALIDATED,
-        problem or "assertions compile",
-        now,
-        meta.get("generation"),
+    conditions = validity_conditions(
+        obj, problem, (Reason.VALIDATED, "assertions compile"), Reason.INVALID_ASSERTION, now, (VALID, READY)
     )
     status: dict[str, Any] = {
-        "conditions": [c.model_dump(by_alias=True, exclude_none=True, mode="json") for c in conditions],
+        "conditions": conditions,
         "observedGeneration": meta.get("generation"),
     }
     newest = last_run(obj, eval_runs)

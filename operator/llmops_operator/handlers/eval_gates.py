@@ -7,7 +7,7 @@ from typing import Any
 
 from llmops_operator.conditions import VALID, Reason
 from llmops_operator.evals.gate import eval_gate_status
-from llmops_operator.kube.apply import write_status
+from llmops_operator.kube.apply import status_unchanged, write_status
 from llmops_operator.runtime.context import OperatorContext
 
 
@@ -16,15 +16,8 @@ def reconcile_eval_gate(ctx: OperatorContext, obj: dict[str, Any]) -> None:
     the gate turns invalid."""
     now = datetime.now(UTC)
     desired = eval_gate_status(obj, now, ctx.store.eval_runs.objects.values())
-    current = obj.get("status") or {}
-    before = {c.get("type"): c for c in current.get("conditions") or []}.get(VALID) or {}
-    after = desired["conditions"][[c["type"] for c in desired["conditions"]].index(VALID)]
-    unchanged = (before.get("status"), before.get("message")) == (after["status"], after["message"])
-    if (
-        unchanged
-        and current.get("observedGeneration") == desired["observedGeneration"]
-        and current.get("lastRun") == desired.get("lastRun")
-    ):
+    if status_unchanged(obj.get("status") or {}, desired):
         return
+    after = next(c for c in desired["conditions"] if c["type"] == VALID)
     warning = (Reason.INVALID_ASSERTION, after["message"]) if after["status"] == "False" else None
     write_status(ctx, "EvalGate", obj, desired, warning)

@@ -136,7 +136,7 @@ def _autoscaling_signals(
     meta = model["metadata"]
     try:
         return read_signals(
-            PrometheusProvider(ctx.settings.prometheus_url),
+            PrometheusProvider(ctx.settings.prometheus_url, reachable=ctx.metrics.prometheus_reachable),
             spec.engine.type,
             meta["namespace"],
             meta["name"],
@@ -251,7 +251,7 @@ def measure(
     status = plan.status
     if analysis is None or not status.get("canaryRevision"):
         return []
-    provider = PrometheusProvider(ctx.settings.prometheus_url)
+    provider = PrometheusProvider(ctx.settings.prometheus_url, reachable=ctx.metrics.prometheus_reachable)
     measurements = take_measurements(
         analysis,
         plan.run_analysis,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from llmops_operator import prompts
-from llmops_operator.kube.apply import write_status
+from llmops_operator.kube.apply import status_unchanged, write_status
 from llmops_operator.runtime.context import OperatorContext
 
 log = logging.getLogger("llmops.prompts")
@@ -14,9 +15,9 @@ log = logging.getLogger("llmops.prompts")
 
 def reconcile_prompt_version(ctx: OperatorContext, obj: dict[str, Any]) -> None:
     """Write the status when it changed; an invalid version gets a Warning Event once."""
-    desired = prompts.prompt_version_status(obj, ctx.store.models.objects.values())
+    desired = prompts.prompt_version_status(obj, ctx.store.models.objects.values(), datetime.now(UTC))
     current = obj.get("status") or {}
-    if all(current.get(k) == v for k, v in desired.items()):
+    if status_unchanged(current, desired):
         return
     turned_invalid = not desired["valid"] and current.get("valid") is not False
     write_status(

@@ -168,6 +168,8 @@ def run_operator(args: argparse.Namespace) -> int:
     global CONTEXT
     configure_logging(args.log_format, args.verbose)
     CONTEXT = OperatorContext.from_args(args)
+    queue = CONTEXT.queue
+    CONTEXT.metrics.track_queue(lambda: len(queue))
     if args.metrics_port:
         CONTEXT.metrics.serve(args.metrics_address, args.metrics_port)
     namespaces = list(args.namespace or [])

@@ -101,7 +101,9 @@ def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
     if plan.events:
         involved = {**model, "apiVersion": API_VERSION, "kind": "Model"}
         ctx.events.submit(_post_events, ctx, involved, plan.events, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    ctx.metrics.record_status(namespace, name, plan.status)
+    ctx.metrics.record_model(namespace, name, plan.status, ctx.store.eval_runs.owned_by(namespace, name))
+    if any(reason == "RolledBack" for _, reason, _ in plan.events):
+        ctx.metrics.rollbacks.labels(namespace, name).inc()
     return plan.requeue_after
 
 
@@ -134,3 +136,16 @@ def write_status(
             ctx.kube.post_event(involved, "Warning", warning[0], warning[1], stamp)
     except (NotFound, KubeError) as exc:
         log.warning("could not write status of %s %s/%s: %s", kind, meta["namespace"], meta["name"], exc)
+
+
+def status_unchanged(current: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """Whether writing `desired` would change nothing but condition timestamps."""
+
+    def summary(status: dict[str, Any]) -> dict[str, Any]:
+        conditions = sorted(
+            (c.get("type"), c.get("status"), c.get("reason"), c.get("message"), c.get("observedGeneration"))
+            for c in status.get("conditions") or []
+        )
+        return {**status, "conditions": conditions}
+
+    return all(summary(current).get(k) == v for k, v in summary(desired).items())

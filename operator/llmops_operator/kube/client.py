@@ -127,6 +127,10 @@ class Kube:
         except NotFound:
             return None
 
+    def get_node(self, name: str) -> dict[str, Any]:
+        """A Node (cluster-scoped, so outside the namespaced kinds above)."""
+        return self._call("GET", f"/api/v1/nodes/{name}")
+
     def list(self, kind: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
         query = {"labelSelector": label_selector} if label_selector else None
         return self._call("GET", object_path(kind, namespace), query=query).get("items", [])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -80,8 +81,11 @@ class PrometheusProvider:
         timeout_seconds: float = 10.0,
         headers: dict[str, str] | None = None,
         retries: int = 1,
+        reachable: Callable[[bool], None] | None = None,
     ) -> None:
+        """`reachable` hears after each query whether Prometheus answered (even with an error)."""
         self.url = url.rstrip("/")
+        self._reachable = reachable or (lambda _: None)
         # Few retries: an outage must surface as Error quickly, consecutiveErrorLimit absorbs blips.
         retry = Retry(total=retries, backoff_factor=0.2, status_forcelist=[502, 503, 504])
         self._client = PrometheusConnect(
@@ -95,14 +99,18 @@ class PrometheusProvider:
         try:
             data = self._client.custom_query(promql)
         except Exception as err:  # connection refused, timeout, HTTP 4xx/5xx, bad JSON: all Errors
+            self._reachable("HTTP Status Code" in str(err))
             return QueryResult.error(self._describe(err))
+        self._reachable(True)
         return parse_result(data)
 
     def query_vector(self, promql: str, at: datetime, by: str = "le") -> VectorResult:
         try:
             data = self._client.custom_query(promql, params={"time": f"{at.timestamp():.3f}"})
         except Exception as err:  # same as query(): every failure is an Error
+            self._reachable("HTTP Status Code" in str(err))
             return VectorResult("error", message=self._describe(err))
+        self._reachable(True)
         return parse_vector(data, by)
 
     def _describe(self, err: Exception) -> str:

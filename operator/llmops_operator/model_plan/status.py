@@ -115,13 +115,22 @@ def phase(p: Pass) -> str:
 
 def finish(p: Pass) -> ModelPlan:
     """The one exit of every pass: Ready rolled up, phase, status in wire form, Events."""
-    p.conditions = [c for c in p.conditions if c.type != cond.READY] + [
-        c for c in p.conditions if c.type == cond.READY
-    ]
     if not _invalid_spec(p):
         p.conditions = cond.roll_up_ready(p.conditions, p.world.now, p.generation)
     p.status.conditions = p.conditions
     p.status.phase = phase(p)  # type: ignore[assignment]
+    rollout = p.status.rollout
+    progress = cond.model_progress(
+        p.conditions,
+        p.status.phase,
+        rollout is not None and rollout.abort,
+        rollout.message if rollout else "",
+    )
+    p.conditions = cond.set_progress(p.conditions, *progress, p.world.now, p.generation)
+    p.conditions = [c for c in p.conditions if c.type != cond.READY] + [
+        c for c in p.conditions if c.type == cond.READY
+    ]
+    p.status.conditions = p.conditions
     p.status.observed_generation = p.generation
     p.plan.status = p.status.model_dump(by_alias=True, exclude_none=True, mode="json")
     for condition in cond.changed(p.before, p.conditions):

@@ -1,13 +1,20 @@
-"""The operator's own Prometheus metrics: rollouts, analysis outcomes, reconciles."""
+"""The operator's own Prometheus metrics: rollouts, analysis outcomes, evals, reconciles.
+
+The alert rules and the dashboard (manifests/monitoring/, the chart's `monitoring` values) use
+these names; tests/unit/test_monitoring.py checks that every name they use is defined here.
+"""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 PHASES = ("Pending", "Progressing", "Paused", "Ready", "Degraded", "Failed")
+PAUSE_REASONS = ("PausedStep", "Inconclusive", "EvalGateError", "AnalysisError")
+EVAL_PHASES = ("Pending", "Running", "Passed", "Failed", "Error")
 
 
 class OperatorMetrics:
@@ -60,28 +67,112 @@ class OperatorMetrics:
         self.api_requests = Gauge(
             "llmops_api_requests", "API requests made by reconciles since start", registry=self.registry
         )
+        self.model_ready = Gauge(
+            "llmops_model_ready",
+            "1 while the Model's Ready condition is True",
+            ["namespace", "model"],
+            registry=self.registry,
+        )
+        self.model_gpus = Gauge(
+            "llmops_model_gpus",
+            "GPUs requested by the Model's pods (replicas x GPUs per replica)",
+            ["namespace", "model"],
+            registry=self.registry,
+        )
+        self.rollout_paused = Gauge(
+            "llmops_rollout_paused",
+            "1 for each reason the rollout is paused on, 0 for the others",
+            ["namespace", "model", "reason"],
+            registry=self.registry,
+        )
+        self.eval_run_phase = Gauge(
+            "llmops_eval_run_phase",
+            "1 for the phase of the latest EvalRun of a Model's gate",
+            ["namespace", "model", "gate", "phase"],
+            registry=self.registry,
+        )
+        self.eval_pass_rate = Gauge(
+            "llmops_eval_pass_rate",
+            "Pass rate of the latest finished EvalRun of a Model's gate",
+            ["namespace", "model", "gate", "side"],
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "llmops_work_queue_depth", "Models waiting for a reconcile", registry=self.registry
+        )
+        self.prometheus_up = Gauge(
+            "llmops_prometheus_up",
+            "1 when the operator's last Prometheus query reached Prometheus",
+            registry=self.registry,
+        )
+        self._series: dict[tuple[str, str], set[tuple[Gauge | Counter, tuple[str, ...]]]] = {}
 
     def serve(self, address: str, port: int) -> None:
         start_http_server(port, addr=address, registry=self.registry)
 
-    def record_status(self, namespace: str, model: str, status: dict[str, Any]) -> None:
-        """Phase, canary step and weight from the status a pass wrote."""
-        self.set_phase(namespace, model, status.get("phase", "Pending"))
-        rollout = status.get("rollout") or {}
-        self.rollout_step.labels(namespace, model).set(rollout.get("stepIndex", 0))
-        self.rollout_weight.labels(namespace, model).set(rollout.get("weight", 0))
+    def _set(self, gauge: Gauge, labels: tuple[str, ...], value: float) -> None:
+        """Set a per-Model series and remember it, so `forget` can drop it."""
+        gauge.labels(*labels).set(value)
+        self._series.setdefault((labels[0], labels[1]), set()).add((gauge, labels))
 
     def set_phase(self, namespace: str, model: str, phase: str) -> None:
         for candidate in PHASES:
-            self.model_phase.labels(namespace, model, candidate).set(1 if candidate == phase else 0)
+            self._set(self.model_phase, (namespace, model, candidate), 1 if candidate == phase else 0)
+
+    def record_model(
+        self, namespace: str, model: str, status: Mapping[str, Any], eval_runs: Iterable[Mapping[str, Any]]
+    ) -> None:
+        """Every per-Model series from the status just written and the Model's EvalRuns."""
+        self.set_phase(namespace, model, status.get("phase", "Pending"))
+        rollout = status.get("rollout") or {}
+        key = (namespace, model)
+        # a counter series exists from 0, so that increase() sees the first rollback
+        self.rollbacks.labels(*key)
+        self._series.setdefault(key, set()).add((self.rollbacks, key))
+        self._set(self.rollout_step, key, rollout.get("stepIndex", 0))
+        self._set(self.rollout_weight, key, rollout.get("weight", 0))
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+        )
+        self._set(self.model_ready, key, 1 if ready else 0)
+        self._set(
+            self.model_gpus, key, status.get("replicas", 0) * ((status.get("plan") or {}).get("gpus") or 0)
+        )
+        paused = {c.get("reason") for c in rollout.get("pauseConditions") or []}
+        for reason in PAUSE_REASONS:
+            self._set(self.rollout_paused, (*key, reason), 1 if reason in paused else 0)
+        for gate, run in latest_eval_runs(eval_runs).items():
+            run_status = run.get("status") or {}
+            phase = run_status.get("phase", "Pending")
+            for candidate in EVAL_PHASES:
+                self._set(self.eval_run_phase, (*key, gate, candidate), 1 if candidate == phase else 0)
+            for side in ("candidate", "baseline"):
+                scores = run_status.get(side) or {}
+                if phase in ("Passed", "Failed") and "passRate" in scores:
+                    self._set(self.eval_pass_rate, (*key, gate, side), scores["passRate"])
+
+    def prometheus_reachable(self, reachable: bool) -> None:
+        self.prometheus_up.set(1 if reachable else 0)
+
+    def track_queue(self, depth: Callable[[], float]) -> None:
+        self.queue_depth.set_function(depth)
 
     def forget(self, namespace: str, model: str) -> None:
         """Drop a deleted Model's series, so dashboards do not show it forever."""
-        for gauge, labels in (
-            *((self.model_phase, (namespace, model, phase)) for phase in PHASES),
-            (self.rollout_step, (namespace, model)),
-            (self.rollout_weight, (namespace, model)),
-            (self.model_passes, (namespace, model)),
-        ):
+        for gauge, labels in self._series.pop((namespace, model), set()):
             with contextlib.suppress(KeyError):
                 gauge.remove(*labels)
+        with contextlib.suppress(KeyError):
+            self.model_passes.remove(namespace, model)
+
+
+def latest_eval_runs(eval_runs: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """The newest EvalRun of each gate (by creation time, then name)."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    for run in sorted(
+        eval_runs, key=lambda r: (r["metadata"].get("creationTimestamp") or "", r["metadata"]["name"])
+    ):
+        gate = (run.get("spec") or {}).get("gate")
+        if gate:
+            latest[gate] = run
+    return latest

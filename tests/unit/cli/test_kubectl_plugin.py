@@ -1,10 +1,24 @@
-"""kubectl llmops: each control command is exactly the documented status patch."""
+"""kubectl llmops: each control command is exactly the documented status patch; `get` and `list`
+render recorded object sets exactly as their golden outputs, within 100 columns."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+from pathlib import Path
+
 import pytest
 
-from llmops_operator.cli.kubectl_plugin import control_patch, render_status
+from llmops_operator.cli.kubectl_plugin import (
+    COMMANDS,
+    WIDTH,
+    Snapshot,
+    control_patch,
+    render_list,
+    render_status,
+    render_tree,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,3 +71,73 @@ def test_render_status_shows_steps_weight_and_analysis() -> None:
     assert "ttft: Successful" in text
     assert "    ttft: p95 1.34x stable [1.21, 1.49] at 95%, n=2,140/8,530: Failed" in text.splitlines()
     assert "Ready=True Serving: ok" in text
+
+
+# --- get / list: golden output on object sets recorded from the dev cluster ------------------
+
+RECORDINGS = Path(__file__).resolve().parents[1] / "testdata" / "plugin"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "rollouts.md"
+CASES = sorted(p.stem for p in RECORDINGS.glob("*.json"))
+ANSI = re.compile(r"\033\[[0-9;]*m")
+
+
+def _snapshot(case: str) -> Snapshot:
+    return Snapshot(**json.loads((RECORDINGS / f"{case}.json").read_text()))
+
+
+def test_recordings_cover_a_canary_with_analysis_a_rollback_and_an_eval_pause() -> None:
+    assert {"canary-analysis", "paused-eval-error"} <= set(CASES)
+    assert any(case.startswith("rolled-back") for case in CASES)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_tree_matches_its_golden_output(case: str) -> None:
+    text = render_tree(_snapshot(case)) + "\n"
+    golden = RECORDINGS / f"{case}.txt"
+    if os.environ.get("LLMOPS_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text(), f"run with LLMOPS_UPDATE_GOLDEN=1 to accept:\n{text}"
+    assert all(len(line) <= WIDTH for line in text.splitlines())
+    assert "\033" not in text
+
+
+def test_tree_shows_revisions_deployments_pods_per_node_step_eval_run_and_analysis() -> None:
+    text = render_tree(_snapshot("canary-analysis"))
+    snap = _snapshot("canary-analysis")
+    status = snap.model["status"]
+    assert f"revision {status['canaryRevision']}  canary  weight 50%" in text
+    assert f"revision {status['stableRevision']}  stable  weight 50%" in text
+    for deployment in snap.deployments:
+        assert f"Deployment {deployment['metadata']['name']}" in text
+    for node, product in snap.node_products.items():
+        assert f"{node}  {product}  " in text
+    assert "▶ " in text and "Analysis (latest per metric):" in text
+    assert "EvalRun" in render_tree(_snapshot("paused-eval-error"))
+
+
+def test_colour_only_when_asked_and_never_wider_than_the_terminal() -> None:
+    for case in CASES:
+        coloured = render_tree(_snapshot(case), color=True)
+        assert "\033[" in coloured
+        assert ANSI.sub("", coloured) == render_tree(_snapshot(case))
+        assert all(len(ANSI.sub("", line)) <= WIDTH for line in coloured.splitlines())
+
+
+def test_list_has_one_row_per_model_with_phase_weight_and_last_decision() -> None:
+    models = [_snapshot(case).model for case in CASES]
+    text = render_list(models)
+    lines = text.splitlines()
+    assert lines[0].split()[:6] == ["NAME", "PHASE", "STABLE", "CANARY", "WEIGHT", "READY"]
+    assert len(lines) == 1 + len(models)
+    assert all(len(line) <= WIDTH for line in lines)
+    canary = _snapshot("canary-analysis").model
+    row = next(line for line in lines if line.startswith(canary["metadata"]["name"] + " "))
+    assert "50%" in row and canary["status"]["canaryRevision"] in row
+
+
+def test_docs_show_the_recorded_tree() -> None:
+    assert render_tree(_snapshot("canary-analysis")) in DOCS.read_text()
+
+
+def test_subcommands_are_registered_in_one_table() -> None:
+    assert {"get", "list", "status", "promote", "abort", "retry"} <= set(COMMANDS)

@@ -77,7 +77,7 @@ def test_prompt_version_status_lists_binding_models_only_in_its_namespace() -> N
             "spec": {"prompts": [{"name": "bot", "version": 1}]},
         },
     ]
-    status = prompt_version_status(pv, models)
+    status = prompt_version_status(pv, models, NOW)
     assert status["valid"] is True and status["usedBy"] == ["a"] and status["contentHash"]
 
 

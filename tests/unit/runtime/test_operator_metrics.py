@@ -22,9 +22,18 @@ def test_phase_gauge_marks_exactly_the_current_phase() -> None:
 
 def test_forget_drops_every_series_of_a_model() -> None:
     metrics = OperatorMetrics()
-    metrics.set_phase("ns", "m", "Ready")
-    metrics.rollout_weight.labels("ns", "m").set(25)
-    metrics.rollout_step.labels("ns", "m").set(1)
+    status = {
+        "phase": "Paused",
+        "rollout": {"weight": 25, "stepIndex": 1, "pauseConditions": [{"reason": "Inconclusive"}]},
+        "plan": {"gpus": 2},
+        "replicas": 3,
+    }
+    run = {
+        "metadata": {"name": "r1"},
+        "spec": {"gate": "g"},
+        "status": {"phase": "Passed", "candidate": {"passRate": 1}},
+    }
+    metrics.record_model("ns", "m", status, [run])
     metrics.model_passes.labels("ns", "m").inc()
     metrics.set_phase("ns", "other", "Ready")
     metrics.forget("ns", "m")
@@ -32,3 +41,46 @@ def test_forget_drops_every_series_of_a_model() -> None:
     text = _text(metrics)
     assert 'model="m"' not in text
     assert 'model="other"' in text
+
+
+def test_record_model_sets_readiness_gpus_pauses_and_the_latest_eval_run_of_each_gate() -> None:
+    metrics = OperatorMetrics()
+    status = {
+        "phase": "Paused",
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "rollout": {"weight": 25, "pauseConditions": [{"reason": "EvalGateError"}]},
+        "plan": {"gpus": 2},
+        "replicas": 3,
+    }
+    runs = [
+        {
+            "metadata": {"name": "old", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"gate": "g"},
+            "status": {"phase": "Passed", "candidate": {"passRate": 1.0}},
+        },
+        {
+            "metadata": {"name": "new", "creationTimestamp": "2026-01-02T00:00:00Z"},
+            "spec": {"gate": "g"},
+            "status": {"phase": "Failed", "candidate": {"passRate": 0.25}, "baseline": {"passRate": 0.9}},
+        },
+    ]
+    metrics.record_model("ns", "m", status, runs)
+    text = _text(metrics)
+    assert 'llmops_model_ready{model="m",namespace="ns"} 1.0' in text
+    assert 'llmops_model_gpus{model="m",namespace="ns"} 6.0' in text
+    assert 'llmops_rollout_paused{model="m",namespace="ns",reason="EvalGateError"} 1.0' in text
+    assert 'llmops_rollout_paused{model="m",namespace="ns",reason="Inconclusive"} 0.0' in text
+    assert 'llmops_eval_run_phase{gate="g",model="m",namespace="ns",phase="Failed"} 1.0' in text
+    assert 'llmops_eval_run_phase{gate="g",model="m",namespace="ns",phase="Passed"} 0.0' in text
+    assert 'llmops_eval_pass_rate{gate="g",model="m",namespace="ns",side="candidate"} 0.25' in text
+    assert 'llmops_eval_pass_rate{gate="g",model="m",namespace="ns",side="baseline"} 0.9' in text
+
+
+def test_prometheus_reachability_and_queue_depth() -> None:
+    metrics = OperatorMetrics()
+    metrics.prometheus_reachable(False)
+    queue = [1, 2, 3]
+    metrics.track_queue(lambda: len(queue))
+    text = _text(metrics)
+    assert "llmops_prometheus_up 0.0" in text
+    assert "llmops_work_queue_depth 3.0" in text
