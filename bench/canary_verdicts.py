@@ -34,8 +34,10 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -147,6 +149,28 @@ class Bench:
                     error_rate=args.background_errors,
                 )
             time.sleep(3)  # the stable pods serve at their rate before canaries start
+            # The canary's shape must be in place before its pod serves a request (a regressed
+            # revision is regressed from the start): a thread LISTs the Models while the canaries
+            # are started and sets each shape as soon as the canary revision is named, before
+            # its pod is Running.
+            canary: dict[str, str] = {}
+            by_name = dict(cases)
+
+            def shape_canaries() -> None:
+                give_up = time.monotonic() + 120
+                while len(canary) < len(cases) and time.monotonic() < give_up:
+                    items = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
+                    for item in items["items"]:
+                        name = item["metadata"]["name"]
+                        revision = (item.get("status") or {}).get("canaryRevision")
+                        if name in by_name and revision and name not in canary:
+                            shape, params = by_name[name].shape(args.background_errors)
+                            emitter.set_shape(shape, revision=revision, namespace=self.namespace, **params)
+                            canary[name] = revision
+                    time.sleep(0.2)
+
+            shaper = threading.Thread(target=shape_canaries, daemon=True)
+            shaper.start()
             for name, _ in cases:
                 body = self.model(name)
                 engine_args = list(body["spec"]["engine"]["args"])
@@ -154,13 +178,9 @@ class Bench:
                 self.custom.patch_namespaced_custom_object(
                     GROUP, VERSION, self.namespace, PLURAL, name, {"spec": {"engine": {"args": engine_args}}}
                 )
-            canary: dict[str, str] = {}
-            for name, case in cases:
-                canary[name] = wait(
-                    lambda n=name: self.model(n).get("status", {}).get("canaryRevision"), 60, "canary"
-                )
-                shape, params = case.shape(args.background_errors)
-                emitter.set_shape(shape, revision=canary[name], namespace=self.namespace, **params)
+            shaper.join()
+            if len(canary) < len(cases):
+                raise TimeoutError(f"no canary revision for {sorted(set(by_name) - set(canary))}")
             started = time.monotonic()
             deadline = started + args.pause + 90
             outcome: dict[str, dict[str, Any]] = {}
@@ -234,8 +254,8 @@ class Bench:
             for kind in ("ttft-1.2x", "ttft-1.5x", "ttft-2x", "errors-5%"):
                 n = args.regressed_12 if kind == "ttft-1.2x" and rps == max(rates) else args.regressed
                 cases += [Case(kind, rps)] * n
-        # interleave so every batch mixes healthy and regressed canaries
-        cases.sort(key=lambda c: (cases.index(c) % 7, c.rps))
+        # shuffled (fixed order) so every batch mixes rates, healthy and regressed canaries
+        random.Random(0).shuffle(cases)
         named = [(f"m{i}", c) for i, c in enumerate(cases)]
         self.core.create_namespace(
             {"metadata": {"name": self.namespace, "labels": {"llmops.dev/bench": "verdicts"}}}

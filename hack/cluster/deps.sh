@@ -15,7 +15,10 @@ declare -A wanted=(
   [curl]=curl
   [ss]=iproute2
   [flock]=util-linux
+  [chromium]=chromium
 )
+# The HTML eval report is tested in headless Chromium (tests/integration/test_report_browser.py);
+# it needs one font to lay text out.
 # Go is not installed from Debian: bookworm's golang-go (1.19) is too old for the wrapper modules
 # (go 1.26); build.sh says so if the Go on PATH is missing or older.
 
@@ -29,6 +32,8 @@ done
 if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
   missing+=("python3-venv")
 fi
+
+[[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
 
 if ((${#missing[@]} == 0)); then
   echo "deps: all present"

@@ -119,6 +119,11 @@ wait_healthy() {  # wait_healthy <name> <seconds>
 }
 
 # ---- component command lines --------------------------------------------------------------------
+# An API server outage stops KWOK's node heartbeats too. With the default grace period (50s) the
+# controller-manager then marks every node NotReady and every pod Ready=False, and KWOK never sets
+# a running pod Ready again: the dev cluster would not survive an outage a real one survives
+# (kubelets keep their pods Ready). Simulated nodes do not die, so give them a long grace period.
+KCM_NODE_FLAGS=(--node-monitor-grace-period="${LLMOPS_NODE_GRACE_PERIOD:-10m}" --node-monitor-period=5s)
 args_for() {
   local name=$1
   case $name in
@@ -149,7 +154,8 @@ args_for() {
         --root-ca-file="$PKI/ca.crt" --service-account-private-key-file="$PKI/sa.key"
         --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key"
         --leader-elect=false --kube-api-qps=500 --kube-api-burst=1000 --concurrent-deployment-syncs=20
-        --concurrent-replicaset-syncs=20 --concurrent-gc-syncs=40 --profiling=false --v=1)
+        --concurrent-replicaset-syncs=20 --concurrent-gc-syncs=40 --profiling=false --v=1
+        "${KCM_NODE_FLAGS[@]}")
       ;;
     kube-scheduler)
       ARGS=(--kubeconfig="$KUBECONFIG_PATH" --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT"
@@ -187,17 +193,19 @@ STARTED=()
 ensure_running() {
   local name=$1 limit=$2 hook=${3:-} port=${PORT[$1]} pid owner
   pid=$(pidfile_pid "$name")
-  if is_ours "$pid" "$name" && healthy "$name"; then
+  args_for "$name"
+  # Reused only when it runs with the arguments this script gives it now (a new flag restarts it).
+  if is_ours "$pid" "$name" && healthy "$name" &&
+    [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == "${BIN[$name]} ${ARGS[*]} " ]]; then
     return 0
   fi
-  # Anything of ours for this component (stale pidfile, lost pidfile, unhealthy): restart it.
+  # Anything of ours for this component (stale pidfile, lost pidfile, unhealthy, old flags): restart it.
   stop_component "$name"
   if port_in_use "$port"; then
     owner=$(port_owner "$port")
     die "port 127.0.0.1:$port for $name is in use by ${owner:-another process} (not ours); stop it or pick another port: ${PORT_ENV[$name]}=<port> make dev-cluster"
   fi
   [[ -z "$hook" ]] || "$hook"
-  args_for "$name"
   log "starting $name on 127.0.0.1:$port"
   # setsid: our processes outlive this shell and miss its Ctrl-C; 8>&- keeps the up.sh lock out of them.
   setsid "${BIN[$name]}" "${ARGS[@]}" >>"$LOGS/$name.log" 2>&1 </dev/null 8>&- &

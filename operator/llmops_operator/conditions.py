@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from llmops_operator.api.common import Condition
+from llmops_operator.redact import bounded
 
 Status = Literal["True", "False", "Unknown"]
 
@@ -36,6 +37,12 @@ TRAFFIC_ROUTING = "TrafficRouting"
 """The HTTPRoute (and, with inferencePool routing, the pools and pickers) carries the weights."""
 VALID = "Valid"
 """EvalGate: its assertions compile."""
+QUALITY_DEGRADED = "QualityDegraded"
+"""A scheduled evaluation found the serving revision below its gate (True is the bad state)."""
+COST_ACCOUNTED = "CostAccounted"
+"""The serving revisions' GPUs have prices (False: cost in GPU-hours only; serving unaffected)."""
+SELF_REPORTED: frozenset[str] = frozenset({QUALITY_DEGRADED})
+"""Conditions whose Events their stage posts itself (True is bad, so the generic rule misfires)."""
 RECONCILING = "Reconciling"
 """True while work is under way (kstatus' abnormal-true condition: Flux reads it as InProgress)."""
 STALLED = "Stalled"
@@ -100,7 +107,6 @@ class Reason:
     ROUTE_NOT_ACCEPTED = "RouteNotAccepted"
     REFS_NOT_RESOLVED = "RouteRefsNotResolved"
     GATEWAY_MISSING = "GatewayNotFound"
-    REFERENCE_GRANT_MISSING = "ReferenceGrantMissing"
     PICKER_NOT_READY = "EndpointPickerNotReady"
     # generic
     INVALID_SPEC = "InvalidSpec"
@@ -151,7 +157,7 @@ def set_condition(
         type=type_,
         status=status,
         reason=reason,
-        message=message,
+        message=bounded(message),
         last_transition_time=transition or now,
         observed_generation=generation,
     )

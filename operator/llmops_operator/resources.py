@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmops_operator import engines, revisions
-from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT, MANAGED_LABELS, OPERATOR_COMMAND
+from llmops_operator import engines, pod_security, revisions
+from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT, OPERATOR_COMMAND
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines.base import CONTAINER_NAME, EngineInputs, EngineOutput
 from llmops_operator.gpu.planner import Plan
@@ -59,13 +59,10 @@ def owner_reference(model_obj: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def namespace_identity(
-    name: str, namespace: str, component: str, rules: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """ServiceAccount, Role and RoleBinding (all named `name`) that the operator's helper pods
-    of one namespace run as, with exactly `rules` (the operator must hold each permission)."""
-    labels = {**MANAGED_LABELS, LABEL_COMPONENT: component}
-    meta = {"name": name, "namespace": namespace, "labels": labels}
+def pod_identity(meta: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """ServiceAccount, Role and RoleBinding, all with `meta` (name, namespace, labels, owners),
+    that pods the operator runs use: exactly `rules`, each of which the operator must hold."""
+    name, namespace = meta["name"], meta["namespace"]
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)},
         {
@@ -198,6 +195,10 @@ def _pod_spec(
         volumes.append({"name": "prompts", "configMap": {"name": prompts_configmap}})
         mounts.append({"name": "prompts", "mountPath": PROMPTS_MOUNT, "readOnly": True})
     container["volumeMounts"] = [*container.get("volumeMounts", []), *mounts]
+    container["securityContext"] = {
+        **pod_security.engine_container(),
+        **(container.get("securityContext") or {}),
+    }
     resources = container_resources(spec, plan.gpus)
     if resources:
         container["resources"] = resources
@@ -206,6 +207,8 @@ def _pod_spec(
         "volumes": volumes,
         "enableServiceLinks": False,  # service env vars collide with engine settings (VLLM_PORT)
         "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+        "automountServiceAccountToken": False,  # engines never call the Kubernetes API
+        "securityContext": pod_security.engine_pod(),
     }
     affinity = gpu_affinity(spec.resources.gpu_products) if plan.gpus > 0 else None
     if affinity:
@@ -426,6 +429,10 @@ def cache_loader_job(
                 "metadata": {"labels": labels},
                 "spec": {
                     "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,  # the loader needs no API access
+                    "enableServiceLinks": False,
+                    # restricted; fsGroup makes the cache PVC writable by the non-root loader
+                    "securityContext": pod_security.restricted_pod(),
                     "containers": [
                         {
                             "name": "loader",
@@ -433,10 +440,11 @@ def cache_loader_job(
                             "command": [OPERATOR_COMMAND],
                             "args": args,
                             "env": env,
-                            "volumeMounts": mounts,
+                            "volumeMounts": [*mounts, {"name": "tmp", "mountPath": "/tmp"}],
+                            "securityContext": pod_security.restricted_container(),
                         }
                     ],
-                    "volumes": volumes,
+                    "volumes": [*volumes, {"name": "tmp", "emptyDir": {}}],
                 },
             },
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -27,6 +28,8 @@ NAMESPACE_PREFIX = os.environ["LLMOPS_TEST_NAMESPACE_PREFIX"]  # set by tests/co
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / ".cluster" / "logs"
+DEV_GPU_PRICES = {"NVIDIA-H100-80GB-HBM3": 2.5, "NVIDIA-A100-SXM4-80GB": 1.8, "NVIDIA-L4": 0.7}
+"""Made-up prices for the dev cluster's GPU products (the operator has no built-in prices)."""
 
 
 def _free_port() -> int:
@@ -67,6 +70,9 @@ class OperatorProcess:
             "LLMOPS_RESYNC_SECONDS": "5",
             "LLMOPS_OPERATOR_IMAGE": "llmops-operator:dev",
             "HF_HUB_OFFLINE": "1",  # tests reach nothing but loopback; model metadata stays unknown
+            # one master key across restarts, so an eval running while the operator restarts
+            # still has a verdict the new process can verify
+            "LLMOPS_VERDICT_MASTER_KEY": "integration-tests-verdict-key",
             **self.extra_env,
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
@@ -156,17 +162,17 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
     url = prometheus.url if hasattr(prometheus, "url") else str(prometheus)
     template = f"http://127.0.0.1:{openai_stub.port}/r/{{revision}}/v1"
     volumes = VolumeProvisioner(cluster.api_client).start()
-    metrics_port = _free_port()
     env = {
         "LLMOPS_EVAL_ENDPOINT_TEMPLATE": template,
-        "LLMOPS_METRICS_PORT": str(metrics_port),
-        "LLMOPS_METRICS_ADDRESS": "127.0.0.1",
+        "LLMOPS_GPU_PRICES": json.dumps({"currency": "USD", "gpuHourPrices": DEV_GPU_PRICES}),
+        "LLMOPS_COST_WINDOW": "10s",
+        "LLMOPS_COST_REFRESH_SECONDS": "5",
     }
     proc = OperatorProcess(str(cluster.kubeconfig), url, env)
     proc.start()
     # Prometheus scrapes the operator's own metrics (the dashboard and alerts read them)
-    target = f"llmops-operator-{metrics_port}"
-    prometheus.add_target(target, f"127.0.0.1:{metrics_port}", {"job": "llmops-operator"})
+    target = f"llmops-operator-{proc.metrics_port}"
+    prometheus.add_target(target, f"127.0.0.1:{proc.metrics_port}", {"job": "llmops-operator"})
     yield proc
     prometheus.remove_target(target)
     proc.stop()

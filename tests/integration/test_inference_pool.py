@@ -244,38 +244,77 @@ def test_refused_route_missing_gateway_and_picker_never_ready_hold_the_canary(
     assert any(r.startswith("TrafficRouting") for r in events), events
 
 
-def test_route_in_another_namespace_needs_a_reference_grant(
+def _grant(name: str, source: dict[str, str], target: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1beta1",
+        "kind": "ReferenceGrant",
+        "metadata": {"name": name},
+        "spec": {"from": [source], "to": [target]},
+    }
+
+
+def test_route_in_another_namespace_needs_both_reference_grants(
     kube: Kubectl, namespace: str, operator: OperatorProcess, traffic: Any, gateway: SimGateway
 ) -> None:
+    """The operator neither reads nor writes a route elsewhere until that namespace grants the
+    Model's namespace the route; then it names the grant the route needs to refer to the pools."""
     model = new_model(kube, namespace, operator)
     other = f"{namespace}-gw"
+    route_name = f"{model.name}-route"
     kube.run("create", "namespace", other)
     try:
-        steps = [{"setWeight": 50}, {"pause": {}}]
-        parents = [{"name": GATEWAY, "namespace": namespace}]
-        model.given_stable(routed_spec(model, steps, tag="xns", namespace=other, parentRefs=parents))
-        model.wait(
-            lambda m: model.condition("TrafficRouting").get("reason") == "ReferenceGrantMissing",
-            60,
-            "grant missing",
-        )
-        assert other in model.condition("TrafficRouting")["message"]
-        route = kube.get("httproute", other, f"{model.name}-route") or {}
-        assert {r.get("namespace") for r in route["spec"]["rules"][0]["backendRefs"]} == {namespace}
-        grant = {
+        route = {
             "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "ReferenceGrant",
-            "metadata": {"name": "routes-from-gw"},
+            "kind": "HTTPRoute",
+            "metadata": {"name": route_name},
             "spec": {
-                "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": other}],
-                "to": [{"group": "inference.networking.k8s.io", "kind": "InferencePool"}],
+                "parentRefs": [{"name": GATEWAY, "namespace": namespace}],
+                "rules": [{"backendRefs": [{"name": model.name, "namespace": namespace, "port": 8000}]}],
             },
         }
-        kube.apply(grant, namespace)
+        kube.apply(route, other)
+        steps = [{"setWeight": 50}, {"pause": {}}]
+        spec = routed_spec(model, steps, tag="xns", namespace=other)
+        del spec["rollout"]["canary"]["trafficRouting"]["inferencePool"]["parentRefs"]
+        model.given_stable(spec)
+
+        def routing(reason: str, text: str) -> Any:
+            return lambda m: (
+                model.condition("TrafficRouting").get("reason") == reason
+                and text in model.condition("TrafficRouting").get("message", "")
+            )
+
+        model.wait(routing("RefNotPermitted", f"HTTPRoute {other}/{route_name}"), 60, "Model may not use it")
+        untouched = kube.get("httproute", other, route_name) or {}
+        assert untouched["spec"]["rules"][0]["backendRefs"] == route["spec"]["rules"][0]["backendRefs"]
+
+        kube.apply(
+            _grant(
+                "models-from-team",
+                {"group": "llmops.dev", "kind": "Model", "namespace": namespace},
+                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route_name},
+            ),
+            other,
+        )
         model.wait(
-            lambda m: model.condition("TrafficRouting").get("reason") != "ReferenceGrantMissing",
+            routing("RefNotPermitted", f"ReferenceGrant in {namespace}"), 60, "route may not use pools"
+        )
+        patched = kube.get("httproute", other, route_name) or {}
+        refs = patched["spec"]["rules"][0]["backendRefs"]
+        assert [(r.get("kind"), r.get("namespace")) for r in refs] == [("InferencePool", namespace)]
+
+        kube.apply(
+            _grant(
+                "routes-from-gw",
+                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": other},
+                {"group": "inference.networking.k8s.io", "kind": "InferencePool"},
+            ),
+            namespace,
+        )
+        model.wait(
+            lambda m: model.condition("TrafficRouting").get("reason") not in ("RefNotPermitted", None),
             60,
-            "grant seen",
+            "both grants seen",
         )
     finally:
         kube.run("delete", "namespace", other, "--wait=false", check=False)

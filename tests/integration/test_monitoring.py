@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 from helpers_canary import CanaryModel, analysis, canary_spec, error_rate, ttft_ratio
-from helpers_model import Kubectl, unique, wait_for
+from helpers_model import Kubectl, unique
 
 from llmops_operator.cli.eval_cmd import _patch_status
 from llmops_operator.kube.client import Kube
+from polling import wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -556,3 +556,26 @@ def test_gate_with_an_invalid_regex_says_so_at_apply_time(kube: Kubectl, ns: str
         message="a Warning Event on the EvalGate",
     )
     assert warnings[0][1] == "InvalidAssertion"
+
+
+def test_a_hand_written_passed_verdict_is_not_taken(kube: Kubectl, ns: str, operator: Any, stub: Any) -> None:
+    """Issue 9: anyone who may patch evalruns/status could write Passed. Without the eval Job's
+    signature (no job runner here, so the Job the operator started never reports) the operator
+    treats it as an eval error: the rollout pauses and the canary is not promoted."""
+    stable, candidate = start_prompt_change(kube, ns, operator, stub, candidate_mode="good")
+    run = wait_for(lambda: eval_run_for(kube, ns, candidate), GATE_TIMEOUT, message="EvalRun created")
+    forged = {"status": {"phase": "Passed", "revision": candidate, "candidate": {"passRate": 1.0}}}
+    kube.patch("evalrun", ns, run["metadata"]["name"], forged, "--subresource=status")
+
+    model = wait_model(
+        kube,
+        ns,
+        operator,
+        "the forged verdict refused",
+        lambda m: condition(m, "EvalGatePassed").get("reason") == "EvalError",
+        GATE_TIMEOUT,
+    )
+    assert "without the signature" in condition(model, "EvalGatePassed")["message"]
+    status = status_of(model)
+    assert status["stableRevision"] == stable and status["canaryRevision"] == candidate
+    assert status["rollout"]["pauseConditions"][0]["reason"] == "EvalGateError"

@@ -22,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmops_operator.evals.job import EVAL_ROLE_RULES
+from llmops_operator.evals.job import role_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "llmops-operator"
@@ -134,37 +134,40 @@ def crd_files() -> list[str]:
 # manifests/base/clusterrole.yaml must be a deliberate change to this table too.
 REQUIRED = {
     ("llmops.dev", "models"): "get list watch",
-    ("llmops.dev", "promptversions"): "get list watch",
+    ("llmops.dev", "promptversions"): "list watch",
     ("llmops.dev", "evalgates"): "get list watch",
-    ("llmops.dev", "models/status"): "get patch update",
-    ("llmops.dev", "promptversions/status"): "get patch update",
-    ("llmops.dev", "evalgates/status"): "get patch update",
-    ("llmops.dev", "evalruns"): "get list watch create delete patch",
+    ("llmops.dev", "models/status"): "patch",
+    ("llmops.dev", "promptversions/status"): "patch",
+    ("llmops.dev", "evalgates/status"): "patch",
+    ("llmops.dev", "evalruns"): "get list watch create patch",
     ("llmops.dev", "evalruns/status"): "get patch",
-    ("apps", "deployments"): "get list watch create patch update delete",
-    ("", "services"): "get list watch create patch update delete",
-    ("", "configmaps"): "get list watch create patch update delete",
-    ("", "persistentvolumeclaims"): "get list watch create patch update delete",
-    ("batch", "jobs"): "get list watch create patch delete",
+    ("apps", "deployments"): "get list watch create patch delete",
+    ("", "services"): "list watch create patch delete",
+    ("", "configmaps"): "get list watch create patch",
+    ("", "persistentvolumeclaims"): "list watch create patch",
+    ("batch", "jobs"): "list watch create patch",
     ("", "pods"): "get list watch",
-    ("", "nodes"): "get list watch",
-    ("", "secrets"): "get",
-    ("", "events"): "create patch",
-    ("events.k8s.io", "events"): "create patch",
-    ("", "serviceaccounts"): "get create patch",
-    ("rbac.authorization.k8s.io", "roles"): "get create patch",
-    ("rbac.authorization.k8s.io", "rolebindings"): "get create patch",
-    ("gateway.networking.k8s.io", "httproutes"): "get list watch create patch",
-    ("gateway.networking.k8s.io", "gateways"): "get list",
-    ("gateway.networking.k8s.io", "referencegrants"): "get list",
+    ("", "nodes"): "list watch",
+    ("", "secrets"): "get create patch",
+    ("", "events"): "create",
+    ("", "serviceaccounts"): "create patch",
+    ("rbac.authorization.k8s.io", "roles"): "create patch",
+    ("rbac.authorization.k8s.io", "rolebindings"): "create patch",
+    ("gateway.networking.k8s.io", "httproutes"): "get create patch",
+    ("gateway.networking.k8s.io", "gateways"): "get",
+    ("gateway.networking.k8s.io", "referencegrants"): "list",
     ("inference.networking.k8s.io", "inferencepools"): "get list watch create patch delete",
-    ("apiextensions.k8s.io", "customresourcedefinitions"): "get list watch",
-    ("coordination.k8s.io", "leases"): "get create update",
+    ("apiextensions.k8s.io", "customresourcedefinitions"): "list watch",
 }
 
-# The evaluation Job's Role (created by the operator, eval_jobs.EVAL_ROLE_RULES): Kubernetes only
-# lets the operator grant what it holds itself.
-EVAL_JOB_GRANTS = permissions(EVAL_ROLE_RULES)
+# The evaluation Job's Role (created by the operator per run, eval_jobs.role_rules): Kubernetes
+# only lets the operator grant what it holds itself.
+EVAL_JOB_GRANTS = permissions(
+    role_rules(
+        {"metadata": {"name": "r", "namespace": "n"}, "spec": {"gate": "g"}},
+        {"spec": {"dataset": {"configMapRef": {"name": "d"}}, "assertions": [{"judge": {"model": "j"}}]}},
+    )
+)
 
 
 def test_source_clusterrole_grants_exactly_what_the_operator_needs() -> None:
@@ -210,6 +213,7 @@ LINT_VALUES = [
     pytest.param({}, id="defaults"),
     pytest.param({"watchNamespaces": ["team-a", "team-b"]}, id="watchNamespaces"),
     pytest.param({"metrics": {"serviceMonitor": {"enabled": True}}}, id="serviceMonitor"),
+    pytest.param({"cost": {"currency": "EUR", "gpuHourPrices": {"NVIDIA-L4": 0.7}}}, id="prices"),
     pytest.param(
         {
             "monitoring": {"prometheusRule": {"enabled": True}, "dashboard": {"enabled": True}},
@@ -265,10 +269,8 @@ def test_namespaced_chart_grants_the_source_rules_only_in_watched_namespaces(hel
         assert permissions(cluster_role["rules"]) | permissions(role["rules"]) == permissions(source_rules())
         assert not {r for rule in role["rules"] for r in rule["resources"]} & CLUSTER_SCOPED
 
-    leases = [m for (ns, _), m in roles.items() if ns == RELEASE_NAMESPACE]
-    assert [permissions(m["rules"]) for m in leases] == [
-        {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
-    ]
+    own = [m for (ns, _), m in roles.items() if ns == RELEASE_NAMESPACE]
+    assert [permissions(m["rules"]) for m in own] == [{("", "secrets", "create"), ("", "secrets", "get")}]
     bindings = {(m["metadata"]["namespace"], m["roleRef"]["name"]) for m in of_kind(rendered, "RoleBinding")}
     assert bindings == {(ns, name) for ns, name in roles}
 
@@ -369,7 +371,7 @@ def test_watch_namespaces_become_env_and_one_role_each(helm: Path, namespaces: l
     rendered = helm_template(helm, {"watchNamespaces": namespaces})
     unique = list(dict.fromkeys(namespaces))
     assert env(one(rendered, "Deployment"))["LLMOPS_NAMESPACES"] == ",".join(unique)
-    full = [m for m in of_kind(rendered, "Role") if not m["metadata"]["name"].endswith("-leases")]
+    full = [m for m in of_kind(rendered, "Role") if not m["metadata"]["name"].endswith("-verdict-key")]
     assert sorted(m["metadata"]["namespace"] for m in full) == sorted(unique)
 
 
@@ -451,3 +453,25 @@ def test_dockerignore_keeps_what_the_image_build_copies() -> None:
         parts = source.split("/")
         prefixes = {"/".join(parts[: i + 1]) for i in range(len(parts))}
         assert not prefixes & ignored, f"{source} is excluded by .dockerignore"
+
+
+def test_gpu_prices_reach_the_operator_as_one_json_env(helm: Path) -> None:
+    values = {"cost": {"currency": "EUR", "gpuHourPrices": {"NVIDIA-H100-80GB-HBM3": 2.5}}}
+    deployment = one(helm_template(helm, values), "Deployment")
+    assert json.loads(env(deployment)["LLMOPS_GPU_PRICES"]) == values["cost"]
+    assert "LLMOPS_GPU_PRICES" not in env(one(helm_template(helm), "Deployment"))
+
+
+@pytest.mark.parametrize(
+    "prices",
+    [{"NVIDIA-L4": -1}, {"NVIDIA-L4": "cheap"}, {"not a label value": 1.0}],
+    ids=["negative", "not-a-number", "bad-product"],
+)
+def test_bad_gpu_prices_are_rejected_at_install(helm: Path, prices: dict[str, Any], tmp_path: Path) -> None:
+    (tmp_path / "values.json").write_text(json.dumps({"cost": {"gpuHourPrices": prices}}))
+    result = subprocess.run(
+        [str(helm), "template", "llmops", str(CHART), "--values", str(tmp_path / "values.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "/cost" in result.stderr, result.stderr

@@ -26,6 +26,17 @@ Shapes, settable per revision or per pod while the emitter runs:
 * ``load(direction=rising|falling, rate)``: request rate changes by ``rate`` req/s every second.
 * ``no_data(mode=absent|frozen)``: the series disappear (``absent``, default) or stay but stop
   changing (``frozen``: rate 0, no requests).
+* ``token_shift(output_factor, prompt_factor)``: each request generates ``output_factor`` (default
+  2) times the output tokens and reads ``prompt_factor`` (default 1) times the prompt tokens,
+  while every latency stays as at the base lengths (a prompt change that makes answers longer
+  at flat latency: the canary case the cost metrics catch).
+
+Token counters (vLLM ``prompt_tokens_total`` / ``generation_tokens_total``) grow by the requests
+served times the shape's tokens per request, so tokens per request read back from ``rate()``
+equal the shape's. The application's feedback counter ``llmops_feedback_total{vote="up"|"down"}``
+(see docs/monitoring.md) is exposed per pod when ``feedback_rate`` (votes per second) is above 0,
+with ``feedback_positive`` (0..1) of the votes up; with the default rate 0 it is not exported,
+like an application that exports no feedback.
 
 Requests held for a Model at zero replicas (no pods, so no engine series) are served as the
 endpoint picker's flow-control queue gauge, ``inference_extension_flow_control_queue_size`` with
@@ -54,7 +65,7 @@ from typing import Any
 import numpy as np
 
 ENGINES = ("vllm", "tensorrt-llm", "onnxruntime")
-SHAPES = ("steady", "latency_regression", "error_spike", "load", "no_data")
+SHAPES = ("steady", "latency_regression", "error_spike", "load", "no_data", "token_shift")
 
 # Base behaviour of a healthy replica; any of these can be overridden per shape via params.
 BASE_PARAMS: dict[str, float] = {
@@ -67,7 +78,11 @@ BASE_PARAMS: dict[str, float] = {
     "error_rate": 0.0,  # background share of failed requests (Bernoulli per request)
     "queue_seconds": 0.005,  # median queueing delay (Triton)
     "max_running": 64.0,  # batch slots before requests wait
+    "feedback_rate": 0.0,  # thumbs up/down votes per second per pod (0: no feedback exported)
+    "feedback_positive": 0.9,  # share of votes that are thumbs up
 }
+FEEDBACK_METRIC = "llmops_feedback_total"
+"""The application feedback counter the builtin `feedbackPositiveRate` reads (docs/monitoring.md)."""
 
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
 TTFT_BUCKETS += (0.75, 1.0, 1.5, 2.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0)
@@ -77,6 +92,8 @@ ITL_BUCKETS = (0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.
 ITL_BUCKETS += (0.75, 1.0, 2.5, 5.0)
 
 FINISHED_REASONS = (("stop", 0.9), ("length", 0.1))
+PAGE_EVERY_SECONDS = 0.25
+"""How often the served page is rendered anew (Prometheus scrapes the dev cluster every 1 s)."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +153,12 @@ class Shape:
             raise ValueError("load needs direction rising or falling")
         if self.name == "no_data" and self.params.get("mode", "absent") not in ("absent", "frozen"):
             raise ValueError("no_data needs mode absent or frozen")
-        unknown = set(self.params) - set(BASE_PARAMS) - {"factor", "rate", "direction", "mode"}
+        if self.name == "token_shift" and min(self.output_factor, self.prompt_factor) <= 0:
+            raise ValueError("token_shift needs output_factor > 0 and prompt_factor > 0")
+        if not 0.0 <= self.base("feedback_positive") <= 1.0 or self.base("feedback_rate") < 0:
+            raise ValueError("feedback_rate must be >= 0 and 0 <= feedback_positive <= 1")
+        extra = {"factor", "rate", "direction", "mode", "output_factor", "prompt_factor"}
+        unknown = set(self.params) - set(BASE_PARAMS) - extra
         if unknown:
             raise ValueError(f"unknown shape params: {sorted(unknown)}")
 
@@ -172,6 +194,14 @@ class Shape:
         return float(self.params.get("factor", 2.0)) if self.name == "latency_regression" else 1.0
 
     @property
+    def output_factor(self) -> float:
+        return float(self.params.get("output_factor", 2.0)) if self.name == "token_shift" else 1.0
+
+    @property
+    def prompt_factor(self) -> float:
+        return float(self.params.get("prompt_factor", 1.0)) if self.name == "token_shift" else 1.0
+
+    @property
     def error_ratio(self) -> float:
         if self.name == "error_spike":
             return float(self.params.get("rate", 0.5))
@@ -202,7 +232,7 @@ class Histogram:
     @property
     def cumulative(self) -> list[int]:
         """Observations <= each finite bound."""
-        return [int(c) for c in np.cumsum(self._per_bucket)[:-1]]
+        return np.cumsum(self._per_bucket)[:-1].tolist()
 
     @property
     def count(self) -> int:
@@ -221,6 +251,8 @@ class PodState:
     requests_failed: int = 0
     prompt_tokens: float = 0.0
     generation_tokens: float = 0.0
+    votes_up: float = 0.0
+    votes_down: float = 0.0
     queue_us: float = 0.0
     compute_us: float = 0.0
     running: float = 0.0
@@ -241,6 +273,10 @@ def _fmt(value: float) -> str:
     return repr(float(value))
 
 
+def _labels_text(labels: Mapping[str, str]) -> str:
+    return ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+
+
 class _Family:
     """Collects the samples of one metric family across pods, then renders them together."""
 
@@ -249,16 +285,18 @@ class _Family:
         self.lines: list[str] = []
 
     def add(self, labels: Mapping[str, str], value: float, suffix: str = "") -> None:
-        rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-        self.lines.append(f"{self.name}{suffix}{{{rendered}}} {_fmt(value)}")
+        self.lines.append(f"{self.name}{suffix}{{{_labels_text(labels)}}} {_fmt(value)}")
 
     def add_histogram(self, labels: Mapping[str, str], hist: Histogram) -> None:
+        # The label text once per histogram, not once per bucket: scrapes of many pods stay fast.
+        base = _labels_text(labels)
+        bucket = f"{self.name}_bucket{{{base}"
         for bound, cum in zip(hist.bounds, hist.cumulative, strict=True):
-            self.add({**labels, "le": _fmt(bound)}, math.floor(cum + 1e-9), "_bucket")
-        total = math.floor(hist.count + 1e-9)
-        self.add({**labels, "le": "+Inf"}, total, "_bucket")
-        self.add(labels, total, "_count")
-        self.add(labels, hist.sum, "_sum")
+            self.lines.append(f'{bucket},le="{_fmt(bound)}"}} {cum}')
+        total = hist.count
+        self.lines.append(f'{bucket},le="+Inf"}} {total}')
+        self.lines.append(f"{self.name}_count{{{base}}} {total}")
+        self.lines.append(f"{self.name}_sum{{{base}}} {_fmt(hist.sum)}")
 
     def render(self) -> str:
         if not self.lines:
@@ -283,6 +321,10 @@ class Emitter:
         seed: int = 0,
     ) -> None:
         self._seed = seed
+        self._page: bytes | None = None
+        self._generation = 0
+        self._stopping = threading.Event()
+        self._renderer: threading.Thread | None = None
         self._host, self._port = host, port
         self._clock = clock
         self._lock = threading.RLock()
@@ -304,11 +346,33 @@ class Emitter:
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="llmops-emitter", daemon=True)
         self._thread.start()
+        self._stopping.clear()
+        self._renderer = threading.Thread(target=self._prerender, name="llmops-emitter-render", daemon=True)
+        self._renderer.start()
         return self
+
+    def _prerender(self) -> None:
+        """Keep a fresh page ready, so a scrape is answered at once even on a loaded machine
+        (rendering hundreds of pods takes longer than Prometheus' 1 s scrape timeout there)."""
+        while not self._stopping.wait(PAGE_EVERY_SECONDS):
+            generation = self._generation
+            page = self.render().encode()
+            if generation == self._generation:  # no change while rendering
+                self._page = page
+
+    def page(self) -> bytes:
+        """The latest pre-rendered page (rendered now when there is none, e.g. after a change)."""
+        page = self._page
+        if page is None:
+            page = self._page = self.render().encode()
+        return page
 
     def stop(self) -> None:
         if self._server is None:
             return
+        self._stopping.set()
+        if self._renderer is not None:
+            self._renderer.join(timeout=5)
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -351,6 +415,8 @@ class Emitter:
                     self._state[key] = PodState(updated=now, rng=self._rng_for(pod))
             for key in set(self._pods) - set(new_pods):
                 self._state.pop(key, None)
+            if new_pods != self._pods:
+                self._page, self._generation = None, self._generation + 1  # the next scrape shows it
             self._pods = new_pods
 
     def _rng_for(self, pod: SimPod) -> np.random.Generator:
@@ -392,6 +458,7 @@ class Emitter:
             self._advance_all(now)
             key = ("pod", namespace, pod) if pod is not None else ("revision", namespace, str(revision))
             self._shapes[key] = Shape(shape, dict(params), since=now)
+            self._page, self._generation = None, self._generation + 1  # the next scrape shows it
 
     def set_pending(self, namespace: str, pool: str, requests: float) -> None:
         """Requests the simulated gateway holds for an InferencePool (0 removes the series, as
@@ -408,6 +475,7 @@ class Emitter:
         with self._lock:
             self._advance_all(self._clock())
             self._shapes.clear()
+            self._page, self._generation = None, self._generation + 1  # the next scrape shows it
 
     def shape_of(self, pod: SimPod) -> Shape:
         for key in (
@@ -491,10 +559,14 @@ class Emitter:
         ok = n - failed
         st.requests_ok += ok
         st.requests_failed += failed
-        st.prompt_tokens += n * shape.base("prompt_tokens")
-        st.generation_tokens += ok * out_tokens
+        st.prompt_tokens += n * shape.base("prompt_tokens") * shape.prompt_factor
+        st.generation_tokens += ok * out_tokens * shape.output_factor
+        votes = shape.base("feedback_rate") * dt if shape.name != "no_data" else 0.0
+        st.votes_up += votes * shape.base("feedback_positive")
+        st.votes_down += votes * (1.0 - shape.base("feedback_positive"))
         if ok:
-            # Each answered request: its own TTFT and its own inter-token latency for all its tokens.
+            # Each answered request: its own TTFT and its own inter-token latency for all its tokens
+            # (latencies at the base output length: token_shift changes tokens, not latency).
             first = rng.lognormal(math.log(ttft), sigma, ok)
             per_token = rng.lognormal(math.log(tpot), sigma, ok)
             tokens = np.full(ok, max(1, round(out_tokens)))
@@ -533,6 +605,10 @@ class Emitter:
                     "llmops_model": pod.model,
                     "llmops_revision": pod.revision,
                 }
+                if self.shape_of(pod).base("feedback_rate") > 0 or st.votes_up + st.votes_down > 0:
+                    votes = fam(FEEDBACK_METRIC, "counter", "Thumbs up/down votes on answers (application).")
+                    votes.add({**target, "vote": "up"}, math.floor(st.votes_up))
+                    votes.add({**target, "vote": "down"}, math.floor(st.votes_down))
                 if pod.engine == "vllm":
                     _render_vllm(fam, target, pod, st)
                 elif pod.engine == "tensorrt-llm":
@@ -630,7 +706,7 @@ def _handler_for(emitter: Emitter) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path.split("?")[0] == "/metrics":
-                self._send(200, emitter.render().encode(), "text/plain; version=0.0.4; charset=utf-8")
+                self._send(200, emitter.page(), "text/plain; version=0.0.4; charset=utf-8")
             elif self.path.split("?")[0] == "/control":
                 self._send(200, json.dumps(emitter.state()).encode(), "application/json")
             elif self.path == "/healthz":

@@ -4,11 +4,14 @@ Stands in for the kubelet and the container runtime, which KWOK does not have: K
 pods Running and then Succeeded without running anything. This runner watches Jobs labelled
 `llmops.dev/component=eval` and runs each one's container command once, on this machine, with
 the dev cluster's kubeconfig, so the real `llmops-operator eval --evalrun NS/NAME` code reads the
-EvalRun and writes its result exactly as it would in a pod.
+EvalRun and writes its result exactly as it would in a pod. Like the kubelet, it sets the
+container's env: literal values and `valueFrom.secretKeyRef` (read from the Secret), so the run's
+verdict key and judge API keys arrive the way they do in a pod.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -37,6 +40,7 @@ class JobRunner(Poller):
     ) -> None:
         super().__init__(interval)
         self.batch = k8s.BatchV1Api(api_client)
+        self.core = k8s.CoreV1Api(api_client)
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log_dir = log_dir
@@ -55,12 +59,30 @@ class JobRunner(Poller):
             command = [sys.executable, "-m", "llmops_operator.cli.main", *command[1:]]
         return command
 
+    def env_for(self, job: Any) -> dict[str, str]:
+        """The container's env as the kubelet would set it (values and Secret keys)."""
+        env: dict[str, str] = {}
+        for var in job.spec.template.spec.containers[0].env or []:
+            if var.value is not None:
+                env[var.name] = var.value
+            elif var.value_from is not None and var.value_from.secret_key_ref is not None:
+                ref = var.value_from.secret_key_ref
+                secret = self.core.read_namespaced_secret(ref.name, job.metadata.namespace)
+                value = (secret.data or {}).get(ref.key)
+                if value is not None:
+                    env[var.name] = base64.b64decode(value).decode()
+        return env
+
     def poll(self) -> None:
         for job in self._jobs():
             uid = job.metadata.uid
             if uid in self.started:
                 continue
-            env = {**os.environ, "KUBECONFIG": self.kubeconfig}
+            try:
+                container_env = self.env_for(job)
+            except k8s.ApiException:
+                continue  # like a kubelet: the pod waits until its Secrets exist
+            env = {**os.environ, **container_env, "KUBECONFIG": self.kubeconfig}
             output: Any = subprocess.DEVNULL
             if self.log_dir is not None:
                 self.log_dir.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,13 @@ Modes (switchable while running, from Python or with `POST /control`):
          message); otherwise `defaultAnswer`, otherwise echo the last user message
   bad    wrong and rude answers
   error  every request gets HTTP 500 (and /health 503)
-  judge  answer like a grading model: "... Score: <judgeScore>"
+  judge  answer like a grading model: "... Score: <judgeScore>", or {"reason", "score"} JSON
+         when asked for structured output (response_format)
   slow   good answers after `delayMs` (delay also combines with any mode)
   flaky  good answers, but a `flakyRate` share of requests gets 429 or 500
+
+`responseFormats` lists the response_format types accepted (default json_schema and json_object);
+a request asking for another gets HTTP 400, as from a server without structured output.
 
 Endpoints: POST /v1/chat/completions, GET /v1/models, GET /health, GET|POST /control.
 Routes: `/r/<route>/v1/...` answers with the settings of `<route>` (see `configure_route`), so one
@@ -47,6 +51,7 @@ class StubState:
     delay_ms: float = 0.0
     flaky_rate: float = 0.0
     judge_score: float = 0.9
+    response_formats: list[str] = field(default_factory=lambda: ["json_schema", "json_object"])
     model: str = "stub-model"
     requests: int = 0
     last_requests: list[dict[str, Any]] = field(default_factory=list)
@@ -59,6 +64,7 @@ class StubState:
             "delayMs": "delay_ms",
             "flakyRate": "flaky_rate",
             "judgeScore": "judge_score",
+            "responseFormats": "response_formats",
             "model": "model",
         }
         for key, value in changes.items():
@@ -77,6 +83,7 @@ class StubState:
             "delayMs": self.delay_ms,
             "flakyRate": self.flaky_rate,
             "judgeScore": self.judge_score,
+            "responseFormats": self.response_formats,
             "model": self.model,
             "requests": self.requests,
         }
@@ -234,7 +241,12 @@ class OpenAIStub:
             mode, delay_ms = state.mode, state.delay_ms
             flaky = self._random.random() < state.flaky_rate
             flaky_code = 429 if self._random.random() < 0.5 else 500
-            if mode == "judge":
+            wanted_format = (body.get("response_format") or {}).get("type")
+            if wanted_format is not None and wanted_format not in state.response_formats:
+                return 400, {"error": {"message": f"response_format {wanted_format} unsupported"}}, {}
+            if mode == "judge" and wanted_format is not None:
+                content = json.dumps({"reason": "graded against the rubric", "score": state.judge_score})
+            elif mode == "judge":
                 content = f"The answer was graded against the rubric.\nScore: {state.judge_score}"
             elif mode == "bad":
                 content = BAD_ANSWER

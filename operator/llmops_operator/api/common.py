@@ -7,7 +7,7 @@ Every CRD schema in `crds/` is generated from pydantic models that derive from
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -28,6 +28,29 @@ LABEL_COMPONENT = "llmops.dev/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_LABELS = {LABEL_MANAGED_BY: MANAGER}
 """The label selector of every object the operator owns."""
+
+# ---------------------------------------------------------------------------------------------
+# References are names, never paths: every field naming another object carries the name rule of
+# the kind it names, so `../../other-ns/secrets/x` is rejected by the API server at apply time.
+# The patterns are RE2 (the API server's engine) and Python `re` alike.
+# ---------------------------------------------------------------------------------------------
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+"""RFC 1123 label: Services, namespaces, revisions, prompt names (at most 63 characters)."""
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+"""RFC 1123 subdomain: Secrets, ConfigMaps, custom objects, HTTPRoutes (at most 253 characters)."""
+DATA_KEY_PATTERN = r"^(\.?[-_a-zA-Z0-9]|\.\.[-._a-zA-Z0-9])[-._a-zA-Z0-9]*$"
+"""A key of a Secret or ConfigMap: letters, digits, `-`, `_`, `.`, and never `.` or `..`."""
+MAX_LABEL_LENGTH = 63
+MAX_SUBDOMAIN_LENGTH = 253
+
+LabelName = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_LENGTH, pattern=DNS_LABEL_PATTERN)]
+"""The name of an object whose kind requires an RFC 1123 label (Service, namespace)."""
+SubdomainName = Annotated[
+    str, Field(min_length=1, max_length=MAX_SUBDOMAIN_LENGTH, pattern=DNS_SUBDOMAIN_PATTERN)
+]
+"""The name of an object whose kind requires an RFC 1123 subdomain (most kinds)."""
+DataKey = Annotated[str, Field(min_length=1, max_length=MAX_SUBDOMAIN_LENGTH, pattern=DATA_KEY_PATTERN)]
+"""A key inside a Secret or ConfigMap."""
 
 
 class ApiModel(BaseModel):
@@ -73,26 +96,19 @@ class Condition(StatusModel):
     """The spec generation this condition was computed from."""
 
 
-class LocalObjectReference(ApiModel):
-    """Reference to an object by name in the same namespace."""
-
-    name: str = Field(min_length=1)
-    """Name of the referenced object."""
-
-
 class SecretKeyRef(ApiModel):
     """A key in a Secret in the same namespace."""
 
-    name: str = Field(min_length=1)
+    name: SubdomainName
     """Secret name."""
-    key: str = Field(default="token", min_length=1)
+    key: DataKey = "token"
     """Key within the Secret."""
 
 
 class ConfigMapKeyRef(ApiModel):
     """A key in a ConfigMap in the same namespace."""
 
-    name: str = Field(min_length=1)
+    name: SubdomainName
     """ConfigMap name."""
-    key: str = Field(min_length=1)
+    key: DataKey
     """Key within the ConfigMap."""

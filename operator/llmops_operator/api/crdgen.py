@@ -102,6 +102,15 @@ KINDS: tuple[CrdKind, ...] = (
             PrinterColumn("Phase", ".status.phase"),
             AGE,
             PrinterColumn("Endpoint", ".status.endpoint", priority=1),
+            # A CRD's columns are fixed, so COST cannot appear only when prices are configured:
+            # it is a wide column (-o wide), empty until the operator has a price for the GPUs.
+            PrinterColumn(
+                "Cost",
+                ".status.cost.costPerMillionOutputTokens",
+                "number",
+                priority=1,
+                description="Cost per million output tokens (operator price table currency)",
+            ),
         ),
         root_validations="llmops_operator.api.model:MODEL_NAME_VALIDATIONS",
         scale=True,
@@ -220,12 +229,20 @@ def _int_or_string(branches: list[dict[str, Any]]) -> dict[str, Any] | None:
     listed = ", ".join(f"'{a}'" for a in allowed)
     quoted = " or ".join(f'"{a}"' for a in allowed)
     string_rule = f"self == '{allowed[0]}'" if len(allowed) == 1 else f"self in [{listed}]"
-    minimum = ints[0].get("minimum")
-    if minimum is None:
+    minimum, maximum = ints[0].get("minimum"), ints[0].get("maximum")
+    bounds = [f"self >= {minimum}"] if minimum is not None else []
+    bounds += [f"self <= {maximum}"] if maximum is not None else []
+    if not bounds:
         rule, message = f"type(self) != string || {string_rule}", f"must be an integer or {quoted}"
     else:
-        rule = f"type(self) == string ? {string_rule} : self >= {minimum}"
-        message = f"must be an integer >= {minimum} or {quoted}"
+        rule = f"type(self) == string ? {string_rule} : {' && '.join(bounds)}"
+        described = " and ".join(
+            [
+                *([f">= {minimum}"] if minimum is not None else []),
+                *([f"<= {maximum}"] if maximum is not None else []),
+            ]
+        )
+        message = f"must be an integer {described} or {quoted}"
     return {
         "anyOf": [{"type": "integer"}, {"type": "string"}],
         "x-kubernetes-int-or-string": True,

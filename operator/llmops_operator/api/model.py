@@ -15,7 +15,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
-from llmops_operator.api.common import ApiModel, Condition, SecretKeyRef, StatusModel
+from llmops_operator.api.common import (
+    ApiModel,
+    Condition,
+    DataKey,
+    LabelName,
+    SecretKeyRef,
+    StatusModel,
+    SubdomainName,
+)
+from llmops_operator.api.monitoring import CostStatus, MonitoringSpec, QualityTrend
 from llmops_operator.api.rollout import Duration, RolloutSpec, RolloutStatus, parse_duration
 
 EngineType = Literal["vllm", "tensorrt-llm", "onnxruntime"]
@@ -30,6 +39,13 @@ MAX_PROMPTS = 16
 MAX_GPU_PRODUCTS = 16
 MAX_TOLERATIONS = 32
 MAX_URI_LENGTH = 1024
+MAX_NODE_SELECTOR = 32
+MAX_REPLICAS = 1000
+"""Most replicas of one Model (spec.replicas, autoscaling bounds)."""
+MAX_GPUS_PER_REPLICA = 64
+MAX_MODEL_LEN = 1 << 24
+"""Longest context length accepted (16M tokens)."""
+MAX_SCALE_DOWN_DELAY_SECONDS = 86400
 MAX_MODEL_NAME_LENGTH = 52
 """Model names leave room for `-<10 hex revision>` within the 63-character label limit."""
 
@@ -38,7 +54,8 @@ MAX_MODEL_NAME_LENGTH = 52
 # ---------------------------------------------------------------------------------------------
 HF_URI = r"^hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^ ]*)?$"
-PVC_URI = r"^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[^ ]*)?$"
+PVC_URI = r"^pvc://[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?(/[^ ]*)?$"
+PATH_ESCAPE_MESSAGE = "pvc:// paths must not contain '..' segments: the path stays inside the claim"
 URI_SCHEME_MESSAGE = "source.uri must start with hf://, s3:// or pvc://"
 URI_RULES: list[tuple[str, str, str]] = [
     # (scheme prefix, regex, message)
@@ -87,9 +104,9 @@ Quantity = Annotated[
 ]
 """A Kubernetes resource quantity (`8`, `500m`, `64Gi`)."""
 
-GpuCount = Annotated[int, Field(ge=0)] | Literal["auto"]
+GpuCount = Annotated[int, Field(ge=0, le=MAX_GPUS_PER_REPLICA)] | Literal["auto"]
 """A GPU count, or `auto` for the planner to decide."""
-ParallelSize = Annotated[int, Field(ge=1)] | Literal["auto"]
+ParallelSize = Annotated[int, Field(ge=1, le=MAX_GPUS_PER_REPLICA)] | Literal["auto"]
 """A tensor parallel degree, or `auto` (= the replica's GPU count)."""
 
 
@@ -111,6 +128,10 @@ class SourceSpec(ApiModel):
             *(
                 (f"!self.uri.startsWith('{prefix}') || self.uri.matches('{regex}')", message)
                 for prefix, regex, message in URI_RULES
+            ),
+            (
+                "!self.uri.startsWith('pvc://') || !(self.uri + '/').contains('/../')",
+                PATH_ESCAPE_MESSAGE,
             ),
             (
                 "!has(self.revision) || self.uri.startsWith('hf://')",
@@ -136,6 +157,8 @@ class SourceSpec(ApiModel):
             if uri.startswith(prefix):
                 if not re.fullmatch(regex, uri):
                     raise ValueError(f"{message} (got {uri!r})")
+                if prefix == "pvc://" and "/../" in uri + "/":
+                    raise ValueError(PATH_ESCAPE_MESSAGE)
                 return uri
         raise ValueError(f"{URI_SCHEME_MESSAGE} (got {uri!r})")
 
@@ -159,9 +182,9 @@ class SourceSpec(ApiModel):
 class SecretKeySelector(ApiModel):
     """Selects a key of a Secret (Kubernetes SecretKeySelector)."""
 
-    name: str = Field(min_length=1, max_length=253)
+    name: SubdomainName
     """Secret name."""
-    key: str = Field(min_length=1, max_length=253)
+    key: DataKey
     """Key within the Secret."""
     optional: bool | None = None
     """Whether the Secret or key may be missing."""
@@ -170,9 +193,9 @@ class SecretKeySelector(ApiModel):
 class ConfigMapKeySelector(ApiModel):
     """Selects a key of a ConfigMap (Kubernetes ConfigMapKeySelector)."""
 
-    name: str = Field(min_length=1, max_length=253)
+    name: SubdomainName
     """ConfigMap name."""
-    key: str = Field(min_length=1, max_length=253)
+    key: DataKey
     """Key within the ConfigMap."""
     optional: bool | None = None
     """Whether the ConfigMap or key may be missing."""
@@ -183,7 +206,7 @@ class FieldSelector(ApiModel):
 
     field_path: str = Field(min_length=1, max_length=256)
     """Path of the field, e.g. `metadata.name` or `status.podIP`."""
-    api_version: str | None = None
+    api_version: str | None = Field(default=None, max_length=64)
     """Schema version of fieldPath, default v1."""
 
 
@@ -192,7 +215,7 @@ class ResourceFieldSelector(ApiModel):
 
     resource: str = Field(min_length=1, max_length=128)
     """Resource name, e.g. `limits.memory`."""
-    container_name: str | None = None
+    container_name: LabelName | None = None
     """Container name; default the serving container."""
     divisor: Quantity | None = None
     """Output format of the value, e.g. `1Mi`."""
@@ -301,7 +324,7 @@ class ResourcesSpec(ApiModel):
 class ServingSpec(ApiModel):
     """Engine settings that decide memory use and parallelism."""
 
-    max_model_len: int | None = Field(default=None, ge=1)
+    max_model_len: int | None = Field(default=None, ge=1, le=MAX_MODEL_LEN)
     """Maximum context length (prompt + output tokens). Default: the model's own limit."""
     dtype: Dtype = "auto"
     """Weight and activation dtype. `auto` takes the model's own."""
@@ -324,18 +347,20 @@ class Toleration(ApiModel):
     """Taint value for operator Equal."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     """Taint effect to match; empty matches all."""
-    toleration_seconds: int | None = None
+    toleration_seconds: int | None = Field(default=None, ge=-(1 << 31), le=1 << 31)
     """For NoExecute: how long the pod stays bound after the taint appears."""
 
 
 class PlacementSpec(ApiModel):
     """Where serving pods may run, merged with the GPU scheduling the operator adds."""
 
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
+        default_factory=dict, max_length=MAX_NODE_SELECTOR
+    )
     """Node labels the pods require."""
     tolerations: list[Toleration] = Field(default_factory=list, max_length=MAX_TOLERATIONS)
     """Tolerations added to the default `nvidia.com/gpu` one."""
-    priority_class_name: str | None = Field(default=None, max_length=253)
+    priority_class_name: SubdomainName | None = None
     """PriorityClass of the serving pods."""
 
 
@@ -347,7 +372,7 @@ class CacheSpec(ApiModel):
     onnxruntime with hf:// sources)."""
     size: Quantity = "100Gi"
     """PVC size; leave room for two source revisions during a rollout."""
-    storage_class_name: str | None = Field(default=None, max_length=253)
+    storage_class_name: SubdomainName | None = None
     """StorageClass of the PVC. Default: the cluster default."""
     access_mode: Literal["ReadWriteMany", "ReadWriteOnce"] = "ReadWriteMany"
     """ReadWriteMany lets replicas on several nodes share the cache; use ReadWriteOnce when the
@@ -357,7 +382,7 @@ class CacheSpec(ApiModel):
 class PromptRef(ApiModel):
     """A PromptVersion bound to the Model; its content is part of the revision."""
 
-    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    name: LabelName
     """Prompt name (`spec.prompt` of the PromptVersion)."""
     version: int = Field(ge=1)
     """Prompt version (`spec.version` of the PromptVersion)."""
@@ -400,18 +425,18 @@ class AutoscalingSpec(ApiModel):
         )
     }
 
-    min_replicas: int = Field(default=1, ge=0)
+    min_replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
     """Fewest replicas."""
-    max_replicas: int = Field(ge=1)
+    max_replicas: int = Field(ge=1, le=MAX_REPLICAS)
     """Most replicas."""
     metric: AutoscalingMetric = "queueDepth"
     """queueDepth (waiting requests per replica), kvCacheUtilization (0-1 per replica) or
     requestsPerSecond (per replica)."""
-    target: float = Field(gt=0)
+    target: float = Field(gt=0, le=1e9)
     """Target value of the metric per replica."""
-    scale_down_delay_seconds: int = Field(default=300, ge=0)
+    scale_down_delay_seconds: int = Field(default=300, ge=0, le=MAX_SCALE_DOWN_DELAY_SECONDS)
     """How long the signal must stay low before replicas are removed."""
-    min_replicas_when_active: int = Field(default=1, ge=1)
+    min_replicas_when_active: int = Field(default=1, ge=1, le=MAX_REPLICAS)
     """With `minReplicas: 0`: replicas a Model at zero wakes to when requests wait for it, and
     the fewest it keeps while active (then the normal algorithm scales it)."""
     scale_to_zero_after: Duration = "10m"
@@ -501,12 +526,14 @@ class ModelSpec(ApiModel):
     )
     """PromptVersions rendered into a ConfigMap mounted read-only in the serving pods. Their
     content is part of the revision, so a prompt change is rolled out like any other."""
-    replicas: int = Field(default=1, ge=0)
+    replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
     """Replicas of the stable revision. Ignored when `autoscaling` is set."""
     autoscaling: AutoscalingSpec | None = None
     """Scale on an LLM signal between minReplicas and maxReplicas."""
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, json_schema_extra=_wire_default(RolloutSpec))
     """How a new revision replaces the stable one (RollingUpdate or Canary)."""
+    monitoring: MonitoringSpec | None = None
+    """Scheduled evaluations of the serving revision (not part of the revision)."""
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> ModelSpec:
@@ -658,3 +685,7 @@ class ModelStatus(StatusModel):
     """Weight cache state, when the cache is enabled."""
     autoscaler: AutoscalerState | None = None
     """The autoscaler's last decision and the signal it saw, when `spec.autoscaling` is set."""
+    quality: list[QualityTrend] = Field(default_factory=list, max_length=8)
+    """Trend of each scheduled evaluation of the serving revision."""
+    cost: CostStatus | None = None
+    """Token throughput, GPU-hours and cost of the serving revisions."""

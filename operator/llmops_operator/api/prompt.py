@@ -6,11 +6,11 @@ bound content is hashed into the Model revision, so it is rolled out and gated.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from llmops_operator.api.common import ApiModel, Condition, StatusModel
+from llmops_operator.api.common import DNS_LABEL_PATTERN, ApiModel, Condition, StatusModel
 
 PROMPT_VERSION_SPEC_VALIDATIONS: list[dict[str, str]] = [
     {"rule": "self == oldSelf", "message": "PromptVersion spec is immutable; create a new version"},
@@ -21,7 +21,10 @@ FREE_FORM: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
 """Schema extra for fields holding arbitrary JSON (schemas, variable values)."""
 
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-PROMPT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+MAX_CONTENT = 65536
+"""Longest message template."""
+MAX_SEED = (1 << 53) - 1
+"""Largest sampling seed: the API server reads schema bounds as float64, exact up to 2^53."""
 
 
 class PromptMessage(ApiModel):
@@ -29,7 +32,7 @@ class PromptMessage(ApiModel):
 
     role: Literal["system", "user", "assistant"]
     """Chat role: system, user or assistant."""
-    content: str = Field(min_length=1, max_length=65536)
+    content: str = Field(min_length=1, max_length=MAX_CONTENT)
     """Jinja2 template; undefined variables are errors."""
 
 
@@ -42,7 +45,7 @@ class PromptVariable(ApiModel):
     """The caller must supply it; a required variable must not have a default."""
     default: Any = Field(default=None, json_schema_extra=FREE_FORM)
     """Value used when the caller does not supply one (optional variables only)."""
-    description: str = ""
+    description: str = Field(default="", max_length=4096)
     """What the variable means, for people writing datasets."""
 
 
@@ -51,13 +54,13 @@ class PromptParameters(ApiModel):
 
     temperature: float | None = Field(default=None, ge=0, le=2)
     """Sampling temperature."""
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=1 << 24)
     """Upper bound on generated tokens."""
     top_p: float | None = Field(default=None, gt=0, le=1)
     """Nucleus sampling mass."""
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-MAX_SEED, le=MAX_SEED)
     """Sampling seed, for engines that accept one."""
-    stop: list[str] | None = Field(default=None, max_length=16)
+    stop: list[Annotated[str, Field(max_length=256)]] | None = Field(default=None, max_length=16)
     """Stop sequences."""
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     """OpenAI presence penalty."""
@@ -68,11 +71,11 @@ class PromptParameters(ApiModel):
 class PromptVersionSpec(ApiModel):
     """Immutable content of one prompt version."""
 
-    prompt: str = Field(pattern=PROMPT_NAME_PATTERN, max_length=63)
+    prompt: str = Field(pattern=DNS_LABEL_PATTERN, max_length=63)
     """Prompt name shared by all its versions, e.g. `support-bot`."""
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=1_000_000)
     """Version number; a Model binds `{name: prompt, version}`."""
-    description: str = ""
+    description: str = Field(default="", max_length=4096)
     """What changed in this version."""
     messages: list[PromptMessage] = Field(min_length=1, max_length=64)
     """Chat messages in order; each content is a jinja2 template."""

@@ -12,11 +12,11 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
-from llmops_operator.api.common import ApiModel, StatusModel
+from llmops_operator.api.common import ApiModel, LabelName, StatusModel, SubdomainName
 from llmops_operator.hashing import digest
 
 MAX_STEPS = 32
@@ -26,10 +26,24 @@ DURATION_PATTERN = r"^([0-9]+(ms|s|m|h))+$"
 _DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
-Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
+MAX_DURATION = timedelta(days=30)
+"""Longest duration `parse_duration` accepts; each field has its own, smaller bound."""
+MAX_PAUSE = "168h"
+MAX_INTERVAL = "1h"
+MAX_WINDOW = "24h"
+MAX_LIMIT = 1000
+"""Upper bound of every analysis count limit (failures, inconclusives, errors)."""
+METRIC_NAME_PATTERN = r"^[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$"
 
 BuiltinMetric = Literal[
-    "errorRate", "timeToFirstTokenP95", "e2eLatencyP95", "interTokenLatencyP95", "queueDepth"
+    "errorRate",
+    "timeToFirstTokenP95",
+    "e2eLatencyP95",
+    "interTokenLatencyP95",
+    "queueDepth",
+    "costPerMillionOutputTokens",
+    "costPerRequest",
+    "feedbackPositiveRate",
 ]
 AnalysisMode = Literal["confidence", "threshold"]
 MeasurementPhase = Literal["Successful", "Failed", "Inconclusive", "Error"]
@@ -42,7 +56,46 @@ def parse_duration(text: str) -> timedelta:
     if not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h30m")
     seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"duration {text!r} is longer than {MAX_DURATION.days} days")
     return timedelta(seconds=seconds)
+
+
+def bounded_duration(limit: str) -> Any:
+    """A Go-style duration of at most `limit`: a CEL rule for the API server (which rejects e.g.
+    a pause of `80000000h` at apply time) mirrored by a pydantic check."""
+    maximum = parse_duration(limit)
+    message = f"must be a duration such as 30s, 5m or 1h30m, at most {limit}"
+
+    def _check(text: str) -> str:
+        try:
+            fits = parse_duration(text) <= maximum
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"duration {text[:40]!r} {message}")
+        return text
+
+    return Annotated[
+        str,
+        Field(
+            pattern=DURATION_PATTERN,
+            max_length=32,
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    {"rule": f"duration(self) <= duration('{limit}')", "message": message}
+                ]
+            },
+        ),
+        AfterValidator(_check),
+    ]
+
+
+Duration = bounded_duration("720h")
+"""Any duration up to `MAX_DURATION` (30 days), for fields without a smaller bound of their own."""
+PauseDuration = bounded_duration(MAX_PAUSE)
+IntervalDuration = bounded_duration(MAX_INTERVAL)
+WindowDuration = bounded_duration(MAX_WINDOW)
 
 
 def _cel(*rules: tuple[str, str]) -> ConfigDict:
@@ -59,16 +112,16 @@ def _cel(*rules: tuple[str, str]) -> ConfigDict:
 class PauseStep(ApiModel):
     """Wait, either for a fixed time or until a user promotes the rollout."""
 
-    duration: Duration | None = None
-    """How long to wait (e.g. 30s, 5m, 1h). Omitted: wait until promoted (clear
+    duration: PauseDuration | None = None
+    """How long to wait (e.g. 30s, 5m, 1h; at most 168h). Omitted: wait until promoted (clear
     `status.rollout.pauseConditions` or set `status.rollout.promoteFull`)."""
 
 
 class AnalysisStep(ApiModel):
     """Run the analysis once, now, and decide: all Successful moves on, any Failed aborts."""
 
-    metrics: list[Annotated[str, Field(min_length=1, max_length=63)]] | None = Field(
-        default=None, max_length=MAX_METRICS
+    metrics: list[Annotated[str, Field(min_length=1, max_length=63, pattern=METRIC_NAME_PATTERN)]] | None = (
+        Field(default=None, max_length=MAX_METRICS)
     )
     """Names of `canary.analysis.metrics` to measure at this step. Omitted: all of them."""
 
@@ -76,7 +129,7 @@ class AnalysisStep(ApiModel):
 class EvalGateStep(ApiModel):
     """Run an EvalGate against the canary and wait for its verdict."""
 
-    name: str = Field(min_length=1, max_length=253)
+    name: SubdomainName
     """Name of the EvalGate in the Model's namespace."""
 
 
@@ -135,12 +188,15 @@ class MetricSpec(ApiModel):
         ),
     )
 
-    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$")
+    name: str = Field(min_length=1, max_length=63, pattern=METRIC_NAME_PATTERN)
     """Metric name, unique within the analysis; used in status, Events and conditions."""
     builtin: BuiltinMetric | None = None
     """A builtin LLM signal mapped to the engine's own metric names: errorRate (share of
     failed requests, 0-1), timeToFirstTokenP95, e2eLatencyP95, interTokenLatencyP95
-    (seconds), queueDepth (waiting requests per pod)."""
+    (seconds), queueDepth (waiting requests per pod), costPerMillionOutputTokens (GPU spend per
+    million generated tokens), costPerRequest (output tokens per request times the Model's
+    cost per output token) and feedbackPositiveRate (share of thumbs-up votes, 0-1, from the
+    application's `llmops_feedback_total`; see docs/monitoring.md)."""
     query: str | None = Field(default=None, min_length=1, max_length=4096)
     """Custom PromQL returning one number. Placeholders: `{{revision}}` (the revision being
     measured), `{{stableRevision}}`, `{{namespace}}`, `{{model}}`, `{{window}}`. Ratio
@@ -153,8 +209,8 @@ class MetricSpec(ApiModel):
     """Fail when canary / stable is above this (e.g. 1.2 = at most 20% worse)."""
     min_ratio_to_stable: float | None = Field(default=None, gt=0)
     """Fail when canary / stable is below this."""
-    window: Duration | None = None
-    """Range of the rate()/histogram window for builtins and `{{window}}`. Default: 2m."""
+    window: WindowDuration | None = None
+    """Range of the rate()/histogram window for builtins and `{{window}}`. Default: 2m; at most 24h."""
 
     @model_validator(mode="after")
     def _one_source_and_a_threshold(self) -> MetricSpec:
@@ -178,16 +234,16 @@ class AnalysisSpec(ApiModel):
         ),
     )
 
-    interval: Duration = "30s"
-    """Time between two measurements of every metric."""
-    failure_limit: int | None = Field(default=None, ge=0)
+    interval: IntervalDuration = "30s"
+    """Time between two measurements of every metric (at most 1h)."""
+    failure_limit: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
     """Abort when more than this many measurements of one metric Failed. Default: 0 in mode
     confidence (a Failed measurement is already evidence at the rollout's false-rollback
     budget), 1 in mode threshold (one noisy point estimate is forgiven)."""
-    inconclusive_limit: int = Field(default=3, ge=0)
+    inconclusive_limit: int = Field(default=3, ge=0, le=MAX_LIMIT)
     """Pause (condition Inconclusive) when more than this many measurements of one metric were
     Inconclusive. The rollout goes on by itself once a round of measurements succeeds."""
-    consecutive_error_limit: int = Field(default=4, ge=0)
+    consecutive_error_limit: int = Field(default=4, ge=0, le=MAX_LIMIT)
     """Abort when more than this many measurements of one metric in a row were Errors
     (Prometheus unreachable, bad query). Before that, the rollout holds: an error never
     promotes and never rolls back."""
@@ -204,7 +260,7 @@ class AnalysisSpec(ApiModel):
     calling a canary Successful that is not."""
     on_no_data: Literal["Inconclusive", "Failed"] = "Inconclusive"
     """What a query that returns no data counts as."""
-    min_requests: int = Field(default=20, ge=0)
+    min_requests: int = Field(default=20, ge=0, le=1_000_000_000)
     """Fewest requests the canary (and, for ratio thresholds, the stable revision) must have
     served in a metric's window for its measurement to count; fewer is Inconclusive (a canary
     that served none at all counts as `onNoData`). Applies to errorRate and the latency
@@ -237,11 +293,12 @@ class AnalysisSpec(ApiModel):
 class GatewayAPIRouting(ApiModel):
     """Shift traffic with the weights of an existing Gateway API HTTPRoute."""
 
-    http_route: str = Field(min_length=1, max_length=253)
+    http_route: SubdomainName
     """Name of the HTTPRoute whose backendRefs point at the Model's revision Services. The
     operator changes only the backendRef weights, under its own field manager."""
-    namespace: str | None = Field(default=None, max_length=63)
-    """Namespace of the HTTPRoute. Default: the Model's namespace."""
+    namespace: LabelName | None = None
+    """Namespace of the HTTPRoute. Default: the Model's namespace. Another namespace must allow
+    it with a Gateway API ReferenceGrant (from Model in the Model's namespace to HTTPRoute)."""
 
 
 DEFAULT_ENDPOINT_PICKER_IMAGE = "registry.k8s.io/gateway-api-inference-extension/epp:v1.0.0"
@@ -253,11 +310,12 @@ ENDPOINT_PICKER_PORT = 9002
 class ParentRef(ApiModel):
     """A Gateway the operator-created HTTPRoute attaches to."""
 
-    name: str = Field(min_length=1, max_length=253)
+    name: SubdomainName
     """Name of the Gateway."""
-    namespace: str | None = Field(default=None, max_length=63)
-    """Namespace of the Gateway. Default: the route's namespace."""
-    section_name: str | None = Field(default=None, max_length=253)
+    namespace: LabelName | None = None
+    """Namespace of the Gateway. Default: the route's namespace (the Gateway's `allowedRoutes`
+    decides whether it takes a route from there)."""
+    section_name: SubdomainName | None = None
     """Listener of the Gateway to attach to. Default: all listeners that allow the route."""
 
 
@@ -276,7 +334,7 @@ class EndpointPickerSpec(ApiModel):
     """The endpoint picker (EPP) each InferencePool names: one the operator deploys per pool, or
     the user's own Service."""
 
-    service: str | None = Field(default=None, min_length=1, max_length=253)
+    service: LabelName | None = None
     """Name of an endpoint picker Service the user runs (in the Model's namespace). Set: the
     operator deploys no picker and every pool points at this Service. Omitted: the operator
     deploys one picker (Deployment + Service) per pool, owned by the Model."""
@@ -298,16 +356,20 @@ class EndpointPickerSpec(ApiModel):
 class InferencePoolRouting(ApiModel):
     """Shift traffic between one InferencePool per revision, weighted in an HTTPRoute."""
 
-    http_route: str = Field(min_length=1, max_length=253)
+    http_route: SubdomainName
     """Name of the HTTPRoute whose backendRefs become the stable and canary InferencePools. An
     existing route is patched (only the backendRefs that point at this Model, under the
-    operator's field manager); a missing one is created when `parentRefs` is set."""
-    namespace: str | None = Field(default=None, max_length=63)
-    """Namespace of the HTTPRoute. Default: the Model's namespace. Another namespace needs a
-    ReferenceGrant in the Model's namespace that lets HTTPRoutes from there refer to
-    InferencePools."""
+    operator's field manager); a missing one in the Model's namespace is created when
+    `parentRefs` is set (owned by the Model)."""
+    namespace: LabelName | None = None
+    """Namespace of the HTTPRoute. Default: the Model's namespace. Another namespace needs two
+    ReferenceGrants: one in the route's namespace from Model (llmops.dev) in the Model's
+    namespace to HTTPRoute (the operator uses that route for the Model), one in the Model's
+    namespace from HTTPRoute in the route's namespace to InferencePool (the gateway follows
+    the backendRefs). The operator never creates a route in another namespace."""
     parent_refs: list[ParentRef] = Field(default_factory=list, max_length=32)
-    """Gateways of a route the operator creates (ignored when the route exists)."""
+    """Gateways of a route the operator creates in the Model's namespace (with an existing route
+    the operator keeps these parents on it)."""
     endpoint_picker: EndpointPickerSpec = Field(default_factory=EndpointPickerSpec)
     """The endpoint picker the pools name."""
 

@@ -1,16 +1,20 @@
 """`llmops-operator eval`: run an EvalGate on a laptop, in CI, or as the in-cluster Job.
 
 Local mode reads YAML files (an EvalGate, its PromptVersion and, for a configMapRef
-dataset, the ConfigMap or a JSONL/CSV file) and prints a table, `--json` or `--junit`.
+dataset, the ConfigMap or a JSONL/CSV file) and prints a table, `--json` or `--junit`;
+`--html FILE` also writes a self-contained report page (every case, failing first).
 Exit code: 0 Passed, 1 Failed, 2 Error.
 
 In-cluster mode (`--evalrun NAMESPACE/NAME`) reads the EvalRun, its gate, prompt and
-dataset through the API server, runs the same `run_eval`, and patches the EvalRun
-status. It exits 0 once the result is recorded (whatever the verdict) so the Job is not
-retried for a Failed evaluation; it exits 2 only when the status could not be written.
+dataset through the API server, runs the same `run_eval`, keeps every case's outcome in a
+ConfigMap owned by the EvalRun (`status.record` says which) and patches the EvalRun status.
+It exits 0 once the result is recorded (whatever the verdict) so the Job is not retried
+for a Failed evaluation; it exits 2 only when the status could not be written.
 
 API keys come from the environment (LLMOPS_EVAL_API_KEY for the endpoints,
-LLMOPS_JUDGE_API_KEY for judges), never from arguments.
+LLMOPS_JUDGE_API_KEY for judges), never from arguments. In the cluster, a judge's
+`apiKeySecretRef` reaches the Job as its own secretKeyRef env (`eval_jobs.judge_key_env`), and
+the Job signs its verdict with the run key from LLMOPS_VERDICT_KEY (see evals/verdict.py).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from pydantic import ValidationError
 from llmops_operator.api.evals import EvalGateSpec, EvalRunSpec
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.conditions import eval_run_conditions
-from llmops_operator.evals import report
+from llmops_operator.evals import case_record, html_report, report, verdict
+from llmops_operator.evals.job import judge_key_env, judge_key_refs
 from llmops_operator.evals.runner import EvalResult, run_eval
 from llmops_operator.kube.client import Kube, NotFound
 
@@ -73,6 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--json", action="store_true", help="print the EvalRun status as JSON instead of a table"
     )
     parser.add_argument("--junit", type=Path, help="also write JUnit XML to this file")
+    parser.add_argument("--html", type=Path, help="also write the HTML report to this file")
     parser.add_argument("--evalrun", metavar="NAMESPACE/NAME", help="in-cluster mode: evaluate this EvalRun")
     return parser
 
@@ -111,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(report.render_json(result) if args.json else report.render_table(result))
     if args.junit:
         args.junit.write_text(report.render_junit(result), encoding="utf-8")
+    if args.html:
+        record = case_record.build(result)
+        args.html.write_text(html_report.render(record, f"eval {args.gate.name}"), encoding="utf-8")
     return result.exit_code
 
 
@@ -199,13 +208,22 @@ def run_in_cluster(ref: str, kube: Any = None) -> int:
     kube = kube or Kube()
     started = datetime.now(UTC)
     revision = None
+    uid = ""
+    eval_run: dict[str, Any] | None = None
     try:
-        spec = EvalRunSpec.model_validate(kube.get("EvalRun", namespace, name).get("spec") or {})
+        eval_run = kube.get("EvalRun", namespace, name)
+        uid = str((eval_run.get("metadata") or {}).get("uid") or "")
+        spec = EvalRunSpec.model_validate(eval_run.get("spec") or {})
         revision = spec.revision
         _patch_status(
             kube, namespace, name, {"phase": "Running", "startedAt": _iso(started), "revision": revision}
         )
         gate, prompt, dataset_text, judges = read_inputs(kube, namespace, spec)
+        judge_keys = {
+            (ref_name, ref_key): os.environ[judge_key_env(ref_name, ref_key)]
+            for ref_name, ref_key in judge_key_refs({"spec": gate.to_wire()})
+            if judge_key_env(ref_name, ref_key) in os.environ
+        }
         result = run_eval(
             gate,
             prompt,
@@ -217,16 +235,34 @@ def run_in_cluster(ref: str, kube: Any = None) -> int:
             judge_endpoints=judges,
             api_key=os.environ.get(ENV_API_KEY),
             judge_api_key=os.environ.get(ENV_JUDGE_API_KEY),
+            judge_api_keys=judge_keys,
         )
     except Exception as exc:  # anything unexpected is recorded as Error, never lost
         result = EvalResult("Error", _one_line(exc), started, datetime.now(UTC), revision=revision)
     sys.stdout.write(report.render_table(result))
+    status = result.to_status()
+    if eval_run is not None:
+        status["record"] = keep_record(kube, eval_run, result)
+    run_key = os.environ.get(verdict.KEY_ENV)
+    if run_key and uid:
+        status["signature"] = verdict.sign(run_key, uid, status)
     try:
-        _patch_status(kube, namespace, name, result.to_status())
+        _patch_status(kube, namespace, name, status)
     except Exception as exc:
         sys.stderr.write(f"cannot write EvalRun {namespace}/{name} status: {exc}\n")
         return 2
     return 0
+
+
+def keep_record(kube: Any, eval_run: dict[str, Any], result: EvalResult) -> dict[str, Any] | None:
+    """Every case's outcome in a ConfigMap owned by the EvalRun; None (status only) when it fails."""
+    record, data = case_record.build_bounded(result)
+    try:
+        kube.apply(case_record.config_map(eval_run, data))
+    except Exception as exc:  # the verdict still gets recorded; the report falls back to status
+        sys.stderr.write(f"cannot keep the case record: {exc}\n")
+        return None
+    return case_record.reference(eval_run["metadata"]["name"], record)
 
 
 def _iso(moment: datetime) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from kubernetes import config
 
 from llmops_operator.api.common import LABEL_COMPONENT, LABEL_MODEL, LABEL_REVISION
+from llmops_operator.cli import kubectl_report
 from llmops_operator.kube.client import Kube, KubeError, NotFound, load_api_client
 from llmops_operator.resources import GPU_PRODUCT_LABEL
 
@@ -72,12 +73,46 @@ def render_status(model: dict[str, Any]) -> str:
                 f"    {item.get('metric')}: {item.get('phase')} value={item.get('value')}"
                 f" stable={item.get('stableValue')} {item.get('message', '')}".rstrip()
             )
+    lines += _monitoring_lines(status)
     for condition in status.get("conditions") or []:
         lines.append(
             f"  {condition['type']}={condition['status']} {condition.get('reason', '')}:"
             f" {condition.get('message', '')}"
         )
     return "\n".join(lines)
+
+
+def _num(value: Any, pattern: str = "{:.3g}") -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def _monitoring_lines(status: dict[str, Any]) -> list[str]:
+    """Scheduled evaluations (trend) and cost of the serving revisions."""
+    lines: list[str] = []
+    for trend in status.get("quality") or []:
+        failing = ", ".join(trend.get("failingAssertions") or [])
+        lines.append(
+            f"  quality {trend.get('gate')}: last {trend.get('lastPhase') or '-'}"
+            f" score={_num(trend.get('lastScore'))} passRate={_num(trend.get('lastPassRate'))}"
+            f" best={_num(trend.get('bestScore'))} atPromotion={_num(trend.get('baselineScore'))}"
+            f" next={trend.get('nextRunAt') or '-'}" + (f" failing: {failing}" if failing else "")
+        )
+    cost = status.get("cost") or {}
+    if cost:
+        currency = cost.get("currency") or ""
+        lines.append(
+            f"  cost: {_num(cost.get('costPerMillionOutputTokens'))} {currency}/M output tokens,"
+            f" {_num(cost.get('outputTokensPerSecond'), '{:.1f}')} output tokens/s".replace("  ", " ")
+        )
+        for item in cost.get("revisions") or []:
+            lines.append(
+                f"    {item.get('revision')}: {item.get('readyReplicas', 0)}x{item.get('gpus', 0)}"
+                f" {item.get('gpuProduct') or 'GPU'}, {_num(item.get('gpuHours'), '{:.2f}')} GPU-hours,"
+                f" in {_num(item.get('inputTokensPerSecond'), '{:.1f}')}/s"
+                f" out {_num(item.get('outputTokensPerSecond'), '{:.1f}')}/s,"
+                f" {_num(item.get('costPerMillionOutputTokens'))} {currency}/M".rstrip()
+            )
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,6 +435,7 @@ COMMANDS: dict[str, Command] = {
     "promote": Command("promote one step (or --full: to the end)", _model_arg(full=True), _run_control),
     "abort": Command("roll back to stable now", _model_arg(), _run_control),
     "retry": Command("retry an aborted rollout", _model_arg(), _run_control),
+    "report": Command("write an EvalRun's HTML report", kubectl_report.arguments, kubectl_report.run),
 }
 
 

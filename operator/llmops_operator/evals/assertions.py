@@ -11,15 +11,18 @@ import functools
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 import sacrebleu
 from rapidfuzz import fuzz
+from referencing import Registry
+from referencing.exceptions import NoSuchResource, Unresolvable
 from rouge_score import rouge_scorer
 
-from llmops_operator.api.evals import DEFAULT_THRESHOLDS, Assertion
+from llmops_operator.api.evals import DEFAULT_THRESHOLDS, SAFETY_TYPES, Assertion, compile_regex
 from llmops_operator.evals.dataset import Case
 
 
@@ -29,6 +32,10 @@ class AssertionConfigError(ValueError):
 
 class JudgeParseError(ValueError):
     """The judge's answer holds no score we can read."""
+
+
+class JudgeScoreOutOfRange(JudgeParseError):
+    """A structured judge answer whose score is outside 0..1: never rescaled, never a pass."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,9 @@ def check_assertion(assertion: Assertion, name: str) -> None:
                     f"{name}: regex value must be a string, got {type(pattern).__name__}"
                 )
             try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise AssertionConfigError(f"{name}: invalid regex {pattern!r}: {exc}") from exc
+                compile_regex(pattern)
+            except ValueError as exc:
+                raise AssertionConfigError(f"{name}: {exc}") from exc
     elif assertion.type == "jsonSchema":
         schema = assertion.value
         if isinstance(schema, str):
@@ -80,10 +87,19 @@ def check_assertion(assertion: Assertion, name: str) -> None:
             raise AssertionConfigError(f"{name}: JSON schema must be an object")
         try:
             jsonschema.validators.validator_for(schema).check_schema(schema)
+            _validator(schema)
         except jsonschema.SchemaError as exc:
             raise AssertionConfigError(f"{name}: invalid JSON schema: {exc.message}") from exc
+        except ValueError as exc:
+            raise AssertionConfigError(f"{name}: invalid JSON schema: {exc}") from exc
     elif assertion.type == "contains" and assertion.values is not None and not assertion.values:
         raise AssertionConfigError(f"{name}: contains needs at least one value")
+    elif assertion.type in SAFETY_TYPES:
+        from llmops_operator.evals import safety  # safety builds on Outcome: imported when used
+
+        problem = safety.check_assertion(assertion, name)
+        if problem:
+            raise AssertionConfigError(problem)
 
 
 def _select_field(answer: str, path: str | None) -> str:
@@ -139,10 +155,47 @@ def check_contains(
 def check_regex(
     answer: str, patterns: list[str], mode: str = "any", case_insensitive: bool = False
 ) -> Outcome:
-    flags = re.IGNORECASE if case_insensitive else 0
-    hits = [p for p in patterns if re.search(p, answer, flags)]
+    """RE2 search: linear in the answer, so no pattern can outlast the gate's timeout."""
+    try:
+        compiled = [(p, compile_regex(p, case_insensitive)) for p in patterns]
+    except ValueError as exc:
+        return Outcome.failed_to_evaluate(str(exc))
+    hits = [p for p, regex in compiled if regex.search(answer)]
     ok = bool(hits) if mode == "any" else len(hits) == len(patterns)
     return Outcome(ok, float(ok), "" if ok else f"no match for {patterns[:3]!r}")
+
+
+def _no_remote(uri: str) -> Any:
+    """jsonschema never fetches: a `$ref` must point inside the schema itself."""
+    raise NoSuchResource(ref=uri)
+
+
+def _re2_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    if validator.is_type(instance, "string") and not compile_regex(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance[:80]!r} does not match {pattern[:80]!r}")
+
+
+def _re2_pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any, schema: Any) -> Any:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        regex = compile_regex(pattern)
+        for key, value in instance.items():
+            if regex.search(key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _validator(schema: Any) -> Any:
+    """A validator for a user's schema: no remote `$ref`, and `pattern` keywords run on RE2."""
+    base = jsonschema.validators.validator_for(schema)
+    safe = jsonschema.validators.extend(
+        base, {"pattern": _re2_pattern, "patternProperties": _re2_pattern_properties}
+    )
+    if isinstance(schema, dict):
+        for pattern in [schema.get("pattern"), *(schema.get("patternProperties") or {})]:
+            if isinstance(pattern, str):
+                compile_regex(pattern)
+    return safe(schema, registry=Registry(retrieve=_no_remote))
 
 
 def check_json_schema(answer: str, schema: Any) -> Outcome:
@@ -152,8 +205,18 @@ def check_json_schema(answer: str, schema: Any) -> Outcome:
         document = json.loads(answer)
     except json.JSONDecodeError as exc:
         return Outcome(False, 0.0, f"answer is not JSON: {exc.msg}")
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    except RecursionError:
+        return Outcome(False, 0.0, "answer is JSON nested too deeply to check")
+    try:
+        error = jsonschema.exceptions.best_match(_validator(schema).iter_errors(document))
+    except Unresolvable as exc:
+        return Outcome.failed_to_evaluate(
+            f"schema $ref {exc} cannot be resolved: only local refs are allowed"
+        )
+    except ValueError as exc:
+        return Outcome.failed_to_evaluate(f"schema: {exc}")
+    except RecursionError:
+        return Outcome.failed_to_evaluate("schema or answer nested too deeply to check")
     if error is None:
         return Outcome(True, 1.0)
     location = "/".join(str(p) for p in error.absolute_path) or "(root)"
@@ -216,12 +279,15 @@ def judge_messages(rubric: str, question: str, answer: str, expected: str | None
 
 
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
-_LABELLED = re.compile(
+# The judge's answer is text a model wrote: these run on RE2 (linear time) over its tail only.
+_LABELLED = compile_regex(
     rf"(?:score|rating|grade)\s*[\"']?\s*[:=]?\s*\**\s*({_NUMBER})\s*(?:(/|out\s+of)\s*({_NUMBER}))?\s*(%)?",
-    re.IGNORECASE,
+    case_insensitive=True,
 )
-_FRACTION = re.compile(rf"({_NUMBER})\s*(?:/|out\s+of)\s*({_NUMBER})", re.IGNORECASE)
-_JSON_OBJECT = re.compile(r"\{[^{}]*\}")
+_FRACTION = compile_regex(rf"({_NUMBER})\s*(?:/|out\s+of)\s*({_NUMBER})", case_insensitive=True)
+_JSON_OBJECT = compile_regex(r"\{[^{}]*\}")
+JUDGE_TAIL_CHARS = 16384
+"""Only the end of a judge's answer is searched for the score: judges reason first, conclude last."""
 
 
 def _normalise(value: float, scale: float | None = None, percent: bool = False) -> float:
@@ -247,6 +313,7 @@ def parse_judge_score(text: str) -> float:
 
     The last labelled score wins, since judges reason first and conclude last.
     """
+    text = text[-JUDGE_TAIL_CHARS:]
     for candidate in reversed(_JSON_OBJECT.findall(text)):
         try:
             obj = json.loads(candidate)
@@ -275,12 +342,53 @@ def parse_judge_score(text: str) -> float:
     raise JudgeParseError(f"no score found in judge answer {text[:120]!r}")
 
 
-def check_judge(judge_answer: str, threshold: float) -> Outcome:
+JUDGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "reason": {"type": "string", "maxLength": 600},
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["reason", "score"],
+    "additionalProperties": False,
+}
+"""What a judge asked for structured output must answer: the reason first, then a 0..1 score."""
+MAX_RAW_JUDGE_CHARS = 4000
+
+
+def parse_structured_judge(text: str) -> tuple[float, str]:
+    """Score and reason of an answer to JUDGE_SCHEMA; a score outside 0..1 is an error, never scaled."""
     try:
-        score = parse_judge_score(judge_answer)
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JudgeParseError(f"structured answer is not JSON ({exc.msg})") from exc
+    score = obj.get("score") if isinstance(obj, dict) else None
+    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+        raise JudgeParseError(f"structured answer has no numeric score (score={score!r})")
+    if not 0 <= score <= 1:
+        raise JudgeScoreOutOfRange(f"score {score} is out of range 0..1")
+    return float(score), str(obj.get("reason") or "")
+
+
+def check_judge(judge_answer: str, threshold: float, structured: bool = False) -> Outcome:
+    """Grade from the judge's answer; an unreadable answer is an Error that keeps the raw text."""
+    reason = ""
+    try:
+        if structured:
+            try:
+                score, reason = parse_structured_judge(judge_answer)
+            except JudgeScoreOutOfRange:
+                raise
+            except JudgeParseError:
+                score = parse_judge_score(judge_answer)  # e.g. JSON cut short by maxTokens
+        else:
+            score = parse_judge_score(judge_answer)
     except JudgeParseError as exc:
-        return Outcome.failed_to_evaluate(f"judge: {exc}")
-    return check_threshold(score, threshold, "judge score")
+        raw = judge_answer[:MAX_RAW_JUDGE_CHARS]
+        return Outcome(False, 0.0, f"judge: {exc}; the judge answered: {raw}", error=f"judge: {exc}")
+    outcome = check_threshold(score, threshold, "judge score")
+    if reason:
+        return Outcome(outcome.passed, outcome.score, f"{outcome.detail} judge: {reason}".strip())
+    return outcome
 
 
 def _negated(outcome: Outcome, negate: bool) -> Outcome:
@@ -297,9 +405,12 @@ def evaluate(
     case: Case,
     latency_ms: float | None = None,
     judge_answer: str | None = None,
+    judge_structured: bool = False,
 ) -> Outcome:
-    """Apply one assertion to one answer; `judge_answer` is the judge's reply for llmJudge."""
-    return _negated(_evaluate(assertion, name, answer, case, latency_ms, judge_answer), assertion.negate)
+    """Apply one assertion to one answer; `judge_answer` is the judge's reply for llmJudge
+    (`judge_structured` when it was asked for JUDGE_SCHEMA)."""
+    outcome = _evaluate(assertion, name, answer, case, latency_ms, judge_answer, judge_structured)
+    return _negated(outcome, assertion.negate)
 
 
 def _evaluate(
@@ -309,16 +420,21 @@ def _evaluate(
     case: Case,
     latency_ms: float | None = None,
     judge_answer: str | None = None,
+    judge_structured: bool = False,
 ) -> Outcome:
     if assertion.type == "latency":
         return check_latency(latency_ms, float(assertion.threshold or 0))
     if assertion.type == "llmJudge":
         if judge_answer is None:
             return Outcome.failed_to_evaluate("judge gave no answer")
-        return check_judge(judge_answer, threshold_of(assertion))
+        return check_judge(judge_answer, threshold_of(assertion), judge_structured)
+    if assertion.type in SAFETY_TYPES:
+        from llmops_operator.evals import safety
+
+        return safety.evaluate(assertion, answer, case)
     try:
         text = _select_field(answer, assertion.field)
-    except (json.JSONDecodeError, KeyError):
+    except (json.JSONDecodeError, KeyError, RecursionError):
         return Outcome(False, 0.0, f"answer has no JSON field {assertion.field!r}")
     if assertion.type == "jsonSchema":
         return check_json_schema(text, assertion.value)

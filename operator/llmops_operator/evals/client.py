@@ -20,7 +20,11 @@ MAX_BACKOFF_SECONDS = 8.0
 
 
 class EndpointError(RuntimeError):
-    """The endpoint did not answer usefully after all retries."""
+    """The endpoint did not answer usefully after all retries (`status`: its last HTTP status)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,17 @@ def api_base(endpoint: str) -> str:
     return base
 
 
+RESPONSE_FORMAT_STYLES = ("json_schema", "json_object")
+"""How a JSON schema is asked for: OpenAI's and vLLM's `json_schema`, or `json_object` with a
+`schema` (llama-cpp-python's server, which rejects `json_schema`)."""
+
+
 def request_body(
     model: str,
     messages: list[dict[str, str]],
     parameters: dict[str, Any],
     response_format: dict[str, Any] | None,
+    format_style: str = "json_schema",
 ) -> dict[str, Any]:
     """Chat completions request from a prompt's camelCase parameters."""
     names = {
@@ -58,7 +68,9 @@ def request_body(
     for key, wire in names.items():
         if parameters.get(key) is not None:
             body[wire] = parameters[key]
-    if response_format is not None:
+    if response_format is not None and format_style == "json_object":
+        body["response_format"] = {"type": "json_object", "schema": response_format}
+    elif response_format is not None:
         body["response_format"] = {
             "type": "json_schema",
             "json_schema": {"name": "response", "schema": response_format},
@@ -129,7 +141,7 @@ class ChatClient:
                         raise EndpointError(f"{self.base}{path}: response is not JSON") from exc
                 last_problem = f"HTTP {response.status_code}: {response.text[:200]}"
                 if response.status_code not in RETRYABLE_STATUS:
-                    raise EndpointError(f"{self.base}{path}: {last_problem}")
+                    raise EndpointError(f"{self.base}{path}: {last_problem}", response.status_code)
             if attempt < self.retries:
                 await asyncio.sleep(self._delay(attempt, response))
         raise EndpointError(f"{self.base}{path}: {last_problem} (after {self.retries + 1} attempts)")
@@ -140,9 +152,10 @@ class ChatClient:
         messages: list[dict[str, str]],
         parameters: dict[str, Any] | None = None,
         response_format: dict[str, Any] | None = None,
+        format_style: str = "json_schema",
     ) -> Completion:
         """One chat completion; raises EndpointError when the endpoint cannot answer."""
-        body = request_body(model, messages, parameters or {}, response_format)
+        body = request_body(model, messages, parameters or {}, response_format, format_style)
         payload, latency_ms, attempts = await self._post("/chat/completions", body)
         try:
             content = payload["choices"][0]["message"]["content"]

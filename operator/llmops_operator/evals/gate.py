@@ -3,7 +3,7 @@ prompt) and the result read back from the EvalRun and its Job. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from llmops_operator.api.evals import EvalGateSpec
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.rollout import RolloutStatus
 from llmops_operator.conditions import READY, VALID, Reason, validity_conditions
+from llmops_operator.evals import verdict
 from llmops_operator.evals.assertions import AssertionConfigError, check_assertion
 from llmops_operator.evals.job import endpoint
 from llmops_operator.hashing import text_digest
@@ -33,6 +34,7 @@ def eval_result(
     eval_runs: Sequence[Mapping[str, Any]],
     rollout: RolloutStatus | None,
     jobs: Sequence[Mapping[str, Any]] = (),
+    verdict_key: bytes = b"",
 ) -> machine.EvalResult | None:
     """The result of the EvalRun that the current gate step started, if it reported one."""
     if rollout is None or rollout.eval_run is None or rollout.revision is None:
@@ -51,11 +53,25 @@ def eval_result(
             name=name,
             message=f"eval Job {name} failed before recording a result; see its logs",
         )
+    status = verdict.trusted(verdict_key, run).get("status") or {}
+    phase = status.get("phase") or "Pending"
     message = status.get("message") or ""
     failing = status.get("failingAssertions") or []
     if phase == "Failed" and failing:
         message = f"failing assertions: {', '.join(map(str, failing))}; {message}".rstrip("; ")
     return machine.EvalResult(phase=phase, name=name, message=message)
+
+
+def endpoint_of(model: str, namespace: str, spec: ModelSpec, endpoint_template: str) -> Callable[[str], str]:
+    """revision -> its OpenAI base URL as eval Jobs see it."""
+    info = engines.get_engine(spec.engine.type)
+    port = info.openai_port or info.http_port
+
+    def of(revision: str) -> str:
+        service = revisions.revision_service_name(model, revision)
+        return endpoint(endpoint_template, service, namespace, port, model, revision)
+
+    return of
 
 
 def eval_run(
@@ -70,22 +86,16 @@ def eval_run(
     owner: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The EvalRun of a gate step: the candidate (and stable, as baseline) and its bound prompt."""
-    info = engines.get_engine(spec.engine.type)
-    port = info.openai_port or info.http_port
-
-    def endpoint_of(revision: str) -> str:
-        service = revisions.revision_service_name(model, revision)
-        return endpoint(endpoint_template, service, namespace, port, model, revision)
-
+    endpoint_of_revision = endpoint_of(model, namespace, spec, endpoint_template)
     run_spec: dict[str, Any] = {
         "gate": action.gate,
         "model": model,
         "revision": action.revision,
-        "endpoint": endpoint_of(action.revision),
+        "endpoint": endpoint_of_revision(action.revision),
     }
     if action.stable_revision:
         run_spec["baselineRevision"] = action.stable_revision
-        run_spec["baselineEndpoint"] = endpoint_of(action.stable_revision)
+        run_spec["baselineEndpoint"] = endpoint_of_revision(action.stable_revision)
     gate = next((g for g in eval_gates if g["metadata"]["name"] == action.gate), None)
     gate_prompt = (((gate or {}).get("spec") or {}).get("prompt") or {}).get("name")
     bound = next((ref.version for ref in spec.prompts if ref.name == gate_prompt), None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +23,9 @@ from llmops_operator.api.evals import Assertion, EvalGateSpec, EvalRunStatus
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.evals import assertions as checks
 from llmops_operator.evals import dataset, scoring
+from llmops_operator.evals import judge as judging
 from llmops_operator.evals.client import ChatClient, EndpointError
+from llmops_operator.redact import bounded
 
 MAX_STATUS_CASES = 50
 MAX_STATUS_CHARS = 400
@@ -32,6 +34,12 @@ MAX_STATUS_BYTES = 256 * 1024
 
 class EvalSetupError(ValueError):
     """Input that makes the run impossible; reported as phase Error with this message."""
+
+
+@dataclass(frozen=True)
+class PreparedCase:
+    case: dataset.Case
+    messages: list[dict[str, str]]
 
 
 @dataclass
@@ -59,6 +67,10 @@ class EvalResult:
     baseline: SideResult | None = None
     per_assertion: list[scoring.AssertionSummary] = field(default_factory=list)
     failing_assertions: list[str] = field(default_factory=list)
+    inputs: dict[str, PreparedCase] = field(default_factory=dict)
+    """Each case and its rendered messages, by case id, for the report."""
+    criteria: dict[str, Any] = field(default_factory=dict)
+    """The gate's pass criteria as written on the wire."""
 
     @property
     def exit_code(self) -> int:
@@ -88,13 +100,13 @@ class EvalResult:
                 case = outcomes[v.id]
                 cases.append(
                     {
-                        "id": _clip(v.id, max_chars),
+                        "id": bounded(v.id, max_chars),
                         "passed": v.passed,
                         "score": round(v.score, 4),
                         "failed": v.failed,
-                        "error": _clip(v.error, max_chars),
+                        "error": None if v.error is None else bounded(v.error, max_chars),
                         "latencyMs": None if case.latency_ms is None else round(case.latency_ms, 1),
-                        "output": _clip(case.output, max_chars),
+                        "output": None if case.output is None else bounded(case.output, max_chars),
                         "baselinePassed": baseline_passed.get(v.id),
                     }
                 )
@@ -123,16 +135,10 @@ class EvalResult:
                 "promptHash": self.prompt_hash,
                 "revision": self.revision,
                 "failingAssertions": self.failing_assertions,
-                "message": _clip(self.message, 2048) or "",
+                "message": bounded(self.message, 2048),
             }
         )
         return status.model_dump(by_alias=True, exclude_none=True, mode="json")
-
-
-def _clip(text: str | None, limit: int) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return text[: limit - 1] + "…"
 
 
 def _scores(side: SideResult | None) -> dict[str, Any] | None:
@@ -147,12 +153,6 @@ def _scores(side: SideResult | None) -> dict[str, Any] | None:
         "passed": s.passed,
         "errors": s.errors,
     }
-
-
-@dataclass(frozen=True)
-class PreparedCase:
-    case: dataset.Case
-    messages: list[dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -209,18 +209,30 @@ def prepare(
 
 
 def resolve_judges(
-    named: list[tuple[str, Assertion]], judge_endpoints: dict[str, str], judge_api_key: str | None
+    named: list[tuple[str, Assertion]],
+    judge_endpoints: dict[str, str],
+    judge_api_key: str | None,
+    judge_api_keys: Mapping[tuple[str, str], str] | None = None,
 ) -> dict[str, Judge]:
-    """Judge per llmJudge assertion; a judge Model without a known endpoint is an error naming it."""
+    """Judge per llmJudge assertion; a judge Model without a known endpoint is an error naming it.
+
+    A judge with `apiKeySecretRef` uses the key read from that Secret (`judge_api_keys`, by
+    (Secret name, key)); others use `judge_api_key`."""
     judges: dict[str, Judge] = {}
     for name, assertion in named:
         if assertion.type != "llmJudge" or assertion.judge is None:
             continue
         spec = assertion.judge
+        ref = spec.api_key_secret_ref
+        key = (judge_api_keys or {}).get((ref.name, ref.key)) if ref else judge_api_key
+        if ref and key is None:
+            raise EvalSetupError(
+                f"{name}: judge API key Secret {ref.name!r} key {ref.key!r} was not provided"
+            )
         if spec.endpoint:
-            judges[name] = Judge(spec.endpoint, spec.model_name, judge_api_key)
+            judges[name] = Judge(spec.endpoint, spec.model_name, key)
         elif spec.model in judge_endpoints:
-            judges[name] = Judge(judge_endpoints[spec.model], spec.model_name or spec.model, judge_api_key)
+            judges[name] = Judge(judge_endpoints[spec.model], spec.model_name or spec.model, key)
         else:
             raise EvalSetupError(f"{name}: judge Model {spec.model!r} not found or has no endpoint")
     return judges
@@ -251,7 +263,7 @@ async def _run_case(
     side: _Side,
     item: PreparedCase,
     named: list[tuple[str, Assertion]],
-    judges: dict[str, tuple[ChatClient, str]],
+    judges: dict[str, judging.Grader],
     parameters: dict[str, Any],
     response_format: dict[str, Any] | None,
 ) -> scoring.CaseOutcome:
@@ -267,23 +279,27 @@ async def _run_case(
     for name, assertion in named:
         judge_answer = None
         if assertion.type == "llmJudge":
-            judge_client, judge_model = judges[name]
             messages = checks.judge_messages(
                 assertion.rubric or "", _last_user_message(item.messages), completion.content, case.expected
             )
             try:
-                judge_answer = (
-                    await judge_client.complete(
-                        judge_model, messages, {"temperature": 0, "maxTokens": assertion.judge.max_tokens}
-                    )
-                ).content
+                judge_answer = await judges[name].grade(messages, assertion.judge.max_tokens)
             except EndpointError as exc:
                 side.note_error()
                 return scoring.CaseOutcome(
-                    case.id, error=f"{name}: judge failed: {exc}", latency_ms=completion.latency_ms
+                    case.id,
+                    error=f"{name}: judge failed: {exc}",
+                    latency_ms=completion.latency_ms,
+                    output=completion.content,
                 )
         outcome = checks.evaluate(
-            assertion, name, completion.content, case, completion.latency_ms, judge_answer
+            assertion,
+            name,
+            completion.content,
+            case,
+            completion.latency_ms,
+            judge_answer.text if judge_answer else None,
+            judge_answer.structured if judge_answer else False,
         )
         results.append(scoring.AssertionOutcome(name, assertion.type, assertion.weight, outcome))
     outcome_case = scoring.CaseOutcome(case.id, results, None, completion.latency_ms, completion.content)
@@ -324,7 +340,7 @@ async def _run_side(
         client = client_for(endpoint, api_key)
         clients.append(client)
         model = model_name or await client.first_model()
-        judge_clients: dict[str, tuple[ChatClient, str]] = {}
+        judge_clients: dict[str, judging.Grader] = {}
         for name, judge in judges.items():
             judge_client = client_for(judge.endpoint, judge.api_key)
             clients.append(judge_client)
@@ -332,7 +348,7 @@ async def _run_side(
                 judge_model = judge.model_name or await judge_client.first_model()
             except EndpointError as exc:
                 raise EndpointError(f"{name}: judge unreachable: {exc}") from exc
-            judge_clients[name] = (judge_client, judge_model)
+            judge_clients[name] = judging.Grader(judge_client, judge_model)
         allowed = math.floor(gate.pass_criteria.max_error_rate * len(prepared) + scoring.EPSILON)
         side = _Side(client, model, allowed)
         outcomes = await asyncio.gather(
@@ -364,6 +380,7 @@ async def run_eval_async(
     judge_endpoints: dict[str, str] | None = None,
     api_key: str | None = None,
     judge_api_key: str | None = None,
+    judge_api_keys: Mapping[tuple[str, str], str] | None = None,
     clock: Callable[[], datetime] = _utcnow,
     transport: httpx.AsyncBaseTransport | None = None,
     backoff_seconds: float = 0.5,
@@ -375,8 +392,10 @@ async def run_eval_async(
         result.prompt_hash = prompts.content_hash(prompt_spec)
         cases = load_cases(gate_spec, dataset_text)
         result.dataset_hash = dataset.dataset_hash(cases)
+        result.criteria = gate_spec.pass_criteria.to_wire()
         named, prepared = prepare(gate_spec, prompt_spec, cases)
-        judges = resolve_judges(named, judge_endpoints or {}, judge_api_key)
+        result.inputs = {item.case.id: item for item in prepared}
+        judges = resolve_judges(named, judge_endpoints or {}, judge_api_key, judge_api_keys)
 
         def side(url: str) -> Any:
             return _run_side(
@@ -432,6 +451,7 @@ def run_eval(
     `model_name` is sent in requests (default: the endpoint's first model). Options:
     `dataset_text` (the ConfigMap value for `dataset.configMapRef`), `revision`,
     `judge_endpoints` ({Model name: URL} for `judge.model`), `api_key`, `judge_api_key`,
+    `judge_api_keys` ({(Secret name, key): key} for judges with `apiKeySecretRef`),
     `clock`, `transport`, `backoff_seconds`.
     """
     return asyncio.run(

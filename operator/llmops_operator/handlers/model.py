@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
-from llmops_operator.api.common import LABEL_MODEL, LABEL_REVISION, SecretKeyRef
+from llmops_operator import reference_grants
+from llmops_operator.api.common import GROUP, LABEL_MODEL, LABEL_REVISION, SecretKeyRef
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.rollout import InferencePoolRouting, RolloutStatus
 from llmops_operator.autoscaling.decide import Signals
@@ -22,18 +23,21 @@ from llmops_operator.autoscaling.scale_to_zero import Pending, wake_query
 from llmops_operator.autoscaling.signals import UnsupportedSignalError, read_signals
 from llmops_operator.gpu.inventory import inventory
 from llmops_operator.kube.apply import execute
-from llmops_operator.kube.client import KubeError
+from llmops_operator.kube.client import KubeError, NotFound
+from llmops_operator.metrics_source.builtins import CostRates
 from llmops_operator.metrics_source.provider import PrometheusProvider
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
+from llmops_operator.monitoring.cost import Rates
+from llmops_operator.reference_grants import ObjectRef
 from llmops_operator.revisions import deployment_name
 from llmops_operator.rollout.analysis.run import take_measurements
+from llmops_operator.rollout.traffic.gateway import GATEWAY_GROUP
 from llmops_operator.runtime.context import OperatorContext
 from llmops_operator.runtime.store import Key
 
 log = logging.getLogger("llmops.model")
 CONFLICT_RETRY_SECONDS = 0.3
 ERROR_RETRY_SECONDS = 5.0
-GATEWAY_GROUP = "gateway.networking.k8s.io"
 
 
 def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
@@ -93,13 +97,26 @@ def gather(ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec | None, 
         deployments=_deployments(ctx, model),
         pods=store.pods.owned_by(namespace, name),
         jobs=store.jobs.owned_by(namespace, name),
-        prompt_versions=[pv for (ns, _), pv in store.prompt_versions.objects.items() if ns == namespace],
+        prompt_versions=store.prompt_versions.in_namespace(namespace),
         eval_runs=store.eval_runs.owned_by(namespace, name),
-        eval_gates=[g for (ns, _), g in store.eval_gates.objects.items() if ns == namespace],
+        eval_gates=store.eval_gates.in_namespace(namespace),
         endpoint_template=ctx.settings.eval_endpoint_template,
+        verdict_key=ctx.verdict_key,
         inventory=inventory(store.nodes),
+        token_rates=_token_rates(ctx, model),
+        prices=ctx.settings.prices,
+        cost_refresh=timedelta(seconds=ctx.settings.cost_refresh_seconds),
         **(_spec_reads(ctx, model, spec, now) if spec is not None else {}),
     )
+
+
+def _token_rates(ctx: OperatorContext, model: dict[str, Any]) -> dict[str, Rates]:
+    """Token rates of the Model's serving revisions (from the bulk cache, refreshed every 15 s)."""
+    if ctx.token_rates is None:
+        return {}
+    meta, status = model["metadata"], model.get("status") or {}
+    revisions = [r for r in (status.get("stableRevision"), status.get("canaryRevision")) if r]
+    return {r: ctx.token_rates.get(meta["namespace"], meta["name"], r) for r in revisions}
 
 
 def _spec_reads(
@@ -110,10 +127,10 @@ def _spec_reads(
     namespace = model["metadata"]["namespace"]
     reads: dict[str, Any] = {
         "secret": _check_secret(ctx, namespace, spec.source.credentials_secret_ref),
-        "http_route": _http_route(ctx, namespace, spec),
+        **(route := _http_route(ctx, namespace, spec)),
         "autoscaling_signals": _autoscaling_signals(ctx, model, spec, now),
         "wake_pending": _wake_pending(ctx, model, spec, now),
-        **_pool_world(ctx, model, spec),
+        **_pool_world(ctx, model, spec, route.get("http_route")),
     }
     if spec.resources.gpus == "auto":
         # Hugging Face metadata, cached per repo and revision; public repos only, the operator
@@ -177,25 +194,51 @@ def _check_secret(ctx: OperatorContext, namespace: str, ref: SecretKeyRef | None
     )
 
 
+def _route_target(spec: ModelSpec) -> tuple[str | None, str] | None:
+    """(namespace or None for the Model's, name) of the HTTPRoute the canary routes through."""
+    routing = spec.rollout.canary.traffic_routing if spec.rollout.canary else None
+    target = routing and (routing.gateway_api or routing.inference_pool)
+    return (target.namespace, target.http_route) if target else None
+
+
 def _inference_pool(spec: ModelSpec) -> InferencePoolRouting | None:
     routing = spec.rollout.canary.traffic_routing if spec.rollout.canary else None
     return routing.inference_pool if routing is not None else None
 
 
-def _http_route(ctx: OperatorContext, namespace: str, spec: ModelSpec) -> dict[str, Any] | None:
-    routing = spec.rollout.canary.traffic_routing if spec.rollout.canary else None
-    target = routing and (routing.gateway_api or routing.inference_pool)
-    if not target:
-        return None
+def _grants(ctx: OperatorContext, namespace: str) -> list[dict[str, Any]]:
     try:
-        return ctx.kube.get_or_none("HTTPRoute", target.namespace or namespace, target.http_route)
+        return ctx.kube.list("ReferenceGrant", namespace)
+    except NotFound:  # the Gateway API CRDs lack ReferenceGrant: nothing is granted
+        return []
+
+
+def _http_route(ctx: OperatorContext, namespace: str, spec: ModelSpec) -> dict[str, Any]:
+    """The HTTPRoute, read only when it is in the Model's namespace or a ReferenceGrant in its own
+    namespace allows the Model's namespace to use it (the operator's own permission is not
+    lent to a tenant)."""
+    target = _route_target(spec)
+    if target is None:
+        return {}
+    route_namespace, route_name = target[0] or namespace, target[1]
+    source = ObjectRef(GROUP, "Model", namespace, "")
+    target_ref = ObjectRef(GATEWAY_GROUP, "HTTPRoute", route_namespace, route_name)
+    try:
+        if route_namespace != namespace and not reference_grants.allows(
+            _grants(ctx, route_namespace), source, target_ref
+        ):
+            return {"http_route_denied": reference_grants.not_permitted_message(source, target_ref)}
+        return {"http_route": ctx.kube.get_or_none("HTTPRoute", route_namespace, route_name)}
     except KubeError:
-        return None
+        return {}
 
 
-def _pool_world(ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec) -> dict[str, Any]:
+def _pool_world(
+    ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec, route: dict[str, Any] | None
+) -> dict[str, Any]:
     """With inferencePool routing: the Model's pools, the route's Gateways that do not exist,
-    and the ReferenceGrants a route in another namespace needs (API reads, no writes)."""
+    and the ReferenceGrants a route in another namespace needs to refer to the pools (API
+    reads, no writes)."""
     routing = _inference_pool(spec)
     if routing is None:
         return {}
@@ -204,7 +247,6 @@ def _pool_world(ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec) ->
     route_namespace = routing.namespace or namespace
     try:
         pools = ctx.kube.list("InferencePool", namespace, f"{LABEL_MODEL}={meta['name']}")
-        route = ctx.kube.get_or_none("HTTPRoute", route_namespace, routing.http_route)
         parents = ((route or {}).get("spec") or {}).get("parentRefs") or [
             p.to_wire() for p in routing.parent_refs
         ]
@@ -215,7 +257,7 @@ def _pool_world(ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec) ->
             and p.get("group", GATEWAY_GROUP) == GATEWAY_GROUP
             and ctx.kube.get_or_none("Gateway", p.get("namespace") or route_namespace, p["name"]) is None
         ]
-        grants = ctx.kube.list("ReferenceGrant", namespace) if route_namespace != namespace else None
+        grants = _grants(ctx, namespace) if route_namespace != namespace else None
     except KubeError as exc:
         log.warning("Model %s/%s: reading InferencePool routing objects: %s", namespace, meta["name"], exc)
         return {"pool_read_error": str(exc)}
@@ -263,10 +305,25 @@ def measure(
         status.get("stableRevision"),
         now,
         _rollout_status(status),
+        cost=cost_rates(status),
     )
     for m in measurements:
         ctx.metrics.analysis_measurements.labels(meta["namespace"], meta["name"], m.metric, m.phase).inc()
     return measurements
+
+
+def cost_rates(status: dict[str, Any]) -> CostRates:
+    """What each serving revision spends per hour, from this pass's status.cost: money when
+    every revision has a price, else GPU-hours for all (so ratios stay comparable)."""
+    records = (status.get("cost") or {}).get("revisions") or []
+    priced = bool(records) and all(r.get("pricePerGpuHour") is not None for r in records)
+    spend = {
+        r["revision"]: (r.get("pricePerGpuHour") if priced else 1.0)
+        * r.get("gpus", 0)
+        * r.get("readyReplicas", 0)
+        for r in records
+    }
+    return CostRates(spend, priced)
 
 
 def _rollout_status(status: dict[str, Any]) -> RolloutStatus | None:

@@ -44,6 +44,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.request_timeout = 30
     ctx = _ctx()
     ctx.loop = asyncio.get_running_loop()
+    ctx.queue.bind(ctx.loop)
     ctx.loop.set_default_executor(ThreadPoolExecutor(WORKERS + 4, thread_name_prefix="reconcile"))
     ctx.tasks.append(asyncio.create_task(_start_workers(ctx)))
 

@@ -11,13 +11,14 @@ import contextlib
 import json
 import threading
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
 from llmops_operator.api.common import FIELD_MANAGER, GROUP, VERSION
+from llmops_operator.redact import bounded
 
 # kind -> (api path prefix, plural); namespaced kinds only.
 _RESOURCES: dict[str, tuple[str, str]] = {
@@ -34,7 +35,7 @@ _RESOURCES: dict[str, tuple[str, str]] = {
     "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
     "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes"),
     "Gateway": ("/apis/gateway.networking.k8s.io/v1", "gateways"),
-    "ReferenceGrant": ("/apis/gateway.networking.k8s.io/v1", "referencegrants"),
+    "ReferenceGrant": ("/apis/gateway.networking.k8s.io/v1beta1", "referencegrants"),
     "InferencePool": ("/apis/inference.networking.k8s.io/v1", "inferencepools"),
     "Model": (f"/apis/{GROUP}/{VERSION}", "models"),
     "PromptVersion": (f"/apis/{GROUP}/{VERSION}", "promptversions"),
@@ -70,14 +71,29 @@ def load_api_client(pool_size: int = 32) -> k8s.ApiClient:
     return k8s.ApiClient(configuration)
 
 
+class InvalidName(KubeError):
+    """A name the operator was asked to put into an API path is not a name (e.g. `../x`)."""
+
+    def __init__(self, segment: str) -> None:
+        super().__init__(400, f"{segment[:80]!r} is not a valid object name")
+
+
+def _segment(value: str) -> str:
+    """One path segment, percent-quoted: a name can never climb out of its collection."""
+    if value in ("", ".", ".."):
+        raise InvalidName(value)
+    return quote(value, safe="")
+
+
 def object_path(kind: str, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
-    """REST path of a namespaced object (or of its collection when name is None)."""
+    """REST path of a namespaced object (or of its collection when name is None); every segment
+    is quoted, so `name="../../kube-system/secrets/x"` stays one (missing) object name."""
     prefix, plural = _RESOURCES[kind]
-    path = f"{prefix}/namespaces/{namespace}/{plural}"
-    if name:
-        path += f"/{name}"
+    path = f"{prefix}/namespaces/{_segment(namespace)}/{plural}"
+    if name is not None:
+        path += f"/{_segment(name)}"
         if subresource:
-            path += f"/{subresource}"
+            path += f"/{_segment(subresource)}"
     return path
 
 
@@ -186,7 +202,7 @@ class Kube:
             },
             "type": type_,
             "reason": reason[:128],
-            "message": message[:1024],
+            "message": bounded(message),
             "source": {"component": self.field_manager},
             "reportingComponent": self.field_manager,
             "firstTimestamp": now,

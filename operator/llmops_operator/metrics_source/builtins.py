@@ -26,18 +26,27 @@ Choices (see docs/rollouts.md):
   handful of requests is Inconclusive (`minRequests`), never judged.
 * A builtin the engine does not expose is reported by `unsupported_builtins` (a clear
   validation error), never silently measured as "no data".
+* Cost builtins (`COST_BUILTINS`) combine the engine's token counters with what each serving
+  revision spends per hour (price per GPU-hour x GPUs x ready replicas, from the operator's
+  price table); without a price the spend is in GPU-hours, which ratio thresholds compare the
+  same way. `costPerRequest` prices a revision's output tokens per request at the Model's
+  current cost per output token, so answers twice as long cost twice as much even though
+  the same GPUs serve them.
+* `feedbackPositiveRate` reads the application's counter `llmops_feedback_total{vote}`, on
+  the same target labels; too few votes (`minRequests` counts votes) is Inconclusive.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from llmops_operator.api.rollout import DURATION_PATTERN, BuiltinMetric, MetricSpec
 
 Engine = Literal["vllm", "tensorrt-llm", "onnxruntime"]
+ALL_ENGINES: tuple[Engine, ...] = ("vllm", "tensorrt-llm", "onnxruntime")
 Signal = Literal["queueDepth", "kvCacheUtilization", "requestsPerSecond"]
 DEFAULT_WINDOW = "2m"
 PLACEHOLDERS = ("revision", "stableRevision", "namespace", "model", "window")
@@ -63,6 +72,23 @@ class Selector:
             f'namespace="{_escape(self.namespace)}", llmops_model="{_escape(self.model)}", '
             f'llmops_revision="{_escape(self.revision)}"'
         )
+
+
+@dataclass(frozen=True)
+class CostRates:
+    """What each serving revision of the Model spends per hour, for the cost builtins."""
+
+    spend_per_hour: Mapping[str, float] = field(default_factory=dict)
+    """Revision -> price x GPUs x ready replicas (GPU-hours per hour when unpriced)."""
+    priced: bool = False
+    """Whether the spend is money (every revision had a price) or GPU-hours."""
+
+    def of(self, revision: str) -> float:
+        return float(self.spend_per_hour.get(revision, 0.0))
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.spend_per_hour.values()))
 
 
 def _escape(value: str) -> str:
@@ -119,6 +145,19 @@ def _rate_sum(*counters: str) -> Callable[[str, str], str]:
     return build
 
 
+FEEDBACK_METRIC = "llmops_feedback_total"
+"""The application's thumbs up/down counter: labels `vote` (up|down) plus the target labels."""
+
+
+def _feedback_positive_rate(sel: str, window: str) -> str:
+    up = f'sum(rate({FEEDBACK_METRIC}{{{sel}, vote="up"}}[{window}]))'
+    return _share(up, f"sum(rate({FEEDBACK_METRIC}{{{sel}}}[{window}]))")
+
+
+def _votes(sel: str, window: str) -> str:
+    return f"sum(increase({FEEDBACK_METRIC}{{{sel}}}[{window}]))"
+
+
 QueryBuilder = Callable[[str, str], str]
 
 # builtin -> engine -> builder(selector, window). Missing entries are unsupported.
@@ -143,6 +182,7 @@ BUILTINS: dict[str, dict[Engine, QueryBuilder]] = {
         "tensorrt-llm": _per_pod_avg("trtllm_num_requests_waiting"),
         "onnxruntime": _per_pod_avg("nv_inference_pending_request_count"),
     },
+    "feedbackPositiveRate": {engine: _feedback_positive_rate for engine in ALL_ENGINES},
 }
 
 # Autoscaling signals (not analysis builtins), same selectors.
@@ -184,6 +224,39 @@ def _triton_answered(sel: str, window: str) -> str:
 _VLLM_FINISHED = _finished("vllm:e2e_request_latency_seconds")
 _TRTLLM_FINISHED = _finished("trtllm_e2e_request_latency_seconds")
 
+CostBuilder = Callable[[Selector, str, CostRates], str]
+_VLLM_OUTPUT_TOKENS = "vllm:generation_tokens_total"
+
+
+def _number(value: float) -> str:
+    return f"{value:.12g}"
+
+
+def _vllm_cost_per_million(selector: Selector, window: str, cost: CostRates) -> str:
+    tokens_per_hour = f"(sum(rate({_VLLM_OUTPUT_TOKENS}{{{selector.labels()}}}[{window}])) * 3600)"
+    return f"{_number(cost.of(selector.revision))} / {tokens_per_hour} * 1000000"
+
+
+def _vllm_cost_per_request(selector: Selector, window: str, cost: CostRates) -> str:
+    sel = selector.labels()
+    model_sel = f'namespace="{_escape(selector.namespace)}", llmops_model="{_escape(selector.model)}"'
+    per_request = (
+        f"(sum(rate({_VLLM_OUTPUT_TOKENS}{{{sel}}}[{window}])) / "
+        f"sum(rate(vllm:request_success_total{{{sel}}}[{window}])))"
+    )
+    per_token = (
+        f"({_number(cost.total)} / (sum(rate({_VLLM_OUTPUT_TOKENS}{{{model_sel}}}[{window}])) * 3600))"
+    )
+    return f"{per_request} * {per_token}"
+
+
+# builtin -> engine -> builder(selector, window, spend). Only vLLM exports token counters among
+# the engines' documented metrics (docs/monitoring.md).
+COST_BUILTINS: dict[str, dict[Engine, CostBuilder]] = {
+    "costPerMillionOutputTokens": {"vllm": _vllm_cost_per_million},
+    "costPerRequest": {"vllm": _vllm_cost_per_request},
+}
+
 # builtin -> engine -> how many requests the builtin's value stands on, over its window.
 # Latency builtins count finished requests (a p95 of 5 requests is noise); errorRate counts its
 # own denominator, failed requests included, so a canary that fails everything is still judged.
@@ -196,7 +269,12 @@ REQUEST_COUNTS: dict[str, dict[Engine, QueryBuilder]] = {
     "timeToFirstTokenP95": {"vllm": _VLLM_FINISHED, "tensorrt-llm": _TRTLLM_FINISHED},
     "e2eLatencyP95": {"vllm": _VLLM_FINISHED, "tensorrt-llm": _TRTLLM_FINISHED},
     "interTokenLatencyP95": {"vllm": _VLLM_FINISHED},
+    "costPerMillionOutputTokens": {"vllm": _VLLM_FINISHED},
+    "costPerRequest": {"vllm": _VLLM_FINISHED},
+    "feedbackPositiveRate": {engine: _votes for engine in ALL_ENGINES},
 }
+VOTE_COUNTED = frozenset({"feedbackPositiveRate"})
+"""Builtins whose `minRequests` gate counts feedback votes, not requests."""
 
 _WHY_MISSING: dict[tuple[str, str], str] = {
     ("errorRate", "tensorrt-llm"): "trtllm-serve exports no failed-request counter",
@@ -207,14 +285,29 @@ _WHY_MISSING: dict[tuple[str, str], str] = {
     ): "Triton exports cumulative durations only, no histogram to take a p95 of",
     ("interTokenLatencyP95", "tensorrt-llm"): "trtllm-serve exports no inter-token latency histogram",
     ("interTokenLatencyP95", "onnxruntime"): "Triton has no inter-token latency metric",
+    ("costPerMillionOutputTokens", "tensorrt-llm"): "no documented trtllm-serve token counter",
+    ("costPerMillionOutputTokens", "onnxruntime"): "Triton exports no token counters",
+    ("costPerRequest", "tensorrt-llm"): "no documented trtllm-serve token counter",
+    ("costPerRequest", "onnxruntime"): "Triton exports no token counters",
 }
 
 
 def builtin_query(
-    engine: Engine, builtin: BuiltinMetric, selector: Selector, window: str = DEFAULT_WINDOW
+    engine: Engine,
+    builtin: BuiltinMetric,
+    selector: Selector,
+    window: str = DEFAULT_WINDOW,
+    cost: CostRates | None = None,
 ) -> str:
     """The PromQL for one builtin metric of one revision. Raises ValueError if unsupported."""
     _check_window(window)
+    if builtin in COST_BUILTINS:
+        cost_builder = COST_BUILTINS[builtin].get(engine)
+        if cost_builder is None:
+            raise ValueError(_unsupported_message(engine, builtin))
+        if cost is None:
+            raise ValueError(f"builtin {builtin} needs what each revision spends; none was given")
+        return cost_builder(selector, window, cost)
     builder = BUILTINS.get(builtin, {}).get(engine)
     if builder is None:
         raise ValueError(_unsupported_message(engine, builtin))
@@ -248,7 +341,7 @@ def unsupported_builtins(engine: Engine, metrics: Iterable[MetricSpec]) -> list[
     return [
         f"metric {m.name!r}: {_unsupported_message(engine, m.builtin)}"
         for m in metrics
-        if m.builtin is not None and engine not in BUILTINS.get(m.builtin, {})
+        if m.builtin is not None and engine not in {**BUILTINS, **COST_BUILTINS}.get(m.builtin, {})
     ]
 
 
@@ -290,11 +383,12 @@ def metric_query(
     model: str,
     revision: str,
     stable_revision: str | None = None,
+    cost: CostRates | None = None,
 ) -> str:
     """The PromQL measuring `metric` for `revision` (the canary, or the stable for ratios)."""
     window = metric.window or DEFAULT_WINDOW
     if metric.builtin is not None:
-        return builtin_query(engine, metric.builtin, Selector(namespace, model, revision), window)
+        return builtin_query(engine, metric.builtin, Selector(namespace, model, revision), window, cost)
     assert metric.query is not None
     return render_query(
         metric.query,

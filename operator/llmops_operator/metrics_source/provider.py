@@ -99,8 +99,7 @@ class PrometheusProvider:
         try:
             data = self._client.custom_query(promql)
         except Exception as err:  # connection refused, timeout, HTTP 4xx/5xx, bad JSON: all Errors
-            self._reachable("HTTP Status Code" in str(err))
-            return QueryResult.error(self._describe(err))
+            return QueryResult.error(self._failed(err))
         self._reachable(True)
         return parse_result(data)
 
@@ -108,10 +107,14 @@ class PrometheusProvider:
         try:
             data = self._client.custom_query(promql, params={"time": f"{at.timestamp():.3f}"})
         except Exception as err:  # same as query(): every failure is an Error
-            self._reachable("HTTP Status Code" in str(err))
-            return VectorResult("error", message=self._describe(err))
+            return VectorResult("error", message=self._failed(err))
         self._reachable(True)
         return parse_vector(data, by)
+
+    def _failed(self, err: Exception) -> str:
+        """Report reachability (an HTTP error status means Prometheus answered); describe."""
+        self._reachable("HTTP Status Code" in str(err))
+        return self._describe(err)
 
     def _describe(self, err: Exception) -> str:
         text = str(err)

@@ -83,7 +83,10 @@ def plan_canary(
         ready_replicas={rev: o.ready_replicas for rev, o in observed.items()},
         measurements=tuple(p.world.measurements),
         eval_result=eval_result(
-            p.world.eval_runs, rollout if rollout.revision == desired else None, p.world.jobs
+            p.world.eval_runs,
+            rollout if rollout.revision == desired else None,
+            p.world.jobs,
+            p.world.verdict_key,
         ),
         traffic_blocked=traffic_gate(p, spec, stable, desired),
     )
@@ -135,9 +138,10 @@ def _consume(p: Pass, spec: ModelSpec, action: machine.Action, new_rollout: Roll
             endpoint_template=p.world.endpoint_template,
             owner=owner,
         )
-        p.plan.apply.extend(eval_jobs.eval_identity(p.namespace))
+        gate = next((g for g in p.world.eval_gates if g["metadata"]["name"] == action.gate), None)
+        p.plan.apply.extend(eval_jobs.eval_identity(run, gate, owner, p.world.verdict_key))
         p.plan.apply.append(run)
-        p.plan.apply.append(eval_jobs.eval_job(run, p.world.operator_image, owner))
+        p.plan.apply.append(eval_jobs.eval_job(run, p.world.operator_image, owner, gate))
     elif isinstance(action, machine.Abort):
         p.status.revisions = revisions.record_revision(
             p.status.revisions, action.revision, p.world.now, revisions.ROLLED_BACK, action.reason

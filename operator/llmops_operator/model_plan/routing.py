@@ -35,6 +35,7 @@ def pool_world(p: Pass, spec: ModelSpec, ref: resources.ModelRef) -> PoolWorld |
         ready_replicas={r: o.ready_replicas for r, o in observed.items()},
         missing_gateways=world.missing_gateways,
         reference_grants=world.reference_grants,
+        route_denied=world.http_route_denied,
         read_error=world.pool_read_error,
     )
 

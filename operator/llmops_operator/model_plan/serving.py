@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmops_operator import conditions as cond
-from llmops_operator import engines, resources, revisions
+from llmops_operator import engines, reference_grants, resources, revisions
 from llmops_operator.api.model import ModelSpec, PlanStatus
 from llmops_operator.conditions import Reason
 from llmops_operator.gpu import planner
@@ -140,6 +140,9 @@ def plan_route(
     """Gateway API: the canary weight in the user's HTTPRoute (patched only when it differs)."""
     route = p.world.http_route
     gateway = spec.rollout.canary.traffic_routing.gateway_api  # type: ignore[union-attr]
+    if p.world.http_route_denied:
+        p.set(cond.TRAFFIC_ROUTING, "False", reference_grants.NOT_PERMITTED_REASON, p.world.http_route_denied)
+        return
     if route is None:
         p.set(
             cond.TRAFFIC_ROUTING,

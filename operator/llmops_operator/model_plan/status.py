@@ -8,6 +8,7 @@ from llmops_operator import resources, revisions
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.conditions import Reason
 from llmops_operator.gpu import planner
+from llmops_operator.model_plan.monitoring import plan_monitoring
 from llmops_operator.model_plan.observe import (
     deadline_exceeded,
     observed_revisions,
@@ -49,6 +50,7 @@ def plan_status(
     _available(p, serving, total)
     if watched and watched != serving and not_ready and deadline_exceeded(world.deployments, watched):
         p.event("Warning", Reason.PODS_NOT_READY, f"revision {watched}: {not_ready[0]}")
+    plan_monitoring(p, spec, stable, canary)
 
 
 def _available(p: Pass, serving: str | None, total: int) -> None:
@@ -134,8 +136,8 @@ def finish(p: Pass) -> ModelPlan:
     p.status.observed_generation = p.generation
     p.plan.status = p.status.model_dump(by_alias=True, exclude_none=True, mode="json")
     for condition in cond.changed(p.before, p.conditions):
-        if condition.reason in QUIET_REASONS:
-            continue  # normal progress (pods starting), visible in status; not worth an Event
+        if condition.reason in QUIET_REASONS or condition.type in cond.SELF_REPORTED:
+            continue  # normal progress (pods starting), or reported by its own stage
         if (
             condition.type == cond.READY
             or condition.status != "True"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,6 +20,8 @@ from llmops_operator.autoscaling.scale_to_zero import Pending
 from llmops_operator.conditions import Reason
 from llmops_operator.evals.job import DEFAULT_ENDPOINT_TEMPLATE
 from llmops_operator.gpu.planner import GpuNodeInfo, ModelFacts
+from llmops_operator.monitoring.cost import DEFAULT_REFRESH, Rates
+from llmops_operator.monitoring.prices import Prices
 
 RESYNC_SECONDS = 30.0
 PENDING_POLL_SECONDS = 5.0
@@ -65,9 +67,21 @@ class World:
     missing_gateways: Sequence[str] = ()
     """`namespace/name` of the route's parent Gateways that do not exist."""
     reference_grants: Sequence[Mapping[str, Any]] | None = None
-    """ReferenceGrants of the Model's namespace, read when the route lives elsewhere."""
+    """ReferenceGrants of the Model's namespace, read when the route lives elsewhere (may the
+    route refer to the Model's InferencePools?)."""
     pool_read_error: str | None = None
     """Why the InferencePool routing objects could not be read."""
+    verdict_key: bytes = b""
+    """The operator's master key for eval verdicts (`evals/verdict.py`); when set, an EvalRun's
+    phase counts only with a valid signature."""
+    http_route_denied: str | None = None
+    """Why the HTTPRoute in another namespace may not be used (no ReferenceGrant allows it)."""
+    token_rates: Mapping[str, Rates] = field(default_factory=dict)
+    """Token rates of the serving revisions (engine counters, via Prometheus)."""
+    prices: Prices = field(default_factory=Prices)
+    """The operator's GPU price table."""
+    cost_refresh: timedelta = DEFAULT_REFRESH
+    """How often an unchanged revision's cost record is brought up to date."""
 
 
 @dataclass
@@ -90,6 +104,8 @@ class ModelPlan:
     route_patch: dict[str, Any] | None = None
     """HTTPRoute weights to apply (Gateway API traffic routing)."""
     rollout_revision: str | None = None
+    scheduled_evaluations: list[str] = field(default_factory=list)
+    """Gates of the scheduled EvalRuns started by this pass."""
 
 
 @dataclass

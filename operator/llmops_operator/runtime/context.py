@@ -10,9 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmops_operator.evals import verdict
 from llmops_operator.evals.job import DEFAULT_ENDPOINT_TEMPLATE
 from llmops_operator.gpu.model_facts import FactsCache, HuggingFaceHub
 from llmops_operator.kube.client import Kube
+from llmops_operator.monitoring.prices import Prices, load_prices
+from llmops_operator.monitoring.token_rates import PrometheusVectors, TokenRates
 from llmops_operator.runtime.metrics import OperatorMetrics
 from llmops_operator.runtime.queue import WorkQueue
 from llmops_operator.runtime.store import Key, Store
@@ -24,6 +27,12 @@ class Settings:
     operator_image: str
     resync_seconds: float = 30.0
     eval_endpoint_template: str = DEFAULT_ENDPOINT_TEMPLATE
+    prices: Prices = field(default_factory=Prices)
+    """The GPU price table (none: cost in GPU-hours only)."""
+    cost_window: str = "2m"
+    """rate() window of the token rates in status.cost."""
+    cost_refresh_seconds: float = 300.0
+    """How often an unchanged revision's status.cost record is rewritten."""
 
 
 @dataclass
@@ -44,19 +53,34 @@ class OperatorContext:
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="events")
     )
     """Posts Events off the reconcile path, in order per submit."""
+    verdict_key: bytes = b""
+    """Master key eval verdicts are checked with (`evals/verdict.py`); loaded at startup."""
+    token_rates: TokenRates | None = None
+    """Token rates of all revisions from Prometheus, read in bulk (None: cost accounting off)."""
     loop: asyncio.AbstractEventLoop | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> OperatorContext:
+        settings = Settings(
+            prometheus_url=args.prometheus_url,
+            operator_image=args.operator_image,
+            resync_seconds=args.resync_seconds,
+            eval_endpoint_template=args.eval_endpoint_template,
+            prices=load_prices(args.gpu_prices),
+            cost_window=args.cost_window,
+            cost_refresh_seconds=args.cost_refresh_seconds,
+        )
+        if settings.prices.error:
+            logging.getLogger("llmops.cost").error(
+                "cost accounting without prices: %s", settings.prices.error
+            )
+        kube = Kube()
         return cls(
-            kube=Kube(),
-            settings=Settings(
-                prometheus_url=args.prometheus_url,
-                operator_image=args.operator_image,
-                resync_seconds=args.resync_seconds,
-                eval_endpoint_template=args.eval_endpoint_template,
-            ),
+            kube=kube,
+            verdict_key=verdict.load_master_key(kube),
+            settings=settings,
+            token_rates=TokenRates(PrometheusVectors(args.prometheus_url), window=args.cost_window),
         )
 
     def forget_model(self, key: Key) -> None:

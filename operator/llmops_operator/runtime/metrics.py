@@ -1,7 +1,7 @@
-"""The operator's own Prometheus metrics: rollouts, analysis outcomes, evals, reconciles.
+"""The operator's own Prometheus metrics: rollouts, analysis outcomes, evals, reconciles, quality, cost.
 
 The alert rules and the dashboard (manifests/monitoring/, the chart's `monitoring` values) use
-these names; tests/unit/test_monitoring.py checks that every name they use is defined here.
+these names; tests/unit/test_monitoring_rules.py checks that every name they use is defined here.
 """
 
 from __future__ import annotations
@@ -105,6 +105,42 @@ class OperatorMetrics:
             "1 when the operator's last Prometheus query reached Prometheus",
             registry=self.registry,
         )
+        self.output_tokens = Gauge(
+            "llmops_model_output_tokens_per_second",
+            "Generated tokens per second over the Model's serving revisions (engine counters)",
+            ["namespace", "model"],
+            registry=self.registry,
+        )
+        self.gpu_hours = Gauge(
+            "llmops_model_gpu_hours",
+            "GPU-hours the Model's serving revisions spent ready (replicas x GPUs x time)",
+            ["namespace", "model"],
+            registry=self.registry,
+        )
+        self.cost_per_million = Gauge(
+            "llmops_model_cost_per_million_output_tokens",
+            "What a million generated tokens cost now, in the price table's currency",
+            ["namespace", "model"],
+            registry=self.registry,
+        )
+        self.quality_degraded = Gauge(
+            "llmops_model_quality_degraded",
+            "1 when the Model's condition QualityDegraded is True, else 0",
+            ["namespace", "model"],
+            registry=self.registry,
+        )
+        self.quality_score = Gauge(
+            "llmops_model_quality_score",
+            "Mean case score of the newest finished scheduled evaluation, per gate",
+            ["namespace", "model", "gate"],
+            registry=self.registry,
+        )
+        self.scheduled_evaluations = Counter(
+            "llmops_scheduled_evaluations",
+            "Scheduled EvalRuns started",
+            ["namespace", "model", "gate"],
+            registry=self.registry,
+        )
         self._series: dict[tuple[str, str], set[tuple[Gauge | Counter, tuple[str, ...]]]] = {}
 
     def serve(self, address: str, port: int) -> None:
@@ -150,6 +186,45 @@ class OperatorMetrics:
                 scores = run_status.get(side) or {}
                 if phase in ("Passed", "Failed") and "passRate" in scores:
                     self._set(self.eval_pass_rate, (*key, gate, side), scores["passRate"])
+
+    def _drop(self, gauge: Gauge, labels: tuple[str, ...]) -> None:
+        with contextlib.suppress(KeyError):
+            gauge.remove(*labels)
+        self._series.get((labels[0], labels[1]), set()).discard((gauge, labels))
+
+    def set_monitoring(self, namespace: str, model: str, status: Mapping[str, Any]) -> None:
+        """Quality and cost gauges from a Model's status (absent values: no series)."""
+        key = (namespace, model)
+        cost = status.get("cost") or {}
+        gpu_hours = sum(r.get("gpuHours", 0.0) for r in cost.get("revisions") or []) if cost else None
+        for gauge, value in (
+            (self.output_tokens, cost.get("outputTokensPerSecond")),
+            (self.cost_per_million, cost.get("costPerMillionOutputTokens")),
+            (self.gpu_hours, gpu_hours),
+        ):
+            if value is None:
+                self._drop(gauge, key)
+            else:
+                self._set(gauge, key, value)
+        degraded = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == "QualityDegraded"), None
+        )
+        if degraded is None:
+            self._drop(self.quality_degraded, key)
+        else:
+            self._set(self.quality_degraded, key, 1 if degraded.get("status") == "True" else 0)
+        scores = {t["gate"]: t.get("lastScore") for t in status.get("quality") or [] if t.get("gate")}
+        for gauge, labels in list(self._series.get(key, set())):
+            if gauge is self.quality_score and scores.get(labels[2]) is None:
+                self._drop(gauge, labels)
+        for gate, score in scores.items():
+            if score is not None:
+                self._set(self.quality_score, (*key, gate), score)
+
+    def count_scheduled_evaluation(self, namespace: str, model: str, gate: str) -> None:
+        labels = (namespace, model, gate)
+        self.scheduled_evaluations.labels(*labels).inc()
+        self._series.setdefault((namespace, model), set()).add((self.scheduled_evaluations, labels))
 
     def prometheus_reachable(self, reachable: bool) -> None:
         self.prometheus_up.set(1 if reachable else 0)

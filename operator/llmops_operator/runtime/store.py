@@ -2,12 +2,17 @@
 
 A cache is only ever a hint: writes go to the API server, and deterministic object names make
 a write from a stale cache idempotent rather than a duplicate.
+
+Thread safety: watch events arrive on kopf's executor threads while reconciles read from worker
+threads. Every cache guards its dicts with one lock, and readers get snapshots (`objects`,
+`items()`), so iterating never sees a dict change size under it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from llmops_operator.api.common import LABEL_MODEL
@@ -32,37 +37,81 @@ def _rv(obj: Mapping[str, Any]) -> int:
 
 
 class KindCache:
-    """Objects of one kind, by (namespace, name), with an index by owning Model."""
+    """Objects of one kind, by (namespace, name), with an index by owning Model. Any thread."""
 
     def __init__(self) -> None:
-        self.objects: dict[Key, dict[str, Any]] = {}
-        self.by_model: dict[Key, set[str]] = defaultdict(set)
+        self._lock = threading.Lock()
+        self._objects: dict[Key, dict[str, Any]] = {}
+        self._by_model: dict[Key, set[str]] = defaultdict(set)
+
+    @property
+    def objects(self) -> dict[Key, dict[str, Any]]:
+        """A snapshot of every object (safe to iterate while events keep arriving)."""
+        with self._lock:
+            return dict(self._objects)
+
+    def in_namespace(self, namespace: str) -> list[dict[str, Any]]:
+        """The objects of one namespace."""
+        with self._lock:
+            return [obj for (ns, _), obj in self._objects.items() if ns == namespace]
 
     def upsert(self, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
-        current = self.objects.get(key)
-        if current is not None and _rv(current) > _rv(obj):
-            return  # an older event arrived after a fresher write response
         meta.pop("managedFields", None)
-        self.objects[key] = obj
         model = (meta.get("labels") or {}).get(LABEL_MODEL)
-        if model:
-            self.by_model[(meta["namespace"], model)].add(meta["name"])
+        with self._lock:
+            current = self._objects.get(key)
+            if current is not None and _rv(current) > _rv(obj):
+                return  # an older event arrived after a fresher write response
+            self._objects[key] = obj
+            if model:
+                self._by_model[(meta["namespace"], model)].add(meta["name"])
 
     def remove(self, namespace: str, name: str) -> None:
-        obj = self.objects.pop((namespace, name), None)
-        if obj is not None:
-            model = (obj["metadata"].get("labels") or {}).get(LABEL_MODEL)
-            if model:
-                self.by_model[(namespace, model)].discard(name)
+        with self._lock:
+            obj = self._objects.pop((namespace, name), None)
+            if obj is not None:
+                model = (obj["metadata"].get("labels") or {}).get(LABEL_MODEL)
+                if model:
+                    self._by_model[(namespace, model)].discard(name)
 
     def owned_by(self, namespace: str, model: str) -> list[dict[str, Any]]:
-        names = self.by_model.get((namespace, model), set())
-        return [self.objects[(namespace, n)] for n in sorted(names) if (namespace, n) in self.objects]
+        with self._lock:
+            names = sorted(self._by_model.get((namespace, model), ()))
+            return [self._objects[(namespace, n)] for n in names if (namespace, n) in self._objects]
 
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.objects.get((namespace, name))
+        with self._lock:
+            return self._objects.get((namespace, name))
+
+
+class NodeCache:
+    """Node name -> labels and allocatable, for the GPU planner. Any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._nodes: dict[str, dict[str, Any]] = {}
+
+    def __setitem__(self, name: str, node: dict[str, Any]) -> None:
+        with self._lock:
+            self._nodes[name] = node
+
+    def pop(self, name: str, default: Any = None) -> Any:
+        with self._lock:
+            return self._nodes.pop(name, default)
+
+    def items(self) -> list[tuple[str, dict[str, Any]]]:
+        """A snapshot."""
+        with self._lock:
+            return list(self._nodes.items())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([name for name, _ in self.items()])
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._nodes)
 
 
 class Store:
@@ -79,7 +128,7 @@ class Store:
         self.prompt_versions = KindCache()
         self.eval_runs = KindCache()
         self.eval_gates = KindCache()
-        self.nodes: dict[str, dict[str, Any]] = {}
+        self.nodes = NodeCache()
 
     def cache_for(self, kind: str) -> KindCache:
         return {

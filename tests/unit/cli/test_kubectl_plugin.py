@@ -73,6 +73,46 @@ def test_render_status_shows_steps_weight_and_analysis() -> None:
     assert "Ready=True Serving: ok" in text
 
 
+def test_render_status_shows_quality_trend_and_cost() -> None:
+    model = {
+        "metadata": {"name": "m", "namespace": "ns"},
+        "spec": {},
+        "status": {
+            "phase": "Ready",
+            "stableRevision": "abc",
+            "quality": [
+                {
+                    "gate": "g",
+                    "lastPhase": "Failed",
+                    "lastScore": 0.4,
+                    "baselineScore": 1.0,
+                    "failingAssertions": ["no-rudeness"],
+                }
+            ],
+            "cost": {
+                "currency": "USD",
+                "costPerMillionOutputTokens": 1.5,
+                "outputTokensPerSecond": 1000.0,
+                "revisions": [
+                    {
+                        "revision": "abc",
+                        "readyReplicas": 2,
+                        "gpus": 1,
+                        "gpuHours": 3.25,
+                        "gpuProduct": "NVIDIA-L4",
+                        "outputTokensPerSecond": 1000.0,
+                    }
+                ],
+            },
+        },
+    }
+    text = render_status(model)
+    assert "quality g: last Failed score=0.4" in text and "atPromotion=1 " in text
+    assert "failing: no-rudeness" in text
+    assert "cost: 1.5 USD/M output tokens, 1000.0 output tokens/s" in text
+    assert "abc: 2x1 NVIDIA-L4, 3.25 GPU-hours" in text
+
+
 # --- get / list: golden output on object sets recorded from the dev cluster ------------------
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "testdata" / "plugin"

@@ -10,6 +10,7 @@ import pytest
 
 from llmops_operator.api.evals import EvalGateSpec, EvalRunStatus
 from llmops_operator.api.prompt import PromptVersionSpec
+from llmops_operator.evals.assertions import JUDGE_SCHEMA
 from llmops_operator.evals.runner import run_eval
 from llmops_sim.openai_stub import BAD_ANSWER, OpenAIStub
 
@@ -277,3 +278,34 @@ def test_clock_is_injected(good: OpenAIStub) -> None:
     moments = iter([datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 1, tzinfo=UTC)])
     status = run(gate(), good.url, clock=lambda: next(moments)).to_status()
     assert status["startedAt"] == "2026-01-01T00:00:00Z" and status["completedAt"] == "2026-01-01T00:01:00Z"
+
+
+def test_judge_is_asked_for_structured_output(good: OpenAIStub) -> None:
+    with OpenAIStub(mode="judge", judgeScore=0.9) as judge:
+        result = run(judge_gate({"endpoint": judge.url}), good.url)
+        asked = judge.last_requests[-1]["response_format"]
+    assert result.phase == "Passed", result.message
+    assert asked["type"] == "json_schema" and asked["json_schema"]["schema"] == JUDGE_SCHEMA
+    details = [a.outcome.detail for c in result.candidate.cases for a in c.assertions]
+    assert all("graded against the rubric" in d for d in details), details
+
+
+@pytest.mark.parametrize(("accepted", "style"), [(["json_object"], "json_object"), ([], None)])
+def test_judge_falls_back_when_structured_output_is_refused(
+    good: OpenAIStub, accepted: list[str], style: str | None
+) -> None:
+    with OpenAIStub(mode="judge", judgeScore=0.9, responseFormats=accepted) as judge:
+        result = run(judge_gate({"endpoint": judge.url}), good.url)
+        last = judge.last_requests[-1]
+        judged = judge.requests
+    assert result.phase == "Passed", result.message
+    assert (last.get("response_format") or {}).get("type") == style
+    assert judged <= 3 + 2, "a refused style is dropped for the rest of the run, not retried per case"
+
+
+def test_structured_score_out_of_range_is_error_keeping_the_raw_answer(good: OpenAIStub) -> None:
+    with OpenAIStub(mode="judge", judgeScore=7) as judge:
+        result = run(judge_gate({"endpoint": judge.url}), good.url)
+    assert result.phase == "Error" and "out of range 0..1" in result.message
+    outcome = result.candidate.cases[0].assertions[0].outcome
+    assert outcome.error and '"score": 7' in outcome.detail, outcome.detail

@@ -175,3 +175,18 @@ def test_take_measurements_queries_canary_and_stable_for_ratios_only() -> None:
     assert len(provider.asked) == 3  # ttft canary + stable, errors canary only
     onnx = take_measurements(spec, ["ttft"], provider, "onnxruntime", "ns", "m", "new", "old", now)
     assert onnx[0].phase == "Error" and "not available for engine onnxruntime" in onnx[0].message
+
+
+def test_reachability_is_reported_after_each_query(prometheus: str) -> None:
+    """A rejected query still reached Prometheus (llmops_prometheus_up stays 1); a refused
+    connection did not."""
+    heard: list[bool] = []
+    PrometheusProvider(prometheus, timeout_seconds=5, retries=0, reachable=heard.append).query("bad(")
+    PrometheusProvider(prometheus, timeout_seconds=5, retries=0, reachable=heard.append).query("one")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    PrometheusProvider(
+        f"http://127.0.0.1:{port}", timeout_seconds=2, retries=0, reachable=heard.append
+    ).query("up")
+    assert heard == [True, True, False]

@@ -97,6 +97,7 @@ def test_user_flags_replace_ours_in_either_spelling() -> None:
 
 
 def _user_route(namespace: str = "team-a") -> dict[str, Any]:
+    model_ref = {"name": "chat", "port": 8000} | ({} if namespace == "team-a" else {"namespace": "team-a"})
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
@@ -106,7 +107,7 @@ def _user_route(namespace: str = "team-a") -> dict[str, Any]:
             "rules": [
                 {
                     "matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}],
-                    "backendRefs": [{"name": "chat", "port": 8000}],
+                    "backendRefs": [model_ref],
                 },
                 {"backendRefs": [{"name": "other", "port": 80}]},
             ],
@@ -168,9 +169,10 @@ def test_parent_refs_are_carried_on_every_apply_of_an_existing_route() -> None:
     )
 
 
-def test_route_in_another_namespace_names_the_models_namespace() -> None:
+def test_route_in_another_namespace_is_patched_never_created() -> None:
     routing = _routing(namespace="gateways", parentRefs=[{"name": "gw"}])
-    patch = pool_route(None, routing, "team-a", "chat", STABLE, CANARY, 50, owner=OWNER)
+    assert pool_route(None, routing, "team-a", "chat", STABLE, CANARY, 50, owner=OWNER) is None
+    patch = pool_route(_user_route("gateways"), routing, "team-a", "chat", STABLE, CANARY, 50, owner=OWNER)
     assert patch is not None
     refs = patch.body["spec"]["rules"][0]["backendRefs"]
     assert {r["namespace"] for r in refs} == {"team-a"}

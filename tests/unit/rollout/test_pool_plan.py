@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from llmops_operator.api.rollout import InferencePoolRouting
 from llmops_operator.conditions import Reason
+from llmops_operator.reference_grants import NOT_PERMITTED_REASON
 from llmops_operator.resources import ModelRef
 from llmops_operator.rollout.traffic.inference_pool import endpoint_picker, inference_pool, pool_weights
 from llmops_operator.rollout.traffic.pool_plan import PoolWorld, plan_pools, traffic_gate
@@ -152,6 +153,70 @@ def test_missing_gateway_reference_grant_and_route() -> None:
     plan = plan_pools(_world(route=None), [STABLE], STABLE, None, 0)
     assert plan.verdict is not None and plan.verdict.reason == Reason.HTTPROUTE_MISSING
     assert plan.route_patch is None
+
+
+def _grant(namespace: str, name: str | None = None, kind: str = "InferencePool") -> dict[str, Any]:
+    to: dict[str, Any] = {"group": "inference.networking.k8s.io", "kind": kind}
+    if name:
+        to["name"] = name
+    return {
+        "metadata": {"name": "g", "namespace": "team-a"},
+        "spec": {
+            "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": namespace}],
+            "to": [to],
+        },
+    }
+
+
+def test_a_route_elsewhere_needs_a_grant_covering_every_pool_in_it() -> None:
+    elsewhere = InferencePoolRouting(httpRoute="chat-route", namespace="gateways")
+    route = _route()
+    route["metadata"]["namespace"] = "gateways"
+    route["spec"]["rules"][0]["backendRefs"][0]["namespace"] = "team-a"
+
+    def gate(grants: list[dict[str, Any]]) -> str | None:
+        return traffic_gate(_world(routing=elsewhere, route=route, reference_grants=grants), STABLE, CANARY)
+
+    assert gate([_grant("gateways")]) is None
+    assert gate([_grant("gateways", f"chat-{STABLE}"), _grant("gateways", f"chat-{CANARY}")]) is None
+    for grants in ([], [_grant("elsewhere")], [_grant("gateways", kind="Service")]):
+        message = gate(grants)
+        assert message is not None and "ReferenceGrant in team-a" in message
+    message = gate([_grant("gateways", f"chat-{STABLE}")])
+    assert message is not None and f"chat-{CANARY}" in message
+    plan = plan_pools(_world(routing=elsewhere, route=route), [STABLE, CANARY], STABLE, CANARY, 25)
+    assert plan.verdict is not None and plan.verdict.reason == NOT_PERMITTED_REASON
+    assert plan.route_patch is not None and pool_weights(plan.route_patch, "chat") == {f"chat-{STABLE}": 100}
+
+
+def test_a_route_the_model_may_not_use_is_neither_read_nor_written() -> None:
+    denied = "HTTPRoute gateways/chat-route is in another namespace; its owner must allow it"
+    elsewhere = InferencePoolRouting(
+        httpRoute="chat-route", namespace="gateways", parentRefs=[{"name": "gw"}]
+    )
+    world = _world(routing=elsewhere, route=None, route_denied=denied)
+    plan = plan_pools(world, [STABLE, CANARY], STABLE, CANARY, 25)
+    assert plan.route_patch is None and plan.weight == 0
+    assert plan.verdict is not None and plan.verdict.reason == NOT_PERMITTED_REASON
+    assert traffic_gate(world, STABLE, CANARY) == denied
+
+
+def test_a_missing_route_is_created_only_in_the_models_namespace() -> None:
+    here = InferencePoolRouting(httpRoute="chat-route", parentRefs=[{"name": "gw"}])
+    plan = plan_pools(_world(routing=here, route=None), [STABLE], STABLE, None, 0)
+    assert plan.route_patch is not None and plan.route_patch["metadata"]["ownerReferences"] == [OWNER]
+    elsewhere = InferencePoolRouting(
+        httpRoute="chat-route", namespace="gateways", parentRefs=[{"name": "gw"}]
+    )
+    plan = plan_pools(
+        _world(routing=elsewhere, route=None, reference_grants=[_grant("gateways")]),
+        [STABLE],
+        STABLE,
+        None,
+        0,
+    )
+    assert plan.route_patch is None
+    assert plan.verdict is not None and plan.verdict.reason == Reason.HTTPROUTE_MISSING
 
 
 def test_users_picker_deploys_nothing() -> None:

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmops_operator.conditions import Reason
-from llmops_operator.rollout.traffic.route_status import reference_grant_allows, route_verdict
+from llmops_operator.reference_grants import NOT_PERMITTED_REASON
+from llmops_operator.rollout.traffic.route_status import route_verdict
 
 
 def _route(parents: list[dict[str, Any]] | None, generation: int = 2) -> dict[str, Any]:
@@ -74,8 +75,8 @@ def test_a_route_without_parents_is_not_accepted() -> None:
 def test_missing_gateway_and_reference_grant_are_named() -> None:
     verdict = route_verdict(_route(None), missing_gateways=["infra/gw2"])
     assert verdict.reason == Reason.GATEWAY_MISSING and "infra/gw2" in verdict.message
-    verdict = route_verdict(_route(None), reference_grant=False, model_namespace="team-a")
-    assert verdict.reason == Reason.REFERENCE_GRANT_MISSING and "team-a" in verdict.message
+    verdict = route_verdict(_route(None), not_permitted="no grant in team-a")
+    assert verdict.reason == NOT_PERMITTED_REASON and "team-a" in verdict.message
 
 
 conditions = st.fixed_dictionaries(
@@ -97,27 +98,3 @@ def test_true_only_when_every_parent_accepted_and_resolved(a: dict, b: dict, inc
     all_ok = include_b and all(s == "True" for s, _ in [*a.values(), *b.values()])
     assert verdict.ok == all_ok
     assert verdict.message
-
-
-def _grant(namespace: str, name: str | None = None, kind: str = "InferencePool") -> dict[str, Any]:
-    to: dict[str, Any] = {"group": "inference.networking.k8s.io", "kind": kind}
-    if name:
-        to["name"] = name
-    return {
-        "spec": {
-            "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": namespace}],
-            "to": [to],
-        }
-    }
-
-
-def test_reference_grant_must_cover_every_pool() -> None:
-    pools = ["chat-a", "chat-b"]
-    assert reference_grant_allows([_grant("gateways")], "gateways", pools)
-    assert not reference_grant_allows([], "gateways", pools)
-    assert not reference_grant_allows([_grant("elsewhere")], "gateways", pools)
-    assert not reference_grant_allows([_grant("gateways", kind="Service")], "gateways", pools)
-    assert not reference_grant_allows([_grant("gateways", "chat-a")], "gateways", pools)
-    assert reference_grant_allows(
-        [_grant("gateways", "chat-a"), _grant("gateways", "chat-b")], "gateways", pools
-    )

@@ -43,6 +43,40 @@ def test_forget_drops_every_series_of_a_model() -> None:
     assert 'model="other"' in text
 
 
+STATUS = {
+    "conditions": [{"type": "QualityDegraded", "status": "True", "reason": "BelowPassCriteria"}],
+    "quality": [{"gate": "g1", "lastScore": 0.4}, {"gate": "g2"}],
+    "cost": {
+        "outputTokensPerSecond": 1500.0,
+        "costPerMillionOutputTokens": 1.25,
+        "revisions": [{"revision": "a", "gpuHours": 2.0}, {"revision": "b", "gpuHours": 0.5}],
+    },
+}
+
+
+def test_quality_and_cost_gauges_follow_status() -> None:
+    metrics = OperatorMetrics()
+    metrics.set_monitoring("ns", "m", STATUS)
+    text = _text(metrics)
+    assert 'llmops_model_quality_degraded{model="m",namespace="ns"} 1.0' in text
+    assert 'llmops_model_quality_score{gate="g1",model="m",namespace="ns"} 0.4' in text
+    assert 'gate="g2"' not in text  # no finished run, no series
+    assert 'llmops_model_cost_per_million_output_tokens{model="m",namespace="ns"} 1.25' in text
+    assert 'llmops_model_gpu_hours{model="m",namespace="ns"} 2.5' in text
+    metrics.set_monitoring("ns", "m", {"conditions": [], "quality": []})
+    text = _text(metrics)
+    assert 'model="m"' not in text
+
+
+def test_forget_drops_quality_and_cost_series() -> None:
+    metrics = OperatorMetrics()
+    metrics.set_monitoring("ns", "m", STATUS)
+    metrics.count_scheduled_evaluation("ns", "m", "g1")
+    assert 'llmops_scheduled_evaluations_total{gate="g1",model="m",namespace="ns"} 1.0' in _text(metrics)
+    metrics.forget("ns", "m")
+    assert 'model="m"' not in _text(metrics)
+
+
 def test_record_model_sets_readiness_gpus_pauses_and_the_latest_eval_run_of_each_gate() -> None:
     metrics = OperatorMetrics()
     status = {

@@ -251,6 +251,41 @@ def test_namespace_scoped_shape_leaves_same_revision_name_elsewhere_alone() -> N
     assert value(emitter, "http_requests_total", namespace="two", status="5xx") == 0
 
 
+def test_token_counters_are_requests_times_tokens_per_request() -> None:
+    clock = FakeClock()
+    emitter = Emitter([pod("p-0")], clock=clock)
+    emitter.set_shape("steady", revision="r1", rps=4.0, output_tokens=100.0, prompt_tokens=300.0)
+    clock.now += 100
+    served = value(emitter, "http_requests_total")  # requests arrive at random (Poisson)
+    assert served == pytest.approx(400, rel=0.25)
+    assert value(emitter, "vllm:generation_tokens_total") == pytest.approx(served * 100, abs=1)
+    assert value(emitter, "vllm:prompt_tokens_total") == pytest.approx(served * 300, abs=1)
+
+
+def test_token_shift_doubles_output_tokens_per_request_at_flat_latency() -> None:
+    clock = FakeClock()
+    emitter = Emitter([pod("a", revision="r1"), pod("b", revision="r2")], clock=clock)
+    emitter.set_shape("token_shift", revision="r2", output_factor=2.0)
+    clock.now += 600
+    tokens = {r: value(emitter, "vllm:generation_tokens_total", llmops_revision=r) for r in ("r1", "r2")}
+    requests = {r: value(emitter, "vllm:request_success_total", llmops_revision=r) for r in ("r1", "r2")}
+    per_request = {r: tokens[r] / requests[r] for r in tokens}
+    assert per_request["r2"] / per_request["r1"] == pytest.approx(2.0, rel=0.01)
+    name = "vllm:e2e_request_latency_seconds"
+    r1, r2 = (quantile(emitter, name, 0.95, llmops_revision=r) for r in ("r1", "r2"))
+    assert r2 == pytest.approx(r1, rel=0.01)
+
+
+def test_feedback_counter_only_when_the_application_votes() -> None:
+    clock = FakeClock()
+    emitter = Emitter([pod("a", revision="r1"), pod("b", revision="r2")], clock=clock)
+    emitter.set_shape("steady", revision="r2", feedback_rate=2.0, feedback_positive=0.25)
+    clock.now += 100
+    assert value(emitter, "llmops_feedback_total", llmops_revision="r2", vote="up") == 50
+    assert value(emitter, "llmops_feedback_total", llmops_revision="r2", vote="down") == 150
+    assert not [n for n, lab, _ in samples(emitter) if n == "llmops_feedback_total" and lab["pod"] == "a"]
+
+
 @pytest.mark.parametrize(
     ("shape", "params"),
     [
@@ -260,6 +295,9 @@ def test_namespace_scoped_shape_leaves_same_revision_name_elsewhere_alone() -> N
         ("load", {"direction": "sideways"}),
         ("no_data", {"mode": "gone"}),
         ("steady", {"colour": "red"}),
+        ("token_shift", {"output_factor": 0}),
+        ("steady", {"feedback_positive": 1.5}),
+        ("steady", {"feedback_rate": -1}),
     ],
 )
 def test_bad_shapes_are_rejected(shape: str, params: dict[str, object]) -> None:
@@ -330,7 +368,7 @@ def test_any_label_value_round_trips_through_the_text_format(
 
 @settings(max_examples=50, deadline=None)
 @given(
-    shape=st.sampled_from(["steady", "latency_regression", "error_spike", "load"]),
+    shape=st.sampled_from(["steady", "latency_regression", "error_spike", "load", "token_shift"]),
     steps=st.lists(st.floats(min_value=0.0, max_value=120.0), min_size=1, max_size=5),
 )
 def test_histograms_are_cumulative_and_counters_never_decrease(shape: str, steps: list[float]) -> None:

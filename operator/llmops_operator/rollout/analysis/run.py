@@ -10,8 +10,11 @@ from datetime import datetime, timedelta
 from llmops_operator.api.rollout import AnalysisSpec, Measurement, MetricSpec, RolloutStatus, parse_duration
 from llmops_operator.metrics_source.builtins import (
     DEFAULT_WINDOW,
+    FEEDBACK_METRIC,
     QUANTILE_BUILTINS,
     RATE_COUNTS,
+    VOTE_COUNTED,
+    CostRates,
     Engine,
     Selector,
     bucket_count_query,
@@ -20,7 +23,13 @@ from llmops_operator.metrics_source.builtins import (
     request_count_query,
 )
 from llmops_operator.metrics_source.provider import MetricProvider, QueryResult
-from llmops_operator.rollout.analysis.assess import measure, needs_stable, thresholds_text, traffic_gate
+from llmops_operator.rollout.analysis.assess import (
+    measure,
+    needs_stable,
+    served,
+    thresholds_text,
+    traffic_gate,
+)
 from llmops_operator.rollout.analysis.confidence import (
     Checker,
     Data,
@@ -70,13 +79,17 @@ def take_measurements(
     stable_revision: str | None,
     now: datetime,
     rollout: RolloutStatus | None = None,
+    cost: CostRates | None = None,
 ) -> list[Measurement]:
     """Measure the named metrics for the canary (and the stable revision for ratio thresholds).
 
     A query that cannot even be built (unsupported builtin, bad placeholder) is an Error
     measurement with the reason, so the rollout holds and the condition says what to fix.
     Builtins that stand on requests are first checked for traffic (`spec.minRequests`): too
-    few requests is Inconclusive and the metric itself is not queried.
+    few requests is Inconclusive and the metric itself is not queried. Feedback counts votes,
+    and no votes at all is Inconclusive whatever `onNoData` says: an application that exports
+    no feedback says nothing about the canary. `cost` is what each revision spends per hour,
+    for the cost builtins.
 
     In mode confidence, rates and latency builtins are judged from their counts
     (`confidence.judge`) over the window `look_window` derives from `rollout`; queueDepth and
@@ -99,9 +112,9 @@ def take_measurements(
             )  # fmt: skip
             continue
         try:
-            canary_q = metric_query(metric, engine, namespace, model, canary_revision, stable_revision)
+            canary_q = metric_query(metric, engine, namespace, model, canary_revision, stable_revision, cost)
             stable_q = (
-                metric_query(metric, engine, namespace, model, stable_revision, stable_revision)
+                metric_query(metric, engine, namespace, model, stable_revision, stable_revision, cost)
                 if with_stable and stable_revision
                 else None
             )
@@ -125,7 +138,12 @@ def take_measurements(
         if canary_count_q is not None:
             canary_count = provider.query(canary_count_q)
             stable_count = provider.query(stable_count_q) if stable_count_q is not None else None
-            gated = traffic_gate(metric, spec.min_requests, canary_count, stable_count, spec.on_no_data, now)
+            if metric.builtin in VOTE_COUNTED:
+                gated = _vote_gate(metric, spec.min_requests, canary_count, stable_count, now)
+            else:
+                gated = traffic_gate(
+                    metric, spec.min_requests, canary_count, stable_count, spec.on_no_data, now
+                )
             if gated is not None:
                 out.append(gated)
                 continue
@@ -137,12 +155,45 @@ def take_measurements(
     return out
 
 
+def _vote_gate(
+    metric: MetricSpec,
+    min_votes: int,
+    canary_count: QueryResult,
+    stable_count: QueryResult | None,
+    now: datetime,
+) -> Measurement | None:
+    """Like `traffic_gate`, counting feedback votes: too few (none included) is Inconclusive,
+    never Failed, since votes that never come say nothing about the canary."""
+    window = metric.window or DEFAULT_WINDOW
+    for side, count in (("canary", canary_count), ("stable revision", stable_count)):
+        if count is None:
+            continue
+        if count.kind == "error":
+            phase, message = "Error", f"{side} vote count query error: {count.message}"
+        elif served(count) < max(min_votes, 1):
+            phase = "Inconclusive"
+            message = (
+                f"too few feedback votes: {side} received {served(count)} in {window} (minRequests "
+                f"{min_votes} counts votes); does the application export {FEEDBACK_METRIC}?"
+            )
+        else:
+            continue
+        return Measurement(
+            metric=metric.name,
+            phase=phase,  # type: ignore[arg-type]
+            threshold=thresholds_text(metric),
+            measured_at=now,
+            message=f"{metric.name}: {message}",
+        )
+    return None
+
+
 def _count_query(
     spec: AnalysisSpec, metric: MetricSpec, engine: Engine, namespace: str, model: str, revision: str
 ) -> str | None:
     """The request-count query gating `metric`, or None when it is not gated."""
-    if spec.min_requests <= 0 or metric.builtin is None:
-        return None
+    if metric.builtin is None or (spec.min_requests <= 0 and metric.builtin not in VOTE_COUNTED):
+        return None  # votes are always counted: no votes is never judged
     window = metric.window or DEFAULT_WINDOW
     return request_count_query(engine, metric.builtin, Selector(namespace, model, revision), window)
 

@@ -20,6 +20,9 @@ from typing import Any
 
 from llmops_operator.revisions import revision_service_name as revision_service
 
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+HTTPROUTE_API_VERSION = f"{GATEWAY_GROUP}/v1"
+
 
 @dataclass(frozen=True)
 class RoutePatch:
@@ -53,7 +56,7 @@ def replace_model_refs(
         changed += 1
     meta = route.get("metadata", {})
     body = {
-        "apiVersion": route.get("apiVersion", "gateway.networking.k8s.io/v1"),
+        "apiVersion": route.get("apiVersion", HTTPROUTE_API_VERSION),
         "kind": "HTTPRoute",
         "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
         "spec": {"rules": rules},

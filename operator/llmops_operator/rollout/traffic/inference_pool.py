@@ -17,18 +17,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from llmops_operator import engines, revisions
+from llmops_operator import engines, pod_security, revisions
 from llmops_operator.api.common import LABEL_COMPONENT, LABEL_MODEL
 from llmops_operator.api.rollout import EndpointPickerSpec, InferencePoolRouting
-from llmops_operator.resources import ModelRef, namespace_identity
-from llmops_operator.rollout.traffic.gateway import RoutePatch, check_weight, replace_model_refs
+from llmops_operator.resources import ModelRef, pod_identity
+from llmops_operator.rollout.traffic.gateway import (
+    HTTPROUTE_API_VERSION,
+    RoutePatch,
+    check_weight,
+    replace_model_refs,
+)
 
 POOL_GROUP = "inference.networking.k8s.io"
 POOL_API_VERSION = f"{POOL_GROUP}/v1"
 POOL_KIND = "InferencePool"
 PICKER_COMPONENT = "endpoint-picker"
 LABEL_POOL = "llmops.dev/inference-pool"
-PICKER_SERVICE_ACCOUNT = "llmops-endpoint-picker"
 PICKER_HEALTH_PORT = 9003
 PICKER_METRICS_PORT = 9090
 
@@ -141,7 +145,8 @@ def endpoint_picker(
             "template": {
                 "metadata": {"labels": pod_labels},
                 "spec": {
-                    "serviceAccountName": PICKER_SERVICE_ACCOUNT,
+                    "serviceAccountName": picker_account_name(ref.name),
+                    "securityContext": pod_security.restricted_pod(),
                     "containers": [
                         {
                             "name": "epp",
@@ -153,6 +158,7 @@ def endpoint_picker(
                                 {"name": "metrics", "containerPort": PICKER_METRICS_PORT},
                             ],
                             "resources": picker.resources.to_wire(),
+                            "securityContext": pod_security.restricted_container(),
                             "readinessProbe": grpc_probe,
                             "livenessProbe": {**grpc_probe, "initialDelaySeconds": 5, "periodSeconds": 10},
                         }
@@ -176,9 +182,22 @@ def endpoint_picker(
     return [deployment, service]
 
 
-def picker_identity(namespace: str) -> list[dict[str, Any]]:
-    """ServiceAccount, Role and RoleBinding the operator's pickers of a namespace run as."""
-    return namespace_identity(PICKER_SERVICE_ACCOUNT, namespace, PICKER_COMPONENT, PICKER_ROLE_RULES)
+def picker_account_name(model: str) -> str:
+    """ServiceAccount (and Role, RoleBinding) the operator's pickers of one Model run as."""
+    return revisions.fit_name(model, "endpoint-picker")
+
+
+def picker_identity(ref: ModelRef, owner: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The pickers' least-privilege identity, one per Model and owned by it (garbage-collected
+    with it): read InferencePools and pods of the namespace, nothing else."""
+    labels = {**revisions.model_labels(ref.name), LABEL_COMPONENT: PICKER_COMPONENT}
+    meta = {
+        "name": picker_account_name(ref.name),
+        "namespace": ref.namespace,
+        "labels": labels,
+        "ownerReferences": [dict(owner)],
+    }
+    return pod_identity(meta, PICKER_ROLE_RULES)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,24 +259,25 @@ def pool_route(
 ) -> RoutePatch | None:
     """Apply body for the HTTPRoute: an existing route keeps everything but the Model's
     backendRefs (its Service, revision Services or pools), which become the weighted pools; a
-    missing route is created with `parentRefs` (None: missing and no parentRefs to create it).
+    missing route in the Model's namespace is created with `parentRefs` (None: missing, and no
+    parentRefs or another namespace).
     With `parentRefs` set, the operator manages the route's parentRefs too."""
     route_namespace = routing.namespace or model_namespace
     wanted = wanted_pool_refs(
         model_namespace, route_namespace, model, stable_revision, canary_revision, weight
     )
     if route is None:
-        if not routing.parent_refs:
-            return None
+        if not routing.parent_refs or route_namespace != model_namespace:
+            return None  # never created in another namespace: that namespace's owner makes it
         metadata: dict[str, Any] = {
             "name": routing.http_route,
             "namespace": route_namespace,
             "labels": revisions.model_labels(model),
         }
-        if owner is not None and route_namespace == model_namespace:
+        if owner is not None:
             metadata["ownerReferences"] = [dict(owner)]
         body = {
-            "apiVersion": "gateway.networking.k8s.io/v1",
+            "apiVersion": HTTPROUTE_API_VERSION,
             "kind": "HTTPRoute",
             "metadata": metadata,
             "spec": {

@@ -20,20 +20,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmops_operator import revisions
+from llmops_operator import reference_grants, revisions
 from llmops_operator.api.common import LABEL_COMPONENT
 from llmops_operator.api.rollout import InferencePoolRouting
 from llmops_operator.conditions import Reason
+from llmops_operator.reference_grants import ObjectRef
 from llmops_operator.resources import ModelRef
+from llmops_operator.rollout.traffic.gateway import GATEWAY_GROUP
 from llmops_operator.rollout.traffic.inference_pool import (
     LABEL_POOL,
     PICKER_COMPONENT,
+    POOL_GROUP,
+    POOL_KIND,
     endpoint_picker,
     inference_pool,
     picker_identity,
     pool_route,
 )
-from llmops_operator.rollout.traffic.route_status import RouteVerdict, reference_grant_allows, route_verdict
+from llmops_operator.rollout.traffic.route_status import RouteVerdict, route_verdict
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class PoolWorld:
     ready_replicas: Mapping[str, int] = field(default_factory=dict)
     missing_gateways: Sequence[str] = ()
     reference_grants: Sequence[Mapping[str, Any]] | None = None
+    route_denied: str | None = None
+    """Why the Model may not use the route in another namespace (no ReferenceGrant there)."""
     read_error: str | None = None
 
 
@@ -64,6 +70,9 @@ class PoolPlan:
     verdict: RouteVerdict | None = None
     weight: int = 0
     """The canary weight the route carries (0 while the canary pool may not serve)."""
+
+
+CREATE_HINT = ", or set inferencePool.parentRefs to let the operator create it"
 
 
 def _route_namespace(w: PoolWorld) -> str:
@@ -97,12 +106,31 @@ def picker_problem(w: PoolWorld, revision: str) -> str | None:
     return f"endpoint picker {name} of InferencePool {pool} is not ready (0/1){detail}"
 
 
+def _pools_not_permitted(w: PoolWorld, revisions_in_route: Sequence[str]) -> str | None:
+    """Why the route may not refer to these revisions' pools (None: it may): a route in another
+    namespace needs a ReferenceGrant in the Model's namespace, as the gateway checks too."""
+    source = ObjectRef(GATEWAY_GROUP, "HTTPRoute", _route_namespace(w), w.routing.http_route)
+    for revision in revisions_in_route:
+        pool = revisions.inference_pool_name(w.ref.name, revision)
+        target = ObjectRef(POOL_GROUP, POOL_KIND, w.ref.namespace, pool)
+        if not reference_grants.allows(w.reference_grants or [], source, target):
+            return reference_grants.not_permitted_message(source, target)
+    return None
+
+
+def creates_route(w: PoolWorld) -> bool:
+    """The operator creates a missing route only in the Model's namespace and only with parents."""
+    return bool(w.routing.parent_refs) and _route_namespace(w) == w.ref.namespace
+
+
 def route_check(w: PoolWorld, revisions_in_route: Sequence[str]) -> RouteVerdict:
     """The TrafficRouting verdict from the route as read (and the reads around it)."""
     if w.read_error:
         return RouteVerdict("Unknown", Reason.ROUTE_PENDING, f"cannot read routing objects: {w.read_error}")
+    if w.route_denied:
+        return RouteVerdict("False", reference_grants.NOT_PERMITTED_REASON, w.route_denied)
     if w.route is None:
-        if w.routing.parent_refs:
+        if creates_route(w):
             return RouteVerdict(
                 "Unknown",
                 Reason.ROUTE_PENDING,
@@ -112,13 +140,9 @@ def route_check(w: PoolWorld, revisions_in_route: Sequence[str]) -> RouteVerdict
             "False",
             Reason.HTTPROUTE_MISSING,
             f"HTTPRoute {_route_namespace(w)}/{w.routing.http_route} not found; create it with a backendRef "
-            f"to Service {w.ref.name}, or set inferencePool.parentRefs to let the operator create it",
+            f"to Service {w.ref.name}{'' if w.routing.namespace else CREATE_HINT}",
         )
-    pools = [revisions.inference_pool_name(w.ref.name, r) for r in revisions_in_route]
-    granted = _route_namespace(w) == w.ref.namespace or reference_grant_allows(
-        w.reference_grants or [], _route_namespace(w), pools
-    )
-    return route_verdict(w.route, w.missing_gateways, granted, w.ref.namespace)
+    return route_verdict(w.route, w.missing_gateways, _pools_not_permitted(w, revisions_in_route))
 
 
 def traffic_gate(w: PoolWorld, stable: str | None, canary: str | None) -> str | None:
@@ -141,7 +165,7 @@ def plan_pools(
     plan = PoolPlan()
     picker = w.routing.endpoint_picker
     if not picker.service and serving:
-        plan.apply.extend(picker_identity(w.ref.namespace))
+        plan.apply.extend(picker_identity(w.ref, w.owner))
     for revision in serving:
         plan.apply.append(inference_pool(w.ref, w.engine_type, revision, picker, w.owner))
         plan.apply.extend(endpoint_picker(w.ref, w.engine_type, revision, picker, w.owner))
@@ -169,7 +193,7 @@ def plan_pools(
     plan.weight = weight if canary_serves else 0
     in_route = [r for r in (stable, canary if plan.weight else None) if r]
     plan.verdict = route_check(w, in_route)
-    if stable is None:
+    if stable is None or w.route_denied or (w.route is None and not creates_route(w)):
         return plan
     patch = pool_route(
         w.route,

@@ -6,7 +6,7 @@ missing ReferenceGrant is `RefNotPermitted`, a backend kind the gateway does not
 such as InferencePool on a gateway without the Inference Extension, is `InvalidKind`). A
 parentRef nobody answers for (e.g. the Gateway does not exist) has no entry at all, so the
 caller also says which Gateways and ReferenceGrants it found (`missing_gateways`,
-`reference_grant`). Pure: the operator reads, this module judges.
+`not_permitted`). Pure: the operator reads, this module judges.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmops_operator.conditions import Reason, Status
+from llmops_operator.reference_grants import NOT_PERMITTED_REASON
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,13 @@ def _same_parent(a: Mapping[str, Any], b: Mapping[str, Any], route_namespace: st
 def route_verdict(
     route: Mapping[str, Any],
     missing_gateways: Sequence[str] = (),
-    reference_grant: bool = True,
-    model_namespace: str | None = None,
+    not_permitted: str | None = None,
 ) -> RouteVerdict:
     """The verdict for `route` (as read back after our apply).
 
     `missing_gateways`: "namespace/name" of parentRef Gateways that do not exist.
-    `reference_grant`: False when the route lives in another namespace than the Model and no
-    ReferenceGrant in the Model's namespace lets it refer to InferencePools.
+    `not_permitted`: why the route (in another namespace than the Model) may not refer to the
+    Model's InferencePools (no ReferenceGrant in the Model's namespace allows it).
     """
     meta = route.get("metadata") or {}
     name, route_namespace = meta.get("name", "?"), meta.get("namespace", "")
@@ -65,14 +65,8 @@ def route_verdict(
             f"{what}: parentRef Gateway {', '.join(missing_gateways)} does not exist; "
             "create it or fix parentRefs",
         )
-    if not reference_grant:
-        return RouteVerdict(
-            "False",
-            Reason.REFERENCE_GRANT_MISSING,
-            f"{what} refers to InferencePools in namespace {model_namespace} but no ReferenceGrant there "
-            f"allows HTTPRoutes from namespace {route_namespace}; create one "
-            "(from: HTTPRoute in the route's namespace, to: InferencePool)",
-        )
+    if not_permitted:
+        return RouteVerdict("False", NOT_PERMITTED_REASON, f"{what}: {not_permitted}")
     if not (route.get("spec") or {}).get("parentRefs"):
         return RouteVerdict(
             "False",
@@ -109,28 +103,3 @@ def route_verdict(
             f"{what}: no gateway has accepted it yet for {', '.join(dict.fromkeys(pending))}",
         )
     return RouteVerdict("True", Reason.ROUTE_ACCEPTED, f"{what} accepted by {len(wanted)} parent(s)")
-
-
-def reference_grant_allows(
-    grants: Sequence[Mapping[str, Any]], route_namespace: str, pools: Sequence[str]
-) -> bool:
-    """Whether ReferenceGrants (of the pools' namespace) let HTTPRoutes of `route_namespace`
-    refer to every one of `pools` (a grant without `to.name` covers all InferencePools)."""
-
-    def covers(grant: Mapping[str, Any], pool: str) -> bool:
-        spec = grant.get("spec") or {}
-        from_ok = any(
-            f.get("group") == "gateway.networking.k8s.io"
-            and f.get("kind") == "HTTPRoute"
-            and f.get("namespace") == route_namespace
-            for f in spec.get("from") or []
-        )
-        to_ok = any(
-            t.get("group") == "inference.networking.k8s.io"
-            and t.get("kind") == "InferencePool"
-            and t.get("name") in (None, "", pool)
-            for t in spec.get("to") or []
-        )
-        return from_ok and to_ok
-
-    return all(any(covers(g, pool) for g in grants) for pool in pools)

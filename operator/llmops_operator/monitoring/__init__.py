@@ -1,0 +1,1 @@
+"""Watching what serves: scheduled evaluations (schedule, quality) and cost (cost, prices)."""

@@ -1,0 +1,117 @@
+"""The in-cluster eval path keeps every case where `kubectl llmops report` reads it back.
+
+An EvalRun is evaluated by the real `llmops-operator eval --evalrun NS/NAME` (what the eval Job
+runs) against the OpenAI stub, on the dev cluster's real API server. The test then reads what a
+person would: the EvalRun status naming the record ConfigMap, the ConfigMap owned by the
+EvalRun (so deleted with it), and the HTML page `kubectl llmops report` writes from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers_model import Kubectl
+
+from llmops_operator.evals import case_record
+from llmops_sim.openai_stub import OpenAIStub
+
+pytestmark = pytest.mark.cluster
+
+API = "llmops.dev/v1alpha1"
+CASES = 60  # more than the status keeps (50)
+
+
+def _objects(namespace: str, endpoint: str) -> list[dict[str, Any]]:
+    prompt = {
+        "apiVersion": API,
+        "kind": "PromptVersion",
+        "metadata": {"name": "bot-v1", "namespace": namespace},
+        "spec": {
+            "prompt": "bot",
+            "version": 1,
+            "messages": [{"role": "user", "content": "{{ question }}"}],
+            "variables": [{"name": "question"}],
+        },
+    }
+    cases = [{"id": f"case-{i:02d}", "vars": {"question": f"q{i} refund?"}} for i in range(CASES)]
+    cases.append({"id": "leaky", "vars": {"question": "q-leak?"}})
+    gate = {
+        "apiVersion": API,
+        "kind": "EvalGate",
+        "metadata": {"name": "g", "namespace": namespace},
+        "spec": {
+            "prompt": {"name": "bot"},
+            "dataset": {"inline": cases},
+            "assertions": [
+                {"name": "mentions-refund", "type": "contains", "value": "refund"},
+                {"name": "no-pii", "type": "pii"},
+            ],
+            "passCriteria": {"passRate": 0.9},
+            "retries": 0,
+            "concurrency": 8,
+        },
+    }
+    run = {
+        "apiVersion": API,
+        "kind": "EvalRun",
+        "metadata": {"name": "run-1", "namespace": namespace},
+        "spec": {"gate": "g", "model": "bot", "revision": "r1", "endpoint": endpoint},
+    }
+    return [prompt, gate, run]
+
+
+def test_case_record_is_kept_owned_and_read_back_by_kubectl_llmops_report(
+    cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    kube = Kubectl(cluster.kubeconfig)
+    answers = {"refund": "A refund is possible within 30 days.", "q-leak": "Ask bob@example.org."}
+    with OpenAIStub(answers=answers) as stub:
+        for obj in _objects(namespace, stub.url):
+            cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(obj))
+        env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+        job = subprocess.run(
+            [sys.executable, "-m", "llmops_operator.cli.main", "eval", "--evalrun", f"{namespace}/run-1"],
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    assert job.returncode == 0, job.stdout + job.stderr
+
+    run = kube.get("evalrun", namespace, "run-1")  # the Job process has exited: status is written
+    status = run["status"]
+    assert status["phase"] == "Passed", status.get("message")
+    assert len(status["cases"]) == 50 and status["truncated"] == CASES + 1 - 50
+    assert status["record"] == {"configMap": "run-1-cases", "key": case_record.RECORD_KEY, "cases": CASES + 1}
+
+    cm = kube.get("configmap", namespace, "run-1-cases")
+    owner = cm["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("EvalRun", "run-1", run["metadata"]["uid"])
+    record = case_record.from_config_map(cm)
+    assert len(record["cases"]) == CASES + 1 and record["cases"][0]["id"] == "leaky"
+
+    out = tmp_path / "run.html"
+    plugin = Path(sys.executable).with_name("kubectl-llmops")
+    shown = subprocess.run(
+        [str(plugin), "-n", namespace, "report", "run-1", "-o", str(out)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert f"({CASES + 1} cases)" in shown.stdout
+    page = out.read_text()
+    assert page.count('<tbody class="case"') == CASES + 1, "every case, not the 50 in status"
+    assert page.index('data-id="leaky"') < page.index('data-id="case-00"'), "failing case first"
+    assert "bob@example.org" in page  # the answer itself is shown ...
+    assert "email bo*@*******.*rg" in page  # ... and the finding masked in the assertion detail
+
+    cluster.kubectl("delete", "configmap", "run-1-cases", "-n", namespace)
+    shown = subprocess.run(
+        [str(plugin), "-n", namespace, "report", "run-1", "-o", str(out)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    page = out.read_text()
+    assert "ConfigMap &#39;run-1-cases&#39; is gone" in page and page.count('<tbody class="case"') == 50
