@@ -30,21 +30,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import kubernetes
 from kubernetes import client as k8s
 
 from llmops_sim.emitter import Emitter
-from llmops_sim.pod_mirror import PodMirror
-from rollback_latency import GPUS, GROUP, PLURAL, STATE, VERSION, percentile, wait
+from rollback_latency import GPUS, GROUP, PLURAL, STATE, VERSION, operator_in_namespace, percentile, wait
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "wake_latency.json"
@@ -131,52 +127,13 @@ class Bench:
 
     def run(self) -> dict[str, Any]:
         args = self.args
-        self.core.create_namespace(
-            {"metadata": {"name": self.namespace, "labels": {"llmops.dev/bench": "wake"}}}
-        )
-        self.emitter.start()
-        target = STATE / "prometheus" / "targets" / f"bench-wake-{self.emitter.port}.json"
-        target.write_text(json.dumps([{"targets": [self.emitter.address], "labels": {"job": "bench-wake"}}]))
-        mirror = PodMirror(self.emitter, self.api_client, self.namespace, interval=0.5).start()
-        log_path = STATE / "logs" / f"operator-{self.namespace}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "KUBECONFIG": self.kubeconfig,
-            "LLMOPS_PROMETHEUS_URL": self.prometheus_url,
-            "HF_HUB_OFFLINE": "1",
-            "LLMOPS_METRICS_PORT": "0",
-            "LLMOPS_RESYNC_SECONDS": "5",
-        }
-        with open(log_path, "ab") as log:
-            operator = subprocess.Popen(
-                [sys.executable, "-m", "llmops_operator.cli.main", "run", "--namespace", self.namespace],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-            )
-        try:
-            httpx.get(f"{self.prometheus_url}/-/ready", timeout=5).raise_for_status()
+        with operator_in_namespace(self, "wake"):
             self.custom.create_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, model_body(args)
             )
             revision = wait(lambda: self.status().get("stableRevision"), 120, "a stable revision")
             print(f"wake latency: {args.runs} runs, scaleToZeroAfter {args.idle:.0f}s", flush=True)
             runs = [self.one_run(i, revision) for i in range(args.runs)]
-        finally:
-            operator.terminate()
-            try:
-                operator.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                operator.kill()
-            mirror.stop()
-            target.unlink(missing_ok=True)
-            self.emitter.stop()
-            try:
-                self.core.delete_namespace(self.namespace, propagation_policy="Background")
-            except k8s.ApiException as err:
-                print(f"  cleanup: could not delete namespace {self.namespace}: {err.reason}")
         latencies = [r["signal_to_ready_s"] for r in runs]
         seen = [r["operator_saw_after_s"] for r in runs]
         return {
