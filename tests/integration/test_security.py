@@ -109,7 +109,8 @@ def test_restricted_namespace_admits_the_loader_eval_job_and_endpoint_picker_pod
         refused = [
             e.get("message", "")
             for e in kube.items("events", namespace)
-            if e.get("reason") == "FailedCreate" and "violates PodSecurity" in e.get("message", "")
+            if e.get("reason") == "FailedCreate"
+            and (e.get("involvedObject") or {}).get("name", "").startswith(picker[0]["metadata"]["name"])
         ]
         if refused:
             raise AssertionError(f"picker pods refused: {refused}")
