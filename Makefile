@@ -55,7 +55,7 @@ dev-cluster-down: ## Stop the dev cluster and Prometheus (safe to run twice)
 run: venv ## Run the operator against the dev cluster (plus the dev cluster's volume provisioner stand-in)
 	$(PY) -m llmops_sim.volumes --kubeconfig $(KUBECONFIG_DEV) & trap "kill $$!" EXIT; \
 	KUBECONFIG=$(KUBECONFIG_DEV) $(VENV)/bin/llmops-operator run --prometheus-url $(PROMETHEUS_URL_DEV) \
-	  --metrics-address 127.0.0.1
+	  --metrics-address 127.0.0.1 --health-address 127.0.0.1
 
 demo: venv dev-cluster ## The end-to-end demo on the simulated cluster
 	KUBECONFIG=$(KUBECONFIG_DEV) LLMOPS_PROMETHEUS_URL=$${LLMOPS_PROMETHEUS_URL:-$(PROMETHEUS_URL_DEV)} $(PY) hack/demo.py

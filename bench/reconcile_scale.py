@@ -282,6 +282,8 @@ def operator_process(
         **os.environ,
         "KUBECONFIG": kubeconfig,
         "LLMOPS_METRICS_PORT": str(port),
+        "LLMOPS_HEALTH_PORT": "0",
+        "LLMOPS_LEADER_ELECTION_ID": f"llmops-{uuid.uuid4().hex[:8]}",  # a Lease of its own
         "LLMOPS_METRICS_ADDRESS": "127.0.0.1",
         "LLMOPS_PROMETHEUS_URL": "http://127.0.0.1:19090",
         "HF_HUB_OFFLINE": "1",

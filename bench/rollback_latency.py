@@ -127,6 +127,8 @@ def operator_in_namespace(bench: Any, job: str) -> Iterator[None]:
         "LLMOPS_PROMETHEUS_URL": bench.prometheus_url,
         "HF_HUB_OFFLINE": "1",
         "LLMOPS_METRICS_PORT": "0",
+        "LLMOPS_HEALTH_PORT": "0",
+        "LLMOPS_LEADER_ELECTION_ID": f"llmops-{uuid.uuid4().hex[:8]}",  # a Lease of its own
         "LLMOPS_RESYNC_SECONDS": "5",
     }
     with open(log_path, "ab") as log:

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -224,6 +225,8 @@ def main() -> int:
             "KUBECONFIG": KUBECONFIG,
             "LLMOPS_PROMETHEUS_URL": PROMETHEUS,
             "LLMOPS_METRICS_PORT": "0",
+            "LLMOPS_HEALTH_PORT": "0",
+            "LLMOPS_LEADER_ELECTION_ID": f"llmops-{uuid.uuid4().hex[:8]}",  # a Lease of its own
             "LLMOPS_RESYNC_SECONDS": "3",
             "HF_HUB_OFFLINE": "1",
             "LLMOPS_EVAL_ENDPOINT_TEMPLATE": f"http://127.0.0.1:{stub.port}/r/{{revision}}/v1",

@@ -29,6 +29,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 LOADER_BACKOFF_LIMIT = 6
+PROMPTS_COMPONENT = "prompts"
+LOADER_COMPONENT = "cache-loader"
 TERMINATION_GRACE_SECONDS = 60
 
 
@@ -355,7 +357,7 @@ def prompts_configmap(
         "metadata": _metadata(
             revisions.prompts_configmap_name(model.name, revision),
             model,
-            revisions.revision_labels(model.name, revision, component="prompts"),
+            revisions.revision_labels(model.name, revision, component=PROMPTS_COMPONENT),
             owner,
         ),
         "immutable": True,
@@ -400,7 +402,7 @@ def cache_loader_job(
     ref = spec.source.credentials_secret_ref
     if ref is not None:
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
-    labels = {**revisions.model_labels(model.name), LABEL_COMPONENT: "cache-loader"}
+    labels = {**revisions.model_labels(model.name), LABEL_COMPONENT: LOADER_COMPONENT}
     volumes: list[dict[str, Any]] = [
         {
             "name": "weights-cache",

@@ -9,6 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,19 +31,32 @@ NAMESPACE_PREFIX = os.environ["LLMOPS_TEST_NAMESPACE_PREFIX"]  # set by tests/co
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / ".cluster" / "logs"
-DEV_GPU_PRICES = {"NVIDIA-H100-80GB-HBM3": 2.5, "NVIDIA-A100-SXM4-80GB": 1.8, "NVIDIA-L4": 0.7}
-"""Made-up prices for the dev cluster's GPU products (the operator has no built-in prices)."""
+LEASE_NAMESPACE = "default"
+FAST_LEASE = {
+    "LLMOPS_LEASE_DURATION_SECONDS": "8",
+    "LLMOPS_RENEW_DEADLINE_SECONDS": "6",
+    "LLMOPS_RETRY_PERIOD_SECONDS": "1",
+}
+"""Short leader-election timings, so a takeover after SIGKILL takes seconds in tests."""
 
 
-def _free_port() -> int:
-    """A loopback port nothing listens on now (for the operator's metrics endpoint)."""
+def free_port() -> int:
+    """A loopback port nothing listens on now (sessions on one machine never share a fixed one)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
+DEV_GPU_PRICES = {"NVIDIA-H100-80GB-HBM3": 2.5, "NVIDIA-A100-SXM4-80GB": 1.8, "NVIDIA-L4": 0.7}
+"""Made-up prices for the dev cluster's GPU products (the operator has no built-in prices)."""
+
+
 class OperatorProcess:
-    """`llmops-operator run` in a subprocess; its log stays in .cluster/logs for failures."""
+    """`llmops-operator run` in a subprocess; its log stays in .cluster/logs for failures.
+
+    Each instance holds a Lease of its own (`lease_id`) unless given one to share with other
+    replicas; its identity survives restarts, so a restarted process takes its Lease back at
+    once, as a restarted container of the same pod does."""
 
     def __init__(
         self,
@@ -48,6 +64,8 @@ class OperatorProcess:
         prometheus_url: str,
         extra_env: dict[str, str] | None = None,
         namespace_glob: str | None = None,
+        lease_id: str | None = None,
+        identity: str | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.namespace_glob = namespace_glob or f"{NAMESPACE_PREFIX}*"
@@ -56,7 +74,10 @@ class OperatorProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.log_path = LOG_DIR / "operator.log"
-        self.metrics_port = _free_port()
+        self.lease_id = lease_id or f"llmops-test-{uuid.uuid4().hex[:8]}"
+        self.identity = identity or f"{self.lease_id}-0"
+        self.health_port = free_port()
+        self.metrics_port = free_port()
 
     def start(self) -> None:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -70,6 +91,12 @@ class OperatorProcess:
             "LLMOPS_RESYNC_SECONDS": "5",
             "LLMOPS_OPERATOR_IMAGE": "llmops-operator:dev",
             "HF_HUB_OFFLINE": "1",  # tests reach nothing but loopback; model metadata stays unknown
+            "LLMOPS_LEADER_ELECTION_ID": self.lease_id,
+            "LLMOPS_LEADER_ELECTION_NAMESPACE": LEASE_NAMESPACE,
+            "LLMOPS_LEADER_ELECTION_IDENTITY": self.identity,
+            "LLMOPS_HEALTH_PORT": str(self.health_port),
+            "LLMOPS_HEALTH_ADDRESS": "127.0.0.1",
+            **FAST_LEASE,
             # one master key across restarts, so an eval running while the operator restarts
             # still has a verdict the new process can verify
             "LLMOPS_VERDICT_MASTER_KEY": "integration-tests-verdict-key",
@@ -115,6 +142,15 @@ class OperatorProcess:
     def restart(self) -> None:
         self.kill()
         self.start()
+
+    def health(self, path: str) -> tuple[int, dict[str, Any]]:
+        """GET /healthz or /readyz: (HTTP status, JSON body)."""
+        url = f"http://127.0.0.1:{self.health_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
 
     def passes(self, namespace: str, model: str) -> float:
         """Reconcile passes this operator process made over one Model (its own metric)."""
@@ -177,13 +213,6 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
     prometheus.remove_target(target)
     proc.stop()
     volumes.stop()
-
-
-def _free_port() -> int:
-    """A loopback port nothing listens on now (sessions on one machine never share a fixed one)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

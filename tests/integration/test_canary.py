@@ -270,7 +270,7 @@ def lone_namespace(cluster: Any) -> Iterator[str]:
     cluster.core.delete_namespace(name, propagation_policy="Background")
 
 
-def test_prometheus_unreachable_errors_then_aborts_never_promotes(
+def test_prometheus_unreachable_with_error_policy_abort_errors_then_aborts_never_promotes(
     kube: Kubectl, cluster: Any, lone_namespace: str, operator: OperatorProcess
 ) -> None:
     # a second operator of the same class, watching only the lone namespace, with a dead Prometheus
@@ -281,7 +281,9 @@ def test_prometheus_unreachable_errors_then_aborts_never_promotes(
         steps = [{"setWeight": 50}, {"pause": {"duration": "2s"}}, {"pause": {"duration": "2s"}}]
         model = CanaryModel(kube, lone_namespace, unique("chat"), lambda: proc.log_tail(40))
         old = model.given_stable(
-            canary_spec(steps, analysis("3s", ttft_ratio(), consecutiveErrorLimit=2), replicas=2)
+            canary_spec(
+                steps, analysis("3s", ttft_ratio(), consecutiveErrorLimit=2, errorPolicy="Abort"), replicas=2
+            )
         )
         canary = model.when_args_change()
         seen: dict[str, Any] = {"max_step": 0, "errors": set(), "unreachable_condition": False}

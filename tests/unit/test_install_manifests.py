@@ -139,20 +139,21 @@ REQUIRED = {
     ("llmops.dev", "models/status"): "patch",
     ("llmops.dev", "promptversions/status"): "patch",
     ("llmops.dev", "evalgates/status"): "patch",
-    ("llmops.dev", "evalruns"): "get list watch create patch",
+    ("llmops.dev", "evalruns"): "get list watch create patch delete",
     ("llmops.dev", "evalruns/status"): "get patch",
     ("apps", "deployments"): "get list watch create patch delete",
     ("", "services"): "list watch create patch delete",
-    ("", "configmaps"): "get list watch create patch",
+    ("", "configmaps"): "get list watch create patch delete",
     ("", "persistentvolumeclaims"): "list watch create patch",
-    ("batch", "jobs"): "list watch create patch",
+    ("batch", "jobs"): "list watch create patch delete",
     ("", "pods"): "get list watch",
     ("", "nodes"): "list watch",
-    ("", "secrets"): "get create patch",
+    ("", "secrets"): "get create patch delete",
     ("", "events"): "create",
-    ("", "serviceaccounts"): "create patch",
-    ("rbac.authorization.k8s.io", "roles"): "create patch",
-    ("rbac.authorization.k8s.io", "rolebindings"): "create patch",
+    ("", "serviceaccounts"): "create patch delete",
+    ("rbac.authorization.k8s.io", "roles"): "create patch delete",
+    ("rbac.authorization.k8s.io", "rolebindings"): "create patch delete",
+    ("coordination.k8s.io", "leases"): "get create update",
     ("gateway.networking.k8s.io", "httproutes"): "get create patch",
     ("gateway.networking.k8s.io", "gateways"): "get",
     ("gateway.networking.k8s.io", "referencegrants"): "list",
@@ -270,13 +271,17 @@ def test_namespaced_chart_grants_the_source_rules_only_in_watched_namespaces(hel
         assert not {r for rule in role["rules"] for r in rule["resources"]} & CLUSTER_SCOPED
 
     own = [m for (ns, _), m in roles.items() if ns == RELEASE_NAMESPACE]
-    assert [permissions(m["rules"]) for m in own] == [{("", "secrets", "create"), ("", "secrets", "get")}]
+    lease = {("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")}
+    assert [permissions(m["rules"]) for m in own] == [
+        {("", "secrets", "create"), ("", "secrets", "get")} | lease
+    ]
     bindings = {(m["metadata"]["namespace"], m["roleRef"]["name"]) for m in of_kind(rendered, "RoleBinding")}
     assert bindings == {(ns, name) for ns, name in roles}
 
 
 def test_chart_deployment_defaults(helm: Path) -> None:
-    deployment = one(helm_template(helm), "Deployment")
+    rendered = helm_template(helm)
+    deployment = one(rendered, "Deployment")
     main = container(deployment)
     assert main["image"] == "ghcr.io/llmops-dev/llmops-operator:0.1.0"
     assert main["command"] == ["llmops-operator", "run"]
@@ -286,13 +291,28 @@ def test_chart_deployment_defaults(helm: Path) -> None:
         "LLMOPS_LOG_FORMAT": "json",
         "LLMOPS_METRICS_PORT": "8080",
         "LLMOPS_OPERATOR_IMAGE": main["image"],
+        "LLMOPS_LEADER_ELECT": "true",
+        "LLMOPS_LEASE_DURATION_SECONDS": "15",
+        "LLMOPS_RENEW_DEADLINE_SECONDS": "10",
+        "LLMOPS_RETRY_PERIOD_SECONDS": "2",
+        "LLMOPS_HEALTH_PORT": "8081",
+        "LLMOPS_STALL_SECONDS": "300",
+        "LLMOPS_EVAL_RUN_HISTORY": "5",
+        "POD_NAME": "",
+        "POD_NAMESPACE": "",
     }
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsUser"] == 65532
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert main["securityContext"]["readOnlyRootFilesystem"] is True
     assert main["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    anti = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+    assert anti["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert one(rendered, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
 
 
 def test_chart_values_reach_the_deployment(helm: Path) -> None:
@@ -308,7 +328,7 @@ def test_chart_values_reach_the_deployment(helm: Path) -> None:
     main = container(deployment)
     assert main["image"] == "ghcr.io/llmops-dev/llmops-operator:0.2.0-rc1"
     assert main["imagePullPolicy"] == "Always"
-    assert main["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
+    assert main["ports"][0] == {"name": "metrics", "containerPort": 9100, "protocol": "TCP"}
     assert env(deployment)["LLMOPS_OPERATOR_IMAGE"] == main["image"]
     assert env(deployment)["LLMOPS_METRICS_PORT"] == "9100"
     assert env(deployment)["LLMOPS_PROMETHEUS_URL"] == "http://prom.example:9090"

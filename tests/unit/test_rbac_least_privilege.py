@@ -7,8 +7,10 @@ Derivation, by reading the package's syntax trees (no hand-kept table of what th
 - object literals the operator builds (`{"apiVersion": ..., "kind": "X", "metadata": ...}`) are
   server-side applied: create and patch (patch only for kinds in `APPLIED_WHEN_PRESENT`, unless
   the literal's spec names its own `parentRefs`: a route the operator creates);
-- `plan.delete.append(("Kind", name))`: delete; a `*status*` helper called with a literal kind:
-  patch on `<plural>/status`;
+- `plan.delete.append(("Kind", name))` (or a list named `delete`), and every kind an eval run
+  leaves behind (`eval_run_objects`, deleted by retention and scheduled-run history): delete;
+  a `*status*` helper called with a literal kind: patch on `<plural>/status`;
+- kinds in `WRITTEN_WHOLE` are created and replaced (PUT on the resourceVersion read), not applied;
 - everything the per-run eval Role and the endpoint pickers' Role grant (Kubernetes lets the
   operator grant only what it holds).
 Framework needs kopf has without a line of ours are listed in `FRAMEWORK`, each with its reason.
@@ -49,6 +51,8 @@ APPLIED_WHEN_PRESENT = {"HTTPRoute"}
 """The user owns an HTTPRoute named for weights; the operator only re-applies weights on the route
 it just read. The one HTTPRoute it creates is inferencePool routing's own, in the Model's
 namespace and owned by it, built with its `parentRefs` (rollout/traffic/inference_pool.py)."""
+WRITTEN_WHOLE = {"Lease"}
+"""Leader election writes its Lease whole (create, then update guarded by resourceVersion)."""
 FRAMEWORK: set[Permission] = {
     # kopf discovers served resources by watching CRDs
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
@@ -122,8 +126,10 @@ def used_permissions() -> set[Permission]:
                 elif (
                     name == "append"
                     and isinstance(func, ast.Attribute)
-                    and isinstance(func.value, ast.Attribute)
-                    and func.value.attr == "delete"
+                    and (
+                        (isinstance(func.value, ast.Attribute) and func.value.attr == "delete")
+                        or (isinstance(func.value, ast.Name) and func.value.id == "delete")
+                    )
                     and node.args
                     and isinstance(node.args[0], ast.Tuple)
                     and _literal(node.args[0].elts[0]) in client._RESOURCES
@@ -146,11 +152,14 @@ def used_permissions() -> set[Permission]:
                     group, plural = _group_plural(kind)
                     if kind == "Event":
                         used.add((group, plural, "create"))
+                    elif kind in WRITTEN_WHOLE:
+                        used |= {(group, plural, "create"), (group, plural, "update")}
                     elif kind in APPLIED_WHEN_PRESENT and not _names_parents(keys.get("spec")):
                         used.add((group, plural, "patch"))
                     else:
                         used |= {(group, plural, "create"), (group, plural, "patch")}
-    return used | FRAMEWORK | granted_to_eval_jobs() | permissions(inference_pool.PICKER_ROLE_RULES)
+    deleted = {(*_group_plural(kind), "delete") for kind, _ in eval_jobs.eval_run_objects("r")}
+    return used | deleted | FRAMEWORK | granted_to_eval_jobs() | permissions(inference_pool.PICKER_ROLE_RULES)
 
 
 def granted_to_eval_jobs() -> set[Permission]:

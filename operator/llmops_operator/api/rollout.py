@@ -244,9 +244,14 @@ class AnalysisSpec(ApiModel):
     """Pause (condition Inconclusive) when more than this many measurements of one metric were
     Inconclusive. The rollout goes on by itself once a round of measurements succeeds."""
     consecutive_error_limit: int = Field(default=4, ge=0, le=MAX_LIMIT)
-    """Abort when more than this many measurements of one metric in a row were Errors
-    (Prometheus unreachable, bad query). Before that, the rollout holds: an error never
-    promotes and never rolls back."""
+    """How many measurements of one metric in a row may be Errors (Prometheus unreachable or
+    hung, bad query) before `errorPolicy` applies. Before that, the rollout holds: an error
+    never promotes and never rolls back."""
+    error_policy: Literal["Pause", "Abort"] = "Pause"
+    """What happens past `consecutiveErrorLimit`. Pause: the rollout holds at its step with
+    pause condition AnalysisError (the Analysis condition says why, e.g. Prometheus is
+    unreachable) and resumes by itself once a round of measurements succeeds, so a monitoring
+    outage never rolls back the fleet. Abort: roll the canary back."""
     mode: AnalysisMode = "confidence"
     """confidence (default): judge confidence bounds, so that a verdict holds at any traffic
     level. Failed only when a bound is past a threshold, Successful only when the opposite
@@ -487,7 +492,8 @@ class PauseCondition(StatusModel):
 
     reason: PauseReason
     """PausedStep (a pause step without duration), Inconclusive (analysis could not decide),
-    EvalGateError (the eval run could not be judged), AnalysisError (reserved)."""
+    EvalGateError (the eval run could not be judged), AnalysisError (measurements failed past
+    consecutiveErrorLimit with errorPolicy Pause)."""
     start_time: datetime
     """When the pause began."""
     message: str = ""

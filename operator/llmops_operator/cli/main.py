@@ -62,6 +62,39 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         "(env LLMOPS_EVAL_ENDPOINT_TEMPLATE)",
     )
     run.add_argument(
+        "--prometheus-timeout-seconds",
+        type=float,
+        default=float(os.environ.get("LLMOPS_PROMETHEUS_TIMEOUT_SECONDS", "10")),
+        help="timeout of one Prometheus query, and the elapsed time after which a round of analysis "
+        "measurements that has not answered counts as Error (env LLMOPS_PROMETHEUS_TIMEOUT_SECONDS)",
+    )
+    run.add_argument(
+        "--eval-run-history",
+        type=int,
+        default=int(os.environ.get("LLMOPS_EVAL_RUN_HISTORY", "5")),
+        help="finished EvalRuns kept per Model and gate; older ones are deleted "
+        "(env LLMOPS_EVAL_RUN_HISTORY)",
+    )
+    _add_leader_election(run)
+    run.add_argument(
+        "--health-port",
+        type=int,
+        default=int(os.environ.get("LLMOPS_HEALTH_PORT", "8081")),
+        help="port of /healthz and /readyz (0 disables; env LLMOPS_HEALTH_PORT)",
+    )
+    run.add_argument(
+        "--health-address",
+        default=os.environ.get("LLMOPS_HEALTH_ADDRESS", "0.0.0.0"),
+        help="address the health endpoints bind to (env LLMOPS_HEALTH_ADDRESS)",
+    )
+    run.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=float(os.environ.get("LLMOPS_STALL_SECONDS", "300")),
+        help="/healthz fails when the leader has had work this long without finishing a pass "
+        "(env LLMOPS_STALL_SECONDS)",
+    )
+    run.add_argument(
         "--gpu-prices",
         default=os.environ.get("LLMOPS_GPU_PRICES", ""),
         help='price of one GPU-hour per GPU product, JSON or YAML: {"currency": "USD", "gpuHourPrices": '
@@ -80,6 +113,55 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         "accounted at once (env LLMOPS_COST_REFRESH_SECONDS)",
     )
     run.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+
+
+def _add_leader_election(run: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    run.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=env("LLMOPS_LEADER_ELECT", "true").lower() in ("1", "true", "yes"),
+        help="only the holder of a coordination.k8s.io Lease reconciles (env LLMOPS_LEADER_ELECT)",
+    )
+    run.add_argument(
+        "--leader-election-id",
+        default=env("LLMOPS_LEADER_ELECTION_ID", "llmops-operator"),
+        help="name of the Lease (env LLMOPS_LEADER_ELECTION_ID)",
+    )
+    run.add_argument(
+        "--leader-election-namespace",
+        default=env("LLMOPS_LEADER_ELECTION_NAMESPACE", ""),
+        help="namespace of the Lease; default: the operator's own (env LLMOPS_LEADER_ELECTION_NAMESPACE)",
+    )
+    run.add_argument(
+        "--leader-election-identity",
+        default=env("LLMOPS_LEADER_ELECTION_IDENTITY", env("POD_NAME", "")),
+        help="this replica's name in the Lease; default: the pod name or host name "
+        "(env LLMOPS_LEADER_ELECTION_IDENTITY)",
+    )
+    for flag, variable, default, text in (
+        (
+            "--lease-duration-seconds",
+            "LLMOPS_LEASE_DURATION_SECONDS",
+            "15",
+            "how long a Lease not renewed stays with its holder before another replica takes it",
+        ),
+        (
+            "--renew-deadline-seconds",
+            "LLMOPS_RENEW_DEADLINE_SECONDS",
+            "10",
+            "how long the leader tries to renew before it stops reconciling",
+        ),
+        (
+            "--retry-period-seconds",
+            "LLMOPS_RETRY_PERIOD_SECONDS",
+            "2",
+            "time between two tries to take or renew the Lease",
+        ),
+    ):
+        run.add_argument(
+            flag, type=float, default=float(env(variable, default)), help=f"{text} (env {variable})"
+        )
 
 
 def _add_load_weights(subparsers: argparse._SubParsersAction) -> None:

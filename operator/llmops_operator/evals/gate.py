@@ -24,8 +24,9 @@ from llmops_operator.rollout import machine
 
 
 def eval_run_name(revision: str, gate: str, step_index: int, started_at: datetime | None) -> str:
-    """Deterministic from status, so re-issuing StartEvalRun never creates a second run; the
-    start time makes a retried rollout (which starts the gate again) get a fresh run."""
+    """Deterministic from persisted status (the machine asks for the run only once its
+    `evalRun` was written), so re-issuing StartEvalRun never creates a second run; the start
+    time makes a retried rollout (which starts the gate again) get a fresh run."""
     attempt = text_digest(f"{started_at.timestamp() if started_at else 0:.6f}", 5)
     return revisions.fit_name(gate[:36], f"{revision}-s{step_index}-{attempt}")
 
@@ -37,10 +38,9 @@ def eval_result(
     verdict_key: bytes = b"",
 ) -> machine.EvalResult | None:
     """The result of the EvalRun that the current gate step started, if it reported one."""
-    if rollout is None or rollout.eval_run is None or rollout.revision is None:
+    name = current_eval_run_name(rollout)
+    if name is None:
         return None
-    run_status = rollout.eval_run
-    name = eval_run_name(rollout.revision, run_status.gate, run_status.step_index, run_status.started_at)
     run = next((r for r in eval_runs if r["metadata"]["name"] == name), None)
     if run is None:
         return None
@@ -60,6 +60,14 @@ def eval_result(
     if phase == "Failed" and failing:
         message = f"failing assertions: {', '.join(map(str, failing))}; {message}".rstrip("; ")
     return machine.EvalResult(phase=phase, name=name, message=message)
+
+
+def current_eval_run_name(rollout: RolloutStatus | None) -> str | None:
+    """Name of the EvalRun of the rollout's current gate step (None: no gate step running)."""
+    if rollout is None or rollout.eval_run is None or rollout.revision is None:
+        return None
+    run = rollout.eval_run
+    return eval_run_name(rollout.revision, run.gate, run.step_index, run.started_at)
 
 
 def endpoint_of(model: str, namespace: str, spec: ModelSpec, endpoint_template: str) -> Callable[[str], str]:

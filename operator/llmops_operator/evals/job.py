@@ -162,6 +162,15 @@ def eval_job(
     }
 
 
+IDENTITY_KINDS = ("ServiceAccount", "Role", "RoleBinding", "Secret")
+"""What `eval_identity` creates per run, each named after the run."""
+
+
+def eval_run_objects(name: str) -> list[tuple[str, str]]:
+    """(kind, name) of everything one eval run leaves behind: the run, its Job, its identity."""
+    return [("EvalRun", name), ("Job", name), *((kind, name) for kind in IDENTITY_KINDS)]
+
+
 def eval_identity(
     eval_run: Mapping[str, Any],
     gate: Mapping[str, Any] | None,

@@ -25,11 +25,12 @@ from llmops_operator.gpu.inventory import inventory
 from llmops_operator.kube.apply import execute
 from llmops_operator.kube.client import KubeError, NotFound
 from llmops_operator.metrics_source.builtins import CostRates
-from llmops_operator.metrics_source.provider import PrometheusProvider
+from llmops_operator.metrics_source.provider import PrometheusProvider, redact_url
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
 from llmops_operator.monitoring.cost import Rates
 from llmops_operator.reference_grants import ObjectRef
 from llmops_operator.revisions import deployment_name
+from llmops_operator.rollout.analysis.rounds import Taken
 from llmops_operator.rollout.analysis.run import take_measurements
 from llmops_operator.rollout.traffic.gateway import GATEWAY_GROUP
 from llmops_operator.runtime.context import OperatorContext
@@ -44,18 +45,28 @@ def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
     """Returns seconds until the next pass (None: nothing scheduled)."""
     namespace, name = key
     model = ctx.store.models.get(namespace, name)
-    if model is None or model["metadata"].get("deletionTimestamp"):
-        return None
+    if model is None or model["metadata"].get("deletionTimestamp") or not ctx.leading():
+        return None  # a standby plans nothing; the new leader re-queues every Model
     started = time.monotonic()
     now = datetime.now(UTC)
     try:
         spec = _spec(model)
         world = gather(ctx, model, spec, now)
         plan = plan_model(world)
+        retry_after: float | None = None
         if plan.run_analysis and spec is not None:
-            world = replace(world, measurements=tuple(measure(ctx, model, spec, plan, now)))
+            taken = measure(ctx, model, spec, plan, now)
+            if taken.measurements is None:  # still measuring: hold the steps, come back soon
+                world = replace(world, measurements_pending=True)
+                retry_after = max(taken.retry_after, 0.1)
+            else:
+                world = replace(world, measurements=tuple(taken.measurements))
             plan = plan_model(world)
+        if not ctx.leading():
+            return None  # the Lease was lost while this pass planned: write nothing
         requeue = execute(ctx, model, plan, now)
+        if retry_after is not None:
+            requeue = min(requeue or retry_after, retry_after)
         ctx.metrics.reconciles.labels("ok").inc()
         return min(requeue or ctx.settings.resync_seconds, ctx.settings.resync_seconds)
     except KubeError as exc:
@@ -100,6 +111,8 @@ def gather(ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec | None, 
         prompt_versions=store.prompt_versions.in_namespace(namespace),
         eval_runs=store.eval_runs.owned_by(namespace, name),
         eval_gates=store.eval_gates.in_namespace(namespace),
+        configmaps=store.configmaps.owned_by(namespace, name),
+        eval_run_history=ctx.settings.eval_run_history,
         endpoint_template=ctx.settings.eval_endpoint_template,
         verdict_key=ctx.verdict_key,
         inventory=inventory(store.nodes),
@@ -153,7 +166,11 @@ def _autoscaling_signals(
     meta = model["metadata"]
     try:
         return read_signals(
-            PrometheusProvider(ctx.settings.prometheus_url, reachable=ctx.metrics.prometheus_reachable),
+            PrometheusProvider(
+                ctx.settings.prometheus_url,
+                timeout_seconds=ctx.settings.prometheus_timeout_seconds,
+                reachable=ctx.metrics.prometheus_reachable,
+            ),
             spec.engine.type,
             meta["namespace"],
             meta["name"],
@@ -286,30 +303,51 @@ def _wake_pending(
 
 def measure(
     ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec, plan: ModelPlan, now: datetime
-) -> list[Any]:
-    """Take the analysis measurements the plan asked for (Prometheus I/O)."""
+) -> Taken:
+    """The analysis measurements the plan asked for (Prometheus I/O, off this pass when it is
+    slow: see `rollout/analysis/rounds.py`)."""
     meta = model["metadata"]
     analysis = spec.rollout.canary.analysis if spec.rollout.canary else None
-    status = plan.status
-    if analysis is None or not status.get("canaryRevision"):
-        return []
-    provider = PrometheusProvider(ctx.settings.prometheus_url, reachable=ctx.metrics.prometheus_reachable)
-    measurements = take_measurements(
-        analysis,
-        plan.run_analysis,
-        provider,
-        spec.engine.type,
-        meta["namespace"],
-        meta["name"],
-        status["canaryRevision"],
-        status.get("stableRevision"),
-        now,
-        _rollout_status(status),
-        cost=cost_rates(status),
+    # the revisions as they serve now: a plan that promotes in this very pass has no canary any
+    # more, and promoting on measurements older than the round that fell due is what this stops
+    observed = model.get("status") or {}
+    canary = observed.get("canaryRevision") or plan.status.get("canaryRevision")
+    stable = (
+        observed.get("stableRevision")
+        if observed.get("canaryRevision")
+        else plan.status.get("stableRevision")
     )
-    for m in measurements:
+    if analysis is None or not canary:
+        return Taken([])
+    url, timeout = ctx.settings.prometheus_url, ctx.settings.prometheus_timeout_seconds
+    reachable = ctx.metrics.prometheus_reachable
+    progress = _rollout_status(plan.status if plan.status.get("rollout") else observed)
+    cost = cost_rates(plan.status)
+
+    def run() -> list[Any]:
+        return take_measurements(
+            analysis,
+            plan.run_analysis,
+            PrometheusProvider(url, timeout_seconds=timeout, retries=0, reachable=reachable),
+            spec.engine.type,
+            meta["namespace"],
+            meta["name"],
+            canary,
+            stable,
+            now,
+            progress,
+            cost=cost,
+        )
+
+    key = (meta["namespace"], meta["name"])
+    taken = (
+        ctx.rounds.take(key, canary, tuple(plan.run_analysis), run, redact_url(url), now)
+        if ctx.rounds is not None
+        else Taken(run())
+    )
+    for m in taken.measurements or []:
         ctx.metrics.analysis_measurements.labels(meta["namespace"], meta["name"], m.metric, m.phase).inc()
-    return measurements
+    return taken
 
 
 def cost_rates(status: dict[str, Any]) -> CostRates:

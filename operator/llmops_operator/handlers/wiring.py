@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -19,7 +25,11 @@ from llmops_operator.api.common import GROUP, LABEL_MODEL, MANAGED_LABELS, VERSI
 from llmops_operator.handlers.eval_gates import reconcile_eval_gate
 from llmops_operator.handlers.model import reconcile_model
 from llmops_operator.handlers.prompt_versions import reconcile_prompt_version
+from llmops_operator.kube.client import Kube
+from llmops_operator.rollout.analysis.rounds import MeasurementRounds
+from llmops_operator.runtime import cache_audit, health
 from llmops_operator.runtime.context import OperatorContext, configure_logging
+from llmops_operator.runtime.leader import LeaderElector, LeaseConfig
 
 log = logging.getLogger("llmops.runtime")
 CONTEXT: OperatorContext | None = None
@@ -27,6 +37,16 @@ MANAGED = dict(MANAGED_LABELS)
 STARTUP_GRACE_SECONDS = float(os.environ.get("LLMOPS_STARTUP_GRACE_SECONDS", "2"))
 WORKERS = int(os.environ.get("LLMOPS_WORKERS", "32"))
 """Concurrent reconciles. Passes mostly wait on the API server, so this is well above the cores."""
+DRAIN_SECONDS = 10.0
+"""On SIGTERM, how long the passes in flight may take to finish before the Lease is released."""
+
+
+class _RetryForever:
+    """kopf's API request backoffs, never exhausted: with its default (about 90 s in all) an API
+    server outage longer than that ends the watches for good."""
+
+    def __iter__(self) -> Iterator[float]:
+        return itertools.chain((1.0, 2.0, 4.0, 8.0), itertools.repeat(10.0))
 
 
 def _ctx() -> OperatorContext:
@@ -42,32 +62,70 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
     settings.watching.reconnect_backoff = 1.0
     settings.networking.request_timeout = 30
+    settings.networking.error_backoffs = _RetryForever()
     ctx = _ctx()
-    ctx.loop = asyncio.get_running_loop()
-    ctx.queue.bind(ctx.loop)
-    ctx.loop.set_default_executor(ThreadPoolExecutor(WORKERS + 4, thread_name_prefix="reconcile"))
+    loop = ctx.loop = asyncio.get_running_loop()
+    ctx.queue.bind(loop)
+    loop.set_default_executor(ThreadPoolExecutor(WORKERS + 4, thread_name_prefix="reconcile"))
+    ctx.rounds = MeasurementRounds(ctx.settings.prometheus_timeout_seconds, on_done=ctx.queue.add)
+    if ctx.leader is not None:
+        ctx.queue.open.clear()  # standby until the Lease is ours
+        ctx.leader.on_started = lambda: loop.call_soon_threadsafe(_became_leader, ctx)
+        ctx.leader.on_stopped = lambda: loop.call_soon_threadsafe(ctx.queue.open.clear)
     ctx.tasks.append(asyncio.create_task(_start_workers(ctx)))
 
 
 async def _start_workers(ctx: OperatorContext) -> None:
     """Reconciles start after a grace period, so the watches of owned objects have listed first:
-    a pass planned from an empty cache would take a live Deployment for a lost one."""
+    a pass planned from an empty cache would take a live Deployment for a lost one. Leader
+    election starts then too: a standby's caches are warm, so its takeover is one pass."""
     await asyncio.sleep(STARTUP_GRACE_SECONDS)
+    ctx.cache_synced = True
     for _index in range(WORKERS):
         ctx.tasks.append(asyncio.create_task(ctx.queue.worker(_reconcile_async)))
+    ctx.tasks.append(asyncio.create_task(cache_audit.audit_forever(ctx)))
+    if ctx.leader is not None:
+        ctx.leader.start()
+
+
+def _became_leader(ctx: OperatorContext) -> None:
+    """Every Model gets a pass at once, and PromptVersion / EvalGate status is re-checked
+    (their status writes were skipped while standing by)."""
+    ctx.leader_first_pass = True
+    ctx.queue.open.set()
+    for key in list(ctx.store.models.objects):
+        ctx.queue.add(key)
+    assert ctx.loop is not None
+    for pv in list(ctx.store.prompt_versions.objects.values()):
+        ctx.loop.run_in_executor(None, reconcile_prompt_version, ctx, pv)
+    for gate in list(ctx.store.eval_gates.objects.values()):
+        ctx.loop.run_in_executor(None, reconcile_eval_gate, ctx, gate)
 
 
 @kopf.on.cleanup()
 async def stop_workers(**_: Any) -> None:
-    """On SIGTERM: no new passes, and the Events already decided are still posted."""
-    _ctx().queue.close()
-    for task in _ctx().tasks:
+    """On SIGTERM: no new passes, the Lease is released once the passes in flight are done
+    (so the next replica takes over at once), and the Events already decided are still posted."""
+    ctx = _ctx()
+    ctx.queue.open.clear()
+    ctx.queue.close()
+    await ctx.queue.drained(timeout=DRAIN_SECONDS)
+    for task in ctx.tasks:
         task.cancel()
-    await asyncio.to_thread(_ctx().events.shutdown, wait=True)
+    if ctx.rounds is not None:
+        ctx.rounds.shutdown()
+    if ctx.leader is not None:
+        await asyncio.to_thread(ctx.leader.stop, True)
+    await asyncio.to_thread(ctx.events.shutdown, wait=True)
 
 
 async def _reconcile_async(key: Any) -> float | None:
-    return await asyncio.to_thread(reconcile_model, _ctx(), key)
+    ctx = _ctx()
+    requeue = await asyncio.to_thread(reconcile_model, ctx, key)
+    if ctx.leader_first_pass and ctx.leading():
+        ctx.leader_first_pass = False  # takeover time = kill of the old leader -> this line
+        log.info("first reconcile pass as leader done at %.3f (unix time)", time.time())
+    return requeue
 
 
 def _enqueue_owner(obj: dict[str, Any]) -> None:
@@ -164,15 +222,61 @@ def node_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         }
 
 
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _own_namespace() -> str:
+    """The namespace the operator runs in (the Lease lives there); `default` outside a pod."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+    except OSError:
+        return "default"
+
+
+def _health_sources(ctx: OperatorContext, stall_seconds: float) -> health.HealthSources:
+    leader = ctx.leader
+    started = ctx.queue.last_progress  # without election this process leads from the start
+    return health.HealthSources(
+        work=lambda: ctx.queue.work,
+        busy_since=lambda: ctx.queue.busy_since,
+        last_progress=lambda: ctx.queue.last_progress,
+        leading_since=(lambda: leader.leading_since) if leader is not None else (lambda: started),
+        cache_synced=lambda: ctx.cache_synced,
+        stall_seconds=stall_seconds,
+    )
+
+
 def run_operator(args: argparse.Namespace) -> int:
     """Start kopf in this process; returns when it stops."""
     global CONTEXT
     configure_logging(args.log_format, args.verbose)
     CONTEXT = OperatorContext.from_args(args)
+    if args.leader_elect:
+        patience = args.renew_deadline_seconds / 2  # a hung API server must not outlast the deadline
+        CONTEXT.leader = LeaderElector(
+            Kube(CONTEXT.kube.api, timeout=(min(5.0, patience), patience)),
+            LeaseConfig(
+                name=args.leader_election_id,
+                namespace=args.leader_election_namespace or _own_namespace(),
+                # the pod name in a cluster; outside one, host name plus a random part, so two
+                # processes on one machine never both think they hold the Lease
+                identity=args.leader_election_identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}",
+                lease_duration=args.lease_duration_seconds,
+                renew_deadline=args.renew_deadline_seconds,
+                retry_period=args.retry_period_seconds,
+            ),
+        )
     queue = CONTEXT.queue
     CONTEXT.metrics.track_queue(lambda: len(queue))
     if args.metrics_port:
         CONTEXT.metrics.serve(args.metrics_address, args.metrics_port)
+    if args.health_port:
+        try:
+            health.serve(args.health_address, args.health_port, _health_sources(CONTEXT, args.stall_seconds))
+        except OSError as exc:  # visible, and the kubelet's probes fail: never silent
+            log.error("cannot serve /healthz and /readyz on port %s: %s", args.health_port, exc)
     namespaces = list(args.namespace or [])
     asyncio.run(
         kopf.operator(

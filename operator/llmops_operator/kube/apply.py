@@ -15,6 +15,9 @@ from llmops_operator.model_plan import ModelPlan
 from llmops_operator.runtime.context import OperatorContext
 
 log = logging.getLogger("llmops.apply")
+CREATE_ONCE = frozenset({"Job", "EvalRun"})
+"""Kinds created once and never re-applied: a Job's pod template is immutable (a new operator
+image would get 422 on every pass), and an EvalRun's status belongs to its eval Job."""
 
 
 def _fingerprint(obj: dict[str, Any]) -> str:
@@ -39,6 +42,18 @@ def apply_owned(ctx: OperatorContext, obj: dict[str, Any]) -> None:
     ctx.applied_generation[key] = _fingerprint(result)
     if cache is not None:
         cache.upsert(result)
+
+
+def create_once(ctx: OperatorContext, obj: dict[str, Any]) -> None:
+    """Create a Job or EvalRun unless it exists; an existing one is left as it is (a changed
+    Job comes with a new name)."""
+    meta = obj["metadata"]
+    cache = ctx.store.cache_for(obj["kind"])
+    if cache.get(meta["namespace"], meta["name"]) is not None:
+        return
+    created = ctx.kube.create_if_absent(obj)
+    if created is not None:
+        cache.upsert(created)
 
 
 def _cache(ctx: OperatorContext, kind: str) -> Any:
@@ -70,23 +85,35 @@ def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
     meta = model["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     for obj in plan.apply:
-        if obj["kind"] == "EvalRun" and ctx.store.eval_runs.get(namespace, obj["metadata"]["name"]):
-            continue  # an EvalRun is created once; its status belongs to the eval Job
-        apply_owned(ctx, obj)
+        if obj["kind"] in CREATE_ONCE:
+            create_once(ctx, obj)
+        else:
+            apply_owned(ctx, obj)
     for deployment, replicas in plan.scale.items():
         current = ctx.store.deployments.get(namespace, deployment)
-        if current is not None and (current.get("spec") or {}).get("replicas") != replicas:
-            result = ctx.kube.patch("Deployment", namespace, deployment, {"spec": {"replicas": replicas}})
-            ctx.store.deployments.upsert(result)
+        before = (current or {}).get("spec", {}).get("replicas")
+        if current is None or before == replicas:
+            continue
+        patch = {"spec": {"replicas": replicas}}
+        if before is not None and replicas < before:  # only what the cache saw is scaled down
+            version = current["metadata"]["resourceVersion"]
+            result = ctx.kube.patch_guarded("Deployment", namespace, deployment, patch, version)
+        else:
+            result = ctx.kube.patch("Deployment", namespace, deployment, patch)
+        ctx.store.deployments.upsert(result)
     for kind, object_name in plan.delete:
         cache = _cache(ctx, kind)
-        if cache is None or cache.get(namespace, object_name) is not None:
+        if cache is None:  # not watched (an eval run's ServiceAccount, Role, ...): by its name
             ctx.kube.delete(kind, namespace, object_name)
             # forget the last apply: an object of an unwatched kind (InferencePool) is applied
             # again when a later pass wants it back (e.g. a retried revision)
             ctx.applied_hash.pop((kind, namespace, object_name), None)
-            if cache is not None:
-                cache.remove(namespace, object_name)
+            continue
+        observed = cache.get(namespace, object_name)
+        if observed is None:
+            continue  # never delete what this replica did not observe
+        if ctx.kube.delete(kind, namespace, object_name, observed=observed):
+            cache.remove(namespace, object_name)
     if plan.route_patch is not None:
         ctx.kube.apply(plan.route_patch)
     patch = merge_patch(model.get("status") or {}, plan.status)
@@ -129,8 +156,11 @@ def write_status(
     status: dict[str, Any],
     warning: tuple[str, str] | None,
 ) -> None:
-    """Patch the status, then post the Warning Event (reason, message) if there is one."""
+    """Patch the status, then post the Warning Event (reason, message) if there is one. Only the
+    leader writes (a new leader re-checks every PromptVersion and EvalGate)."""
     meta = obj["metadata"]
+    if not ctx.leading():
+        return
     try:
         ctx.kube.patch_status(kind, meta["namespace"], meta["name"], status)
         if warning is not None:

@@ -7,7 +7,6 @@ object is a server-side apply under one field manager and every request is count
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 from typing import Any
@@ -41,7 +40,12 @@ _RESOURCES: dict[str, tuple[str, str]] = {
     "PromptVersion": (f"/apis/{GROUP}/{VERSION}", "promptversions"),
     "EvalGate": (f"/apis/{GROUP}/{VERSION}", "evalgates"),
     "EvalRun": (f"/apis/{GROUP}/{VERSION}", "evalruns"),
+    "Lease": ("/apis/coordination.k8s.io/v1", "leases"),
 }
+
+
+REQUEST_TIMEOUT = (5.0, 30.0)
+"""(connect, read) seconds of every API call: a stalled API server fails a pass, never hangs it."""
 
 
 class NotFound(Exception):
@@ -68,6 +72,7 @@ def load_api_client(pool_size: int = 32) -> k8s.ApiClient:
     except k8s_config.ConfigException:
         k8s_config.load_kube_config(client_configuration=configuration)
     configuration.connection_pool_maxsize = pool_size
+    configuration.retries = 1  # one retry: the caller backs off and retries with its own schedule
     return k8s.ApiClient(configuration)
 
 
@@ -100,9 +105,15 @@ def object_path(kind: str, namespace: str, name: str | None = None, subresource:
 class Kube:
     """Counted, typed-enough access to the API server for the operator's own objects."""
 
-    def __init__(self, api_client: k8s.ApiClient | None = None, field_manager: str = FIELD_MANAGER) -> None:
+    def __init__(
+        self,
+        api_client: k8s.ApiClient | None = None,
+        field_manager: str = FIELD_MANAGER,
+        timeout: tuple[float, float] = REQUEST_TIMEOUT,
+    ) -> None:
         self.api = api_client or load_api_client()
         self.field_manager = field_manager
+        self.timeout = timeout
         self._count_lock = threading.Lock()
         self.request_count = 0
 
@@ -120,7 +131,9 @@ class Kube:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         self.api.update_params_for_auth(headers, [], ["BearerToken"], url, method, body)
         try:
-            response = self.api.call_api(method, url, header_params=headers, body=body)
+            response = self.api.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=self.timeout
+            )
             response.read()
         except ApiException as exc:
             if exc.status == 404:
@@ -148,8 +161,15 @@ class Kube:
         return self._call("GET", f"/api/v1/nodes/{name}")
 
     def list(self, kind: str, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        return self.list_with_version(kind, namespace, label_selector)[0]
+
+    def list_with_version(
+        self, kind: str, namespace: str, label_selector: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The items and the list's resourceVersion (what the list is a snapshot of)."""
         query = {"labelSelector": label_selector} if label_selector else None
-        return self._call("GET", object_path(kind, namespace), query=query).get("items", [])
+        result = self._call("GET", object_path(kind, namespace), query=query)
+        return result.get("items", []), str((result.get("metadata") or {}).get("resourceVersion") or "0")
 
     def apply(self, obj: dict[str, Any], subresource: str | None = None) -> dict[str, Any]:
         """Server-side apply under the operator's field manager, taking over conflicting fields."""
@@ -186,6 +206,29 @@ class Kube:
         meta = obj["metadata"]
         return self._call("POST", object_path(obj["kind"], meta["namespace"]), body=obj)
 
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT the whole object; fails with 409 unless metadata.resourceVersion is current."""
+        meta = obj["metadata"]
+        return self._call("PUT", object_path(obj["kind"], meta["namespace"], meta["name"]), body=obj)
+
+    def create_if_absent(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """Create, or nothing when an object of that name exists (Jobs and EvalRuns are
+        never re-applied: a Job's template is immutable). Returns the created object."""
+        try:
+            return self.create(obj)
+        except KubeError as exc:
+            if exc.status == 409 and "already exists" in exc.message:
+                return None
+            raise
+
+    def patch_guarded(
+        self, kind: str, namespace: str, name: str, patch: dict[str, Any], resource_version: str
+    ) -> dict[str, Any]:
+        """A merge patch that fails with 409 unless the object is still at `resource_version`
+        (what the cache saw): a scale-down decided from a stale cache never lands."""
+        body = {**patch, "metadata": {**patch.get("metadata", {}), "resourceVersion": resource_version}}
+        return self.patch(kind, namespace, name, body)
+
     def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str, now: str) -> None:
         """A core/v1 Event on `involved` (a person reads these with kubectl describe)."""
         meta = involved["metadata"]
@@ -211,9 +254,24 @@ class Kube:
         }
         self.create(event)
 
-    def delete(self, kind: str, namespace: str, name: str) -> None:
-        with contextlib.suppress(NotFound):
-            self._call("DELETE", object_path(kind, namespace, name), body={"propagationPolicy": "Background"})
+    def delete(self, kind: str, namespace: str, name: str, observed: dict[str, Any] | None = None) -> bool:
+        """Delete; with `observed`, only the object seen there (preconditions on UID and
+        resourceVersion), so a cache that missed a re-create or an edit deletes nothing.
+        Returns False when the preconditions did not hold (or it was gone already)."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        meta = (observed or {}).get("metadata") or {}
+        preconditions = {k: meta[k] for k in ("uid", "resourceVersion") if meta.get(k)}
+        if preconditions:
+            body["preconditions"] = preconditions
+        try:
+            self._call("DELETE", object_path(kind, namespace, name), body=body)
+        except NotFound:
+            return False
+        except KubeError as exc:
+            if exc.status == 409 and preconditions:
+                return False
+            raise
+        return True
 
 
 def _reason(exc: ApiException) -> str:

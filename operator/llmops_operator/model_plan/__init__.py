@@ -6,7 +6,8 @@ measurements, eval results) and returns the objects to apply, the revisions to s
 the new status and the Events. The stages are a fixed list, like Argo Rollouts' `rolloutCanary`:
 
     spec -> prompts -> credentials -> GPU plan -> cache -> replicas -> render
-         -> revisions (RollingUpdate or the canary machine) -> serving objects and traffic -> status
+         -> revisions (RollingUpdate or the canary machine) -> serving objects and traffic
+         -> retention (`retention.prune`) -> status
 
 Each stage lives in the module named for it (`gates`, `serving`, `replicas`, `rollout`, `status`;
 `observe` reads observed objects, `world` is the pass context). A gate may block the new revision;
@@ -15,8 +16,9 @@ the stable one keeps serving. Every path ends in `status.finish`.
 
 from __future__ import annotations
 
-from llmops_operator import prompts, resources, revisions
+from llmops_operator import prompts, resources, retention, revisions
 from llmops_operator.api.model import ModelSpec
+from llmops_operator.evals.gate import current_eval_run_name
 from llmops_operator.model_plan import gates, serving
 from llmops_operator.model_plan.observe import observed_revisions
 from llmops_operator.model_plan.replicas import desired_replicas
@@ -72,6 +74,17 @@ def _stages(p: Pass, spec: ModelSpec) -> None:
     status.canary_revision = split.canary
     status.revisions = revisions.prune_history(
         status.revisions, spec.rollout.revision_history_limit, keep=[split.stable, split.canary, desired]
+    )
+    p.plan.delete += retention.prune(
+        eval_runs=p.world.eval_runs,
+        jobs=p.world.jobs,
+        configmaps=p.world.configmaps,
+        kept_revisions=[r.revision for r in status.revisions] + [split.stable, split.canary, desired],
+        loader_job=revisions.cache_job_name(p.name, revisions.cache_key(spec))
+        if spec.cache.enabled
+        else None,
+        current_eval_run=current_eval_run_name(status.rollout),
+        eval_run_history=p.world.eval_run_history,
     )
     plan_status(p, spec, ref, split.stable, split.canary, total, gpu_plan, desired=desired)
 

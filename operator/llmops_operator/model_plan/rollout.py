@@ -82,6 +82,7 @@ def plan_canary(
         total_replicas=total,
         ready_replicas={rev: o.ready_replicas for rev, o in observed.items()},
         measurements=tuple(p.world.measurements),
+        measurements_pending=p.world.measurements_pending,
         eval_result=eval_result(
             p.world.eval_runs,
             rollout if rollout.revision == desired else None,

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmops_operator import conditions as cond
-from llmops_operator import resources
+from llmops_operator import resources, retention
 from llmops_operator.api.common import API_VERSION, Condition
 from llmops_operator.api.model import ModelSpec, ModelStatus
 from llmops_operator.api.rollout import Measurement
@@ -71,6 +71,12 @@ class World:
     route refer to the Model's InferencePools?)."""
     pool_read_error: str | None = None
     """Why the InferencePool routing objects could not be read."""
+    configmaps: Sequence[Mapping[str, Any]] = ()
+    """The Model's own ConfigMaps (prompt bundles), for retention."""
+    measurements_pending: bool = False
+    """A round of analysis measurements is still being taken (see `rollout.actions.Observed`)."""
+    eval_run_history: int = retention.DEFAULT_EVAL_RUN_HISTORY
+    """Finished EvalRuns kept per gate (see `retention`)."""
     verdict_key: bytes = b""
     """The operator's master key for eval verdicts (`evals/verdict.py`); when set, an EvalRun's
     phase counts only with a valid signature."""

@@ -129,7 +129,7 @@ def _evaluations(inputs: MonitorInputs, result: MonitorResult) -> None:
         result.apply.append(eval_jobs.eval_job(run_obj, inputs.operator_image, inputs.owner, gate))
         result.started.append(run.gate)
     for name in plan.delete:
-        result.delete += [("EvalRun", name), ("Job", name)]
+        result.delete += eval_jobs.eval_run_objects(name)
 
 
 def _eval_run(

@@ -47,6 +47,9 @@ class Observed:
     traffic_blocked: str | None = None
     """Why the canary may not take more traffic now (a route the gateway refused, a canary
     pool whose endpoint picker is not ready); setWeight steps that raise the weight wait."""
+    measurements_pending: bool = False
+    """A round of measurements was asked for and has not answered yet: no step completes on
+    older measurements (a hung Prometheus must never let a rollout walk on)."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,10 @@ class RunAnalysis:
 
 @dataclass(frozen=True)
 class StartEvalRun:
-    """Make sure an EvalRun of `gate` against the canary exists (create it if missing; the name
-    must be deterministic, e.g. from revision, gate and step, so repeating this is harmless)."""
+    """Make sure an EvalRun of `gate` against the canary exists (create it if missing). Only
+    asked for once `status.rollout.evalRun` was persisted by an earlier pass, so its name can be
+    derived from persisted status alone: a kill or a lost status write between creating the run
+    and recording it never leads to a second run."""
 
     gate: str
     revision: str

@@ -7,9 +7,10 @@ Model's `status.rollout`), so an operator that restarts resumes from status alon
 1. Reset on a new canary revision, restart on a change of steps, abort / retry, promoteFull,
    promote one step (pause conditions cleared by a user).
 2. Record the measurements the caller took (`observed.measurements`) and assess them.
-   Failed (past failureLimit) or Error (past consecutiveErrorLimit) aborts; Inconclusive
-   (past inconclusiveLimit) pauses, and the rollout goes on by itself once a round succeeds.
-   While the latest measurements are not all Successful, no step completes.
+   Failed (past failureLimit) aborts; Error (past consecutiveErrorLimit) pauses (errorPolicy
+   Pause) or aborts (errorPolicy Abort); Inconclusive (past inconclusiveLimit) pauses. A pause
+   of the analysis ends by itself once a round succeeds. While the latest measurements are not
+   all Successful, or a round is still being measured, no step completes.
 3. Walk steps while they complete (setWeight, pause, analysis, evalGate); after the last one,
    scale the canary to full size and promote it.
 4. Desired state for this pass: ScaleRevision for both revisions (idempotent; the traffic
@@ -55,6 +56,8 @@ from llmops_operator.rollout.traffic.replica import split
 
 REPLICA_POLL_SECONDS = 10.0
 EVAL_POLL_SECONDS = 15.0
+EVAL_START_SECONDS = 0.5
+"""After recording a new eval run in status: the pass that creates the EvalRun comes this soon."""
 
 
 def step(
@@ -208,18 +211,26 @@ def _analyse(p: CanaryPass) -> None:
     if p.analysis is None or not _background_active(p):
         return
     names = [m.name for m in p.analysis.metrics]
-    if (
-        _has_pause(p, "Inconclusive")
-        and p.observed.measurements
-        and _all_latest_successful(st.analysis, names)
-    ):
-        st.analysis = reset_inconclusive(st.analysis)
-        _unpause(p, "Inconclusive", "analysis has data again and all metrics succeed; resuming")
+    if p.observed.measurements and _all_latest_successful(st.analysis, names):
+        if _has_pause(p, "Inconclusive"):
+            st.analysis = reset_inconclusive(st.analysis)
+            _unpause(p, "Inconclusive", "analysis has data again and all metrics succeed; resuming")
+        if _has_pause(p, "AnalysisError"):
+            _unpause(p, "AnalysisError", "measurements work again and all metrics succeed; resuming")
     verdict = assess(p.analysis, st.analysis)
     if verdict.aborts:
-        _abort(p, verdict.reason, verdict.metric)
+        _abort_or_hold(p, verdict)
     elif verdict.phase == "Inconclusive":
         _pause(p, "Inconclusive", verdict.reason)
+
+
+def _abort_or_hold(p: CanaryPass, verdict: Verdict) -> None:
+    """Failed aborts; Error aborts only with errorPolicy Abort, otherwise the rollout holds."""
+    assert p.analysis is not None
+    if verdict.phase == "Error" and p.analysis.error_policy == "Pause":
+        _pause(p, "AnalysisError", f"{verdict.reason}; holding until measurements work (errorPolicy Pause)")
+    else:
+        _abort(p, verdict.reason, verdict.metric)
 
 
 def _background_verdict(p: CanaryPass) -> Verdict | None:
@@ -308,6 +319,9 @@ def _walk(p: CanaryPass) -> None:
         if p.st.pause_conditions and not inline_inconclusive:
             p.requeue.append(_requeue_for_analysis(p))
             return
+        if p.observed.measurements_pending and p.analysis is not None:
+            p.st.message = f"holding at step {p.st.step_index}: waiting for the analysis measurements"
+            return
         verdict = _background_verdict(p)
         inline = s is not None and s.analysis is not None  # an analysis step decides by itself
         if verdict is not None and verdict.phase != "Successful" and not inline:
@@ -386,7 +400,7 @@ def _step_analysis(p: CanaryPass, s: CanaryStep) -> bool:
         return False
     verdict = assess(p.analysis, p.st.analysis, names)
     if verdict.aborts:
-        _abort(p, verdict.reason, verdict.metric)
+        _abort_or_hold(p, verdict)
         return False
     errors = [m for m in measured if m.phase == "Error"]
     if errors:
@@ -415,10 +429,11 @@ def _step_eval_gate(p: CanaryPass, s: CanaryStep) -> bool:
             return False
         st.eval_run = EvalRunStatus(gate=gate, step_index=st.step_index, started_at=p.now, phase="Pending")
         p.event("EvalGateStarted", f"step {st.step_index}: evaluating revision {p.canary} with gate {gate}")
-        run = st.eval_run
-        result = None  # whatever was observed belongs to an earlier run: never pass on it
-    else:
-        result = p.observed.eval_result
+        # the EvalRun is created by the next pass, once this status (its name) is persisted
+        st.message = f"step {st.step_index}: starting eval gate {gate}"
+        p.requeue.append(EVAL_START_SECONDS)
+        return False
+    result = p.observed.eval_result
     if result is not None:
         run.phase = result.phase
         run.name = result.name or run.name

@@ -16,6 +16,9 @@ from llmops_operator.gpu.model_facts import FactsCache, HuggingFaceHub
 from llmops_operator.kube.client import Kube
 from llmops_operator.monitoring.prices import Prices, load_prices
 from llmops_operator.monitoring.token_rates import PrometheusVectors, TokenRates
+from llmops_operator.retention import DEFAULT_EVAL_RUN_HISTORY
+from llmops_operator.rollout.analysis.rounds import MeasurementRounds
+from llmops_operator.runtime.leader import LeaderElector
 from llmops_operator.runtime.metrics import OperatorMetrics
 from llmops_operator.runtime.queue import WorkQueue
 from llmops_operator.runtime.store import Key, Store
@@ -27,6 +30,9 @@ class Settings:
     operator_image: str
     resync_seconds: float = 30.0
     eval_endpoint_template: str = DEFAULT_ENDPOINT_TEMPLATE
+    prometheus_timeout_seconds: float = 10.0
+    """Per query, and the deadline of a round of analysis measurements (elapsed time)."""
+    eval_run_history: int = DEFAULT_EVAL_RUN_HISTORY
     prices: Prices = field(default_factory=Prices)
     """The GPU price table (none: cost in GPU-hours only)."""
     cost_window: str = "2m"
@@ -59,6 +65,18 @@ class OperatorContext:
     """Token rates of all revisions from Prometheus, read in bulk (None: cost accounting off)."""
     loop: asyncio.AbstractEventLoop | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    leader: LeaderElector | None = None
+    """None: leader election is off and this process always reconciles."""
+    rounds: MeasurementRounds | None = None
+    """Analysis measurements in flight (created once the event loop runs)."""
+    cache_synced: bool = False
+    """The watches have listed (reconciles may start)."""
+    leader_first_pass: bool = False
+    """Set on becoming the leader until the first pass after it finished (logged)."""
+
+    def leading(self) -> bool:
+        """Whether this replica may reconcile and write."""
+        return self.leader is None or self.leader.leading.is_set()
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> OperatorContext:
@@ -70,6 +88,8 @@ class OperatorContext:
             prices=load_prices(args.gpu_prices),
             cost_window=args.cost_window,
             cost_refresh_seconds=args.cost_refresh_seconds,
+            prometheus_timeout_seconds=args.prometheus_timeout_seconds,
+            eval_run_history=args.eval_run_history,
         )
         if settings.prices.error:
             logging.getLogger("llmops.cost").error(
@@ -86,6 +106,8 @@ class OperatorContext:
     def forget_model(self, key: Key) -> None:
         namespace, name = key
         self.metrics.forget(namespace, name)
+        if self.rounds is not None:
+            self.rounds.forget(key)
 
 
 class _JsonFormatter(logging.Formatter):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
@@ -35,6 +36,25 @@ class WorkQueue:
         self._processing: set[Hashable] = set()
         self._dirty: set[Hashable] = set()
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self.open = asyncio.Event()
+        """Workers take keys only while this is set (while this replica leads)."""
+        self.open.set()
+        self.last_progress = time.monotonic()
+        """When a pass last finished (for /healthz)."""
+        self.busy_since: float | None = None
+        """Since when there has been work (queued or processing) without a break."""
+
+    @property
+    def work(self) -> int:
+        """Keys waiting or being reconciled."""
+        with self._lock:
+            return len(self._queued) + len(self._processing)
+
+    def _note_work(self) -> None:
+        if self.work == 0:
+            self.busy_since = None
+        elif self.busy_since is None:
+            self.busy_since = time.monotonic()
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """The event loop the workers run on (set before any watch event arrives)."""
@@ -65,6 +85,7 @@ class WorkQueue:
             self._queued.add(key)
         if not self._elsewhere(self._queue.put_nowait, key):
             self._queue.put_nowait(key)
+        self._note_work()
 
     def add_after(self, key: Hashable, delay: float) -> None:
         """Reconcile `key` after `delay` seconds; an earlier pending requeue wins. Any thread."""
@@ -93,6 +114,12 @@ class WorkQueue:
             timer.cancel()
         self._timers.clear()
 
+    async def drained(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the passes in flight to finish."""
+        deadline = time.monotonic() + timeout
+        while self._processing and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
     def _fire(self, key: Hashable) -> None:
         self._timers.pop(key, None)
         self.add(key)
@@ -106,7 +133,11 @@ class WorkQueue:
         if self._loop is None:
             self.bind(asyncio.get_running_loop())
         while True:
+            await self.open.wait()
             key = await self._queue.get()
+            if not self.open.is_set():  # leadership lost while we waited: leave it queued
+                self._queue.put_nowait(key)
+                continue
             with self._lock:
                 self._queued.discard(key)
                 self._processing.add(key)
@@ -121,9 +152,11 @@ class WorkQueue:
                 requeue_after = self.error_retry_seconds
             with self._lock:
                 self._processing.discard(key)
+                self.last_progress = time.monotonic()
                 dirty = key in self._dirty
                 self._dirty.discard(key)
             if dirty:
                 self.add(key)
             elif requeue_after is not None:
                 self.add_after(key, requeue_after)
+            self._note_work()

@@ -76,6 +76,21 @@ class KindCache:
                 if model:
                     self._by_model[(namespace, model)].discard(name)
 
+    def drop_missing(self, namespace: str, listed: set[str], list_version: int) -> list[dict[str, Any]]:
+        """After a LIST of `namespace` at `list_version`: drop what the list no longer has (deleted
+        during a watch gap, whose DELETED event never came). Entries newer than the list stay."""
+        gone = [
+            obj
+            for (ns, name), obj in self.objects.items()
+            if ns == namespace and name not in listed and _rv(obj) <= list_version
+        ]
+        for obj in gone:
+            self.remove(namespace, obj["metadata"]["name"])
+        return gone
+
+    def namespaces(self) -> set[str]:
+        return {ns for ns, _ in self.objects}
+
     def owned_by(self, namespace: str, model: str) -> list[dict[str, Any]]:
         with self._lock:
             names = sorted(self._by_model.get((namespace, model), ()))
@@ -131,6 +146,10 @@ class Store:
         self.nodes = NodeCache()
 
     def cache_for(self, kind: str) -> KindCache:
+        return self.caches()[kind]
+
+    def caches(self) -> dict[str, KindCache]:
+        """Every namespaced cache by kind."""
         return {
             "Model": self.models,
             "Deployment": self.deployments,
@@ -142,7 +161,7 @@ class Store:
             "PromptVersion": self.prompt_versions,
             "EvalRun": self.eval_runs,
             "EvalGate": self.eval_gates,
-        }[kind]
+        }
 
     def on_event(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> dict[str, Any]:
         """Apply one watch event; returns the plain object."""

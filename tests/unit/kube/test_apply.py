@@ -38,8 +38,16 @@ class FakeKube:
         self.calls.append(("patch", kind, name))
         return self._answer({"kind": kind, "metadata": {"name": name, "namespace": namespace}, **patch})
 
-    def delete(self, kind: str, namespace: str, name: str) -> None:
-        self.calls.append(("delete", kind, name))
+    def patch_guarded(
+        self, kind: str, namespace: str, name: str, patch: dict[str, Any], resource_version: str
+    ) -> dict[str, Any]:
+        self.calls.append(("patch", kind, name, f"if at {resource_version}"))
+        return self._answer({"kind": kind, "metadata": {"name": name, "namespace": namespace}, **patch})
+
+    def delete(self, kind: str, namespace: str, name: str, observed: dict[str, Any] | None = None) -> bool:
+        uid = ((observed or {}).get("metadata") or {}).get("uid")
+        self.calls.append(("delete", kind, name, f"if uid {uid}") if uid else ("delete", kind, name))
+        return True
 
     def patch_status(
         self, kind: str, namespace: str, name: str, patch: dict[str, Any], **_: Any
@@ -109,8 +117,12 @@ def test_apply_skip(case: str, watched: bool, drifted: bool, body_changed: bool,
 
 def test_execute_writes_in_order_then_posts_events() -> None:
     ctx, kube = _ctx()
-    ctx.store.deployments.upsert(_obj("Deployment", "m-old", replicas=3) | {"spec": {"replicas": 3}})
-    ctx.store.deployments.upsert(_obj("Deployment", "m-gone"))
+    old = _obj("Deployment", "m-old") | {"spec": {"replicas": 3}}
+    old["metadata"]["resourceVersion"] = "3"
+    ctx.store.deployments.upsert(old)
+    gone = _obj("Deployment", "m-gone")
+    gone["metadata"]["uid"] = "u-1"
+    ctx.store.deployments.upsert(gone)
     ctx.store.eval_runs.upsert(_obj("EvalRun", "run-1"))
     model = {
         "metadata": {"name": "m", "namespace": "ns", "resourceVersion": "7"},
@@ -118,7 +130,7 @@ def test_execute_writes_in_order_then_posts_events() -> None:
     }
     plan = ModelPlan(
         apply=[_obj("Deployment", "m-new"), _obj("EvalRun", "run-1"), _obj("Service", "m")],
-        scale={"m-old": 1, "m-missing": 2},
+        scale={"m-old": 1, "m-missing": 2},  # scale-downs only from what the cache saw
         delete=[("Deployment", "m-gone"), ("Deployment", "m-never-seen"), ("Role", "r")],
         status={"phase": "Progressing"},
         events=[("Normal", "RolloutStarted", "go")],
@@ -130,8 +142,11 @@ def test_execute_writes_in_order_then_posts_events() -> None:
     assert kube.calls == [
         ("apply", "Deployment", "m-new"),  # the existing EvalRun is not applied again
         ("apply", "Service", "m"),
-        ("patch", "Deployment", "m-old"),  # only a Deployment the cache has, and only if it differs
-        ("delete", "Deployment", "m-gone"),  # not one the cache never saw; unwatched kinds always
+        # only a Deployment the cache has, only if it differs, and only while it is as seen
+        ("patch", "Deployment", "m-old", "if at 3"),
+        # only the object the cache saw (UID precondition), never one it did not see; unwatched
+        # kinds (an eval run's Role) by name
+        ("delete", "Deployment", "m-gone", "if uid u-1"),
         ("delete", "Role", "r"),
         ("apply", "HTTPRoute", "route"),
         ("status", "Model", "m"),

@@ -770,8 +770,10 @@ def test_eval_gate_verdict_comes_from_the_eval_run_in_status(
     sim.step()
     sim.ready()
     started = sim.step()
-    run = next(o for o in started.apply if o["kind"] == "EvalRun")
-    assert cond_triple(started, "EvalGatePassed") == ("EvalGatePassed", "Unknown", "EvalRunning")
+    assert not [o for o in started.apply if o["kind"] == "EvalRun"], "its name is persisted first"
+    created = sim.step()
+    run = next(o for o in created.apply if o["kind"] == "EvalRun")
+    assert cond_triple(created, "EvalGatePassed") == ("EvalGatePassed", "Unknown", "EvalRunning")
     reported = {**run, "status": {"phase": "Passed", "message": "3/3 cases passed"}}
     sim.extra["eval_runs"] = [reported]
     sim.ready()

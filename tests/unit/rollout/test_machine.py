@@ -62,6 +62,8 @@ class World:
     ready: dict[str, int] = field(default_factory=lambda: {OLD: 4})
     values: dict[tuple[str, str], QueryResult] = field(default_factory=dict)
     eval_result: EvalResult | None = None
+    """What the gate's EvalRun reports, once a StartEvalRun created it."""
+    eval_runs: list[StartEvalRun] = field(default_factory=list)
     traffic_blocked: str | None = None
     aborts: list[Abort] = field(default_factory=list)
     weights: list[int] = field(default_factory=list)
@@ -78,7 +80,7 @@ class World:
             total_replicas=self.total,
             ready_replicas=dict(self.ready),
             measurements=measurements,
-            eval_result=self.eval_result,
+            eval_result=self.eval_result if self.eval_runs else None,
             traffic_blocked=self.traffic_blocked,
         )
 
@@ -101,6 +103,8 @@ class World:
                 self.aborts.append(a)
             elif isinstance(a, Promote):
                 self.stable, self.canary = a.revision, None
+            elif isinstance(a, StartEvalRun) and a not in self.eval_runs:
+                self.eval_runs.append(a)
 
 
 def run_pass(spec: RolloutSpec, status_json: str, world: World, now: datetime) -> tuple[list[Action], str]:
@@ -259,7 +263,12 @@ def test_no_data_pauses_inconclusive_then_resumes_when_traffic_starts() -> None:
 
 
 def test_prometheus_errors_abort_only_after_consecutive_error_limit_and_never_promote() -> None:
-    spec = make_spec([{"setWeight": 20}, {"pause": {"duration": "30s"}}], [ERRORS], consecutiveErrorLimit=4)
+    spec = make_spec(
+        [{"setWeight": 20}, {"pause": {"duration": "30s"}}],
+        [ERRORS],
+        consecutiveErrorLimit=4,
+        errorPolicy="Abort",
+    )
     world = World()
     world.set("errors", QueryResult.of(0.0))
     _, status, now = drive(spec, world, passes=1)  # first round healthy, step 0 done
@@ -393,7 +402,13 @@ def test_eval_gate(result: EvalResult | None, expect: str) -> None:
     assert ScaleRevision(NEW, 1) in actions and rollout(status).weight == 0
     world.eval_result = result
     actions, status = run_pass(spec, status, world, T0 + timedelta(seconds=10))
+    # the run is recorded in status first and created by the next pass (its name comes from
+    # persisted status), so the pass that records it asks for no EvalRun yet
+    assert rollout(status).eval_run is not None and not any(isinstance(a, StartEvalRun) for a in actions)
+    created, status = run_pass(spec, status, world, T0 + timedelta(seconds=11))
+    assert StartEvalRun("quality", NEW, OLD, 0) in created
     actions2, status = run_pass(spec, status, world, T0 + timedelta(minutes=30))
+    actions += created
     st = rollout(status)
     if expect == "next":
         assert st.step_index >= 2 and "EvalGatePassed" in events(actions + actions2)
@@ -492,6 +507,46 @@ def test_healthy_canary_with_any_valid_steps_is_promoted_and_traffic_never_drops
     for a in actions:
         if isinstance(a, ScaleRevision) and a.revision == OLD:
             assert a.replicas >= 1 or world.weights[-1] == 100
+
+
+def test_prometheus_errors_past_the_limit_pause_by_default_and_resume_when_it_answers() -> None:
+    """errorPolicy Pause (the default): a monitoring outage holds the canary, never rolls it
+    back and never promotes it; it goes on by itself once measurements work again."""
+    spec = make_spec([{"setWeight": 20}, {"pause": {"duration": "30s"}}], [ERRORS], consecutiveErrorLimit=2)
+    world = World()
+    world.set("errors", QueryResult.of(0.0))
+    _, status, now = drive(spec, world, passes=1)
+    world.set("errors", QueryResult.error("Prometheus at http://127.0.0.1:9 is unreachable"))
+    seen: list[Action] = []
+    for _ in range(12):
+        now += timedelta(seconds=30)
+        actions, status = run_pass(spec, status, world, now)
+        seen += actions
+        assert not any(isinstance(a, (Promote, Abort)) for a in actions), "an outage decides nothing"
+    held = rollout(status)
+    assert [c.reason for c in held.pause_conditions] == ["AnalysisError"]
+    assert "unreachable" in held.pause_conditions[0].message and "errorPolicy Pause" in held.message
+    assert held.step_index == 1 and not world.aborts
+    assert events(seen).count("Paused") == 1, "one Event for the pause, not one per round"
+    world.set("errors", QueryResult.of(0.0))
+    actions, status, _ = drive(spec, world, passes=10, tick=timedelta(seconds=30), status=status, start=now)
+    assert "Resumed" in events(actions) and world.stable == NEW and not world.aborts
+
+
+def test_no_step_completes_while_a_round_of_measurements_is_still_running() -> None:
+    spec = make_spec([{"setWeight": 20}, {"pause": {"duration": "5m"}}], [ERRORS])
+    world = World()
+    world.set("errors", QueryResult.of(0.0))
+    _, status, now = drive(spec, world, passes=2)
+    assert rollout(status).step_index == 1
+    now += timedelta(minutes=10)  # the pause is over and a round is due
+    pending = Observed(NEW, OLD, 4, dict(world.ready), measurements_pending=True)
+    for _ in range(3):
+        actions, new = step(spec, rollout(status), pending, now)
+        assert new.step_index == 1 and not any(isinstance(a, Promote) for a in actions)
+        assert "waiting for the analysis measurements" in new.message
+    drive(spec, world, passes=5, status=status, start=now)
+    assert world.stable == NEW, "with the measurements in, the rollout goes on"
 
 
 def test_confidence_timing_first_look_one_interval_after_each_weight_change() -> None:

@@ -87,3 +87,29 @@ def test_plain_copies_nested_mappings() -> None:
     copy = plain(source)
     copy["a"]["b"][1]["c"] = 3
     assert source["a"]["b"][1]["c"] == 2
+
+
+def test_a_relist_drops_what_was_deleted_during_a_watch_gap_but_keeps_newer_entries() -> None:
+    from llmops_operator.runtime.store import KindCache
+
+    cache = KindCache()
+
+    def obj(name: str, rv: int) -> dict:
+        return {
+            "metadata": {
+                "namespace": "ns",
+                "name": name,
+                "resourceVersion": str(rv),
+                "labels": {"llmops.dev/model": "chat"},
+            }
+        }
+
+    cache.upsert(obj("kept", 5))
+    cache.upsert(obj("deleted-in-gap", 6))
+    cache.upsert(obj("created-after-list", 12))
+    cache.upsert({"metadata": {"namespace": "other", "name": "deleted-in-gap", "resourceVersion": "1"}})
+    gone = cache.drop_missing("ns", {"kept"}, list_version=10)
+    assert [g["metadata"]["name"] for g in gone] == ["deleted-in-gap"]
+    assert cache.get("ns", "deleted-in-gap") is None and cache.get("ns", "created-after-list") is not None
+    assert cache.get("other", "deleted-in-gap") is not None, "another namespace's list says nothing here"
+    assert [o["metadata"]["name"] for o in cache.owned_by("ns", "chat")] == ["created-after-list", "kept"]
