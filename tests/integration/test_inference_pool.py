@@ -134,6 +134,25 @@ def test_canary_walks_weights_across_two_pools_each_selecting_its_revision(
         lambda: kube.get("deployment", namespace, f"{stable_pool}-epp") is None, 30, message="old picker gone"
     )
 
+    # owned by the Model: the garbage collector removes pools, pickers and their identity with it
+    identity = f"{model.name}-endpoint-picker"
+    assert kube.get("serviceaccount", namespace, identity) and kube.get("role", namespace, identity)
+    kube.run("-n", namespace, "delete", "model", model.name, "--wait=false")
+
+    def left() -> list[str]:
+        return [
+            what
+            for what, gone in [
+                ("pools", not pools(kube, model)),
+                ("picker", kube.get("deployment", namespace, f"{canary_pool}-epp") is None),
+                ("identity", kube.get("serviceaccount", namespace, identity) is None),
+                ("route", kube.get("httproute", namespace, f"{model.name}-route") is None),
+            ]
+            if not gone
+        ]
+
+    wait_for(lambda: not left(), 90, message="collected with the Model", describe=lambda: f"left: {left()}")
+
 
 def test_ttft_regression_returns_the_route_to_stable_and_removes_the_canary_pool(
     kube: Kubectl, namespace: str, operator: OperatorProcess, traffic: Any, gateway: SimGateway

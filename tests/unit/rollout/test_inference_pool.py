@@ -157,12 +157,17 @@ def test_missing_route_is_created_with_parent_refs_or_not_at_all() -> None:
     assert pool_weights(patch.body, "chat") == {f"chat-{STABLE}": 100}
 
 
-def test_parent_refs_are_carried_on_every_apply_of_an_existing_route() -> None:
+def test_parent_refs_and_ownership_are_carried_on_every_apply_of_a_created_route() -> None:
     routing = _routing(parentRefs=[{"name": "gw"}])
     created = pool_route(None, routing, "team-a", "chat", STABLE, None, 0, owner=OWNER)
     assert created is not None
-    later = pool_route(created.body, routing, "team-a", "chat", STABLE, CANARY, 10)
+    later = pool_route(created.body, routing, "team-a", "chat", STABLE, CANARY, 10, owner=OWNER)
     assert later is not None and later.body["spec"]["parentRefs"] == [{"name": "gw"}]
+    # server-side apply would drop the owner our first apply set: it is carried on
+    assert later.body["metadata"]["ownerReferences"] == [OWNER]
+    assert later.body["metadata"]["labels"] == created.body["metadata"]["labels"]
+    users = pool_route(_user_route(), routing, "team-a", "chat", STABLE, CANARY, 10, owner=OWNER)
+    assert users is not None and "ownerReferences" not in users.body["metadata"]  # never claims a user's
     assert (
         "parentRefs"
         not in (pool_route(_user_route(), _routing(), "team-a", "chat", STABLE, None, 0)).body["spec"]

@@ -296,6 +296,11 @@ def pool_route(
         # server-side apply drops fields our manager set before and omits now: a route the
         # operator created keeps its parents only if every apply carries them
         patch.body["spec"]["parentRefs"] = [p.to_wire() for p in routing.parent_refs]
+    owners = (route.get("metadata") or {}).get("ownerReferences") or []
+    if owner is not None and any(o.get("uid") == owner.get("uid") for o in owners):
+        # the route the operator created: it stays owned (and labelled) by the Model
+        patch.body["metadata"]["labels"] = revisions.model_labels(model)
+        patch.body["metadata"]["ownerReferences"] = [dict(owner)]
     return patch
 
 
