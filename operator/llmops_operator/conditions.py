@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from llmops_operator.api.common import Condition
 from llmops_operator.redact import bounded
 
@@ -41,7 +43,13 @@ QUALITY_DEGRADED = "QualityDegraded"
 """A scheduled evaluation found the serving revision below its gate (True is the bad state)."""
 COST_ACCOUNTED = "CostAccounted"
 """The serving revisions' GPUs have prices (False: cost in GPU-hours only; serving unaffected)."""
-SELF_REPORTED: frozenset[str] = frozenset({QUALITY_DEGRADED})
+RECONCILE_ERROR = "ReconcileError"
+"""True while the last pass could not finish (stage, object and the server's message; the reasons
+are `runtime/failures.py` STAGE_REASONS). True is the bad state; cleared by a clean pass."""
+STATUS_CORRECTED = "StatusCorrected"
+"""True when status disagreed with the owned objects and was corrected from them (until the
+spec changes); True is the notable state."""
+SELF_REPORTED: frozenset[str] = frozenset({QUALITY_DEGRADED, RECONCILE_ERROR, STATUS_CORRECTED})
 """Conditions whose Events their stage posts itself (True is bad, so the generic rule misfires)."""
 RECONCILING = "Reconciling"
 """True while work is under way (kstatus' abnormal-true condition: Flux reads it as InProgress)."""
@@ -108,6 +116,8 @@ class Reason:
     REFS_NOT_RESOLVED = "RouteRefsNotResolved"
     GATEWAY_MISSING = "GatewayNotFound"
     PICKER_NOT_READY = "EndpointPickerNotReady"
+    # StatusCorrected
+    STABLE_REVISION_CORRECTED = "StableRevisionCorrected"
     # generic
     INVALID_SPEC = "InvalidSpec"
 
@@ -128,6 +138,18 @@ BLOCKING_REASONS = frozenset(
 """Reasons of a False Ready that no retry fixes: the Model is Stalled until a person acts."""
 
 Progress = Literal["InProgress", "Stalled", "Current"]
+
+
+def parse_conditions(raw: object) -> list[Condition]:
+    """Conditions as read from a status anyone with status access may have written: entries that
+    are not conditions are dropped (the next write replaces them with ours)."""
+    parsed: list[Condition] = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            parsed.append(Condition.model_validate(item))
+        except ValidationError:
+            continue
+    return parsed
 
 
 def get_condition(conditions: Iterable[Condition], type_: str) -> Condition | None:
@@ -284,7 +306,7 @@ def validity_conditions(
     """`types` (Ready, and e.g. Valid) from a validation result, plus Stalled when invalid (only
     a new spec fixes it); unchanged conditions keep lastTransitionTime. `valid` is the
     (reason, message) of a valid object."""
-    conditions = [Condition.model_validate(c) for c in (obj.get("status") or {}).get("conditions") or []]
+    conditions = parse_conditions((obj.get("status") or {}).get("conditions"))
     generation = obj["metadata"].get("generation")
     reason, message = (invalid_reason, problem) if problem else valid
     for type_ in types:

@@ -205,6 +205,8 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
         "LLMOPS_COST_REFRESH_SECONDS": "5",
     }
     proc = OperatorProcess(str(cluster.kubeconfig), url, env)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_start = proc.log_path.stat().st_size if proc.log_path.exists() else 0
     proc.start()
     # Prometheus scrapes the operator's own metrics (the dashboard and alerts read them)
     target = f"llmops-operator-{proc.metrics_port}"
@@ -213,6 +215,15 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
     prometheus.remove_target(target)
     proc.stop()
     volumes.stop()
+    with proc.log_path.open("rb") as log:
+        log.seek(log_start)
+        session_log = log.read().decode(errors="replace")
+    tracebacks = session_log.count("Traceback (most recent call last)")
+    # every failure must end in a condition and one log line, never an escaped exception
+    assert tracebacks == 0, (
+        f"{tracebacks} tracebacks in {proc.log_path}; the first:\n"
+        + session_log[session_log.index("Traceback") :][:3000]
+    )
 
 
 @pytest.fixture

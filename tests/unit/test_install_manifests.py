@@ -272,9 +272,8 @@ def test_namespaced_chart_grants_the_source_rules_only_in_watched_namespaces(hel
 
     own = [m for (ns, _), m in roles.items() if ns == RELEASE_NAMESPACE]
     lease = {("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")}
-    assert [permissions(m["rules"]) for m in own] == [
-        {("", "secrets", "create"), ("", "secrets", "get")} | lease
-    ]
+    secrets = {("", "secrets", "create"), ("", "secrets", "get")}
+    assert [permissions(m["rules"]) for m in own] == [secrets | lease]
     bindings = {(m["metadata"]["namespace"], m["roleRef"]["name"]) for m in of_kind(rendered, "RoleBinding")}
     assert bindings == {(ns, name) for ns, name in roles}
 

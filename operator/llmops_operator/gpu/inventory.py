@@ -14,23 +14,43 @@ from llmops_operator.resources import GPU_PRODUCT_LABEL, GPU_RESOURCE
 GPU_MEMORY_LABEL = "nvidia.com/gpu.memory"
 
 
+def gpu_node(name: str, node: Mapping[str, Any]) -> tuple[GpuNodeInfo | None, str | None]:
+    """(the node as the planner sees it, what is wrong with its labels). A node without GPUs is
+    (None, None); a node whose GPU labels or count do not parse is left out, with the reason,
+    so one mislabelled node never stops the planning of every Model."""
+    labels, allocatable = node.get("labels") or {}, node.get("allocatable") or {}
+    product, gpus = labels.get(GPU_PRODUCT_LABEL), allocatable.get(GPU_RESOURCE)
+    if not product or not gpus:
+        return None, None
+    memory = labels.get(GPU_MEMORY_LABEL)
+    if not _whole(gpus):
+        return None, f"allocatable {GPU_RESOURCE}={str(gpus)[:64]!r} is not a whole number"
+    if memory and not _whole(memory):
+        return None, (
+            f"label {GPU_MEMORY_LABEL}={str(memory)[:64]!r} is not a whole number of MiB "
+            "(e.g. 81920); GPU Feature Discovery writes it that way"
+        )
+    return GpuNodeInfo(
+        name=name, product=product, gpus=int(gpus), memory_mib=int(memory) if memory else None
+    ), None
+
+
+def _whole(value: object) -> bool:
+    text = str(value)
+    return text.isascii() and text.isdigit() and len(text) <= 12
+
+
 def inventory(nodes: Mapping[str, Mapping[str, Any]]) -> list[GpuNodeInfo] | None:
     """GPU nodes from the node cache ({name: {labels, allocatable}}); None when no node is known
-    (e.g. no permission to list nodes): then there is no capacity check."""
+    (e.g. no permission to list nodes): then there is no capacity check. Nodes whose labels do
+    not parse are left out (the node's own Warning Event says why)."""
     if not nodes:
         return None
     found = []
     for name, node in nodes.items():
-        product = node["labels"].get(GPU_PRODUCT_LABEL)
-        gpus = node["allocatable"].get(GPU_RESOURCE)
-        if not product or not gpus:
-            continue
-        memory = node["labels"].get(GPU_MEMORY_LABEL)
-        found.append(
-            GpuNodeInfo(
-                name=name, product=product, gpus=int(gpus), memory_mib=int(memory) if memory else None
-            )
-        )
+        info, _ = gpu_node(name, node)
+        if info is not None:
+            found.append(info)
     return found
 
 

@@ -3,7 +3,10 @@
 `facts_from` is pure: config.json + the safetensors parameter count per dtype -> `ModelFacts`.
 `HuggingFaceHub` reads both with short timeouts (safetensors headers only, never the weights).
 `FactsCache` asks the Hub once per (repo, revision), remembers failures for a while and never
-raises: a Model whose size is unknown is still planned, with the planner's default.
+raises: a Model whose size is unknown is still planned, with the planner's default. In the
+operator the lookups run on their own threads, off the reconcile workers: a pass never waits on
+the Hub; it sees "pending" (and holds a new revision briefly) and is queued again when the
+answer is in. A lookup still running after `LOOKUP_DEADLINE_SECONDS` counts as failed.
 
 The Hugging Face token is passed explicitly and never appears in errors or logs.
 """
@@ -16,12 +19,14 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import huggingface_hub
 import huggingface_hub.constants
+from huggingface_hub.utils import build_hf_headers
 
 from llmops_operator.api.model import HF_URI
 from llmops_operator.gpu.planner import ModelFacts
@@ -32,6 +37,12 @@ HF_SCHEME = "hf://"
 RETRY_AFTER_SECONDS = 600.0
 """How long a failed lookup is remembered before the Hub is asked again."""
 HUB_TIMEOUT_SECONDS = 10.0
+"""Per HTTP request to the Hub."""
+LOOKUP_DEADLINE_SECONDS = 30.0
+"""A lookup not done by then is reported as failed (the planner goes on with its default)."""
+MAX_CONFIG_BYTES = 1 << 20
+"""config.json larger than this is refused (a real one is a few KiB); safetensors headers are
+bounded by huggingface_hub itself (SAFETENSORS_MAX_HEADER_LENGTH)."""
 MAX_ERROR_LENGTH = 300
 
 BYTES_PER_SAFETENSORS_DTYPE: dict[str, float] = {
@@ -177,20 +188,27 @@ class HuggingFaceHub:
 
     def config(self, repo: str, revision: str | None, token: str | None) -> dict[str, Any]:
         self._check_online()
-        path = huggingface_hub.hf_hub_download(
-            repo,
-            "config.json",
-            revision=revision,
-            token=token or False,
-            etag_timeout=self.timeout,
-            endpoint=self.endpoint,
-            cache_dir=self.cache_dir,
-        )
-        with open(str(path), encoding="utf-8") as handle:
-            loaded = json.load(handle)
+        url = huggingface_hub.hf_hub_url(repo, "config.json", revision=revision, endpoint=self.endpoint)
+        headers = build_hf_headers(token=token or False)
+        with huggingface_hub.get_session().stream(
+            "GET", url, headers=headers, timeout=self.timeout, follow_redirects=True
+        ) as response:
+            response.raise_for_status()
+            body = read_bounded(response.iter_bytes(), MAX_CONFIG_BYTES)
+        loaded = json.loads(body)
         if not isinstance(loaded, dict):
             raise ValueError("config.json is not a JSON object")
         return loaded
+
+
+def read_bounded(chunks: Iterable[bytes], limit: int) -> bytes:
+    """The whole body, or ValueError as soon as it passes `limit` bytes (nothing more is read)."""
+    body = bytearray()
+    for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            raise ValueError(f"config.json is larger than {limit} bytes")
+    return bytes(body)
 
 
 def _env_true(name: str) -> bool:
@@ -217,42 +235,83 @@ class _Entry:
 
 class FactsCache:
     """Model facts per (repo, revision), looked up once; failures are remembered for
-    `retry_after` seconds. Thread-safe; a lookup of one key never blocks others."""
+    `retry_after` seconds. Thread-safe. Without an `executor` a lookup runs in the caller (unit
+    tests, the CLI); with one, `get` never blocks: it starts the lookup, answers None (see
+    `pending`) and calls `on_ready` with the waiters once the answer is in."""
 
     def __init__(
         self,
         hub: HubMetadata,
         now: Callable[[], float] = time.monotonic,
         retry_after: float = RETRY_AFTER_SECONDS,
+        executor: Executor | None = None,
+        on_ready: Callable[[set[Hashable]], None] | None = None,
+        deadline: float = LOOKUP_DEADLINE_SECONDS,
     ) -> None:
         self._hub = hub
         self._now = now
         self._retry_after = retry_after
+        self._executor = executor
+        self._on_ready = on_ready
+        self._deadline = deadline
         self._entries: dict[tuple[str, str | None], _Entry] = {}
-        self._locks: dict[tuple[str, str | None], threading.Lock] = {}
+        self._started: dict[tuple[str, str | None], float] = {}
+        """Lookups in flight -> when they started."""
+        self._waiters: dict[tuple[str, str | None], set[Hashable]] = {}
         self._guard = threading.Lock()
 
-    def get(self, uri: str, revision: str | None = None, token: str | None = None) -> ModelFacts | None:
-        """Facts of an hf:// model, or None (other schemes, or the lookup failed: see
-        `last_error`). Never raises."""
+    def get(
+        self, uri: str, revision: str | None = None, token: str | None = None, waiter: Hashable = None
+    ) -> ModelFacts | None:
+        """Facts of an hf:// model, or None (other schemes, the lookup failed: see `last_error`,
+        or it is still running: see `pending`). Never raises."""
         repo = hf_repo(uri)
         if repo is None:
             return None
         key = (repo, revision)
         with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
             entry = self._entries.get(key)
-            if entry is None or (entry.retry_at is not None and self._now() >= entry.retry_at):
-                entry = self._lookup(repo, revision, token)
-                self._entries[key] = entry
-        return entry.facts
+            fresh = entry is not None and (entry.retry_at is None or self._now() < entry.retry_at)
+            if fresh or key in self._started:
+                if not fresh and waiter is not None:
+                    self._waiters.setdefault(key, set()).add(waiter)
+                return entry.facts if fresh and entry else None
+            self._started[key] = self._now()
+            if waiter is not None:
+                self._waiters.setdefault(key, set()).add(waiter)
+        if self._executor is None:
+            self._finish(key, self._lookup(repo, revision, token))
+            return self._entries[key].facts
+        self._executor.submit(lambda: self._finish(key, self._lookup(repo, revision, token)))
+        return None
+
+    def pending(self, uri: str, revision: str | None = None) -> bool:
+        """Whether a lookup of this model is running and still within its deadline."""
+        repo = hf_repo(uri)
+        with self._guard:
+            started = self._started.get((repo, revision)) if repo else None
+        return started is not None and self._now() - started < self._deadline
 
     def last_error(self, uri: str, revision: str | None = None) -> str | None:
-        """Why the last lookup of this model failed; None if it succeeded or never ran."""
+        """Why the last lookup of this model failed (or that it is overdue); None if it
+        succeeded, never ran or is still within its deadline."""
         repo = hf_repo(uri)
-        entry = self._entries.get((repo, revision)) if repo else None
+        if repo is None:
+            return None
+        with self._guard:
+            entry = self._entries.get((repo, revision))
+            started = self._started.get((repo, revision))
+        if started is not None and self._now() - started >= self._deadline:
+            return f"the Hugging Face Hub did not answer within {self._deadline:.0f}s"
         return entry.error if entry else None
+
+    def _finish(self, key: tuple[str, str | None], entry: _Entry) -> None:
+        with self._guard:
+            self._entries[key] = entry
+            self._started.pop(key, None)
+            waiters = self._waiters.pop(key, set())
+        if waiters and self._on_ready is not None:
+            self._on_ready(waiters)
 
     def _lookup(self, repo: str, revision: str | None, token: str | None) -> _Entry:
         try:

@@ -22,7 +22,7 @@ from llmops_operator.autoscaling.decide import Signals
 from llmops_operator.autoscaling.scale_to_zero import Pending, wake_query
 from llmops_operator.autoscaling.signals import UnsupportedSignalError, read_signals
 from llmops_operator.gpu.inventory import inventory
-from llmops_operator.kube.apply import execute
+from llmops_operator.kube.apply import PassResult, execute, record_failure
 from llmops_operator.kube.client import KubeError, NotFound
 from llmops_operator.metrics_source.builtins import CostRates
 from llmops_operator.metrics_source.provider import PrometheusProvider, redact_url
@@ -34,52 +34,81 @@ from llmops_operator.rollout.analysis.rounds import Taken
 from llmops_operator.rollout.analysis.run import take_measurements
 from llmops_operator.rollout.traffic.gateway import GATEWAY_GROUP
 from llmops_operator.runtime.context import OperatorContext
+from llmops_operator.runtime.failures import Failure, summary
 from llmops_operator.runtime.store import Key
 
 log = logging.getLogger("llmops.model")
 CONFLICT_RETRY_SECONDS = 0.3
-ERROR_RETRY_SECONDS = 5.0
 
 
 def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
-    """Returns seconds until the next pass (None: nothing scheduled)."""
+    """Returns seconds until the next pass (None: nothing scheduled). Never raises: a pass that
+    fails anywhere ends in the ReconcileError condition, a Warning Event and a capped backoff."""
     namespace, name = key
     model = ctx.store.models.get(namespace, name)
     if model is None or model["metadata"].get("deletionTimestamp") or not ctx.leading():
+        ctx.backoff.succeeded(key)
         return None  # a standby plans nothing; the new leader re-queues every Model
     started = time.monotonic()
     now = datetime.now(UTC)
     try:
-        spec = _spec(model)
-        world = gather(ctx, model, spec, now)
-        plan = plan_model(world)
-        retry_after: float | None = None
-        if plan.run_analysis and spec is not None:
-            taken = measure(ctx, model, spec, plan, now)
-            if taken.measurements is None:  # still measuring: hold the steps, come back soon
-                world = replace(world, measurements_pending=True)
-                retry_after = max(taken.retry_after, 0.1)
-            else:
-                world = replace(world, measurements=tuple(taken.measurements))
-            plan = plan_model(world)
-        if not ctx.leading():
-            return None  # the Lease was lost while this pass planned: write nothing
-        requeue = execute(ctx, model, plan, now)
-        if retry_after is not None:
-            requeue = min(requeue or retry_after, retry_after)
-        ctx.metrics.reconciles.labels("ok").inc()
-        return min(requeue or ctx.settings.resync_seconds, ctx.settings.resync_seconds)
+        result = _pass(ctx, model, now)
+        if result is None:
+            return None  # the Lease was lost while this pass planned: nothing was written
     except KubeError as exc:
-        ctx.metrics.reconciles.labels("error").inc()
-        if exc.status == 409:
+        if exc.status == 409:  # our status write raced a user's: re-read and plan again
             log.debug("Model %s/%s: conflict, retrying: %s", namespace, name, exc)
+            ctx.metrics.reconciles.labels("conflict").inc()
             return CONFLICT_RETRY_SECONDS
-        log.warning("Model %s/%s: API error, retrying in %ss: %s", namespace, name, ERROR_RETRY_SECONDS, exc)
-        return ERROR_RETRY_SECONDS
+        result = PassResult(None, [Failure("read", "", exc.message or str(exc))])
+        record_failure(ctx, model, result.failures, now)
+    except NotFound:
+        return None  # the Model is gone
+    except Exception as exc:  # a bug must not stop this Model silently, nor the others
+        log.debug("Model %s/%s: pass failed", namespace, name, exc_info=True)
+        result = PassResult(None, [Failure("plan", "", f"{type(exc).__name__}: {exc}")])
+        record_failure(ctx, model, result.failures, now)
     finally:
         ctx.metrics.model_passes.labels(namespace, name).inc()
         ctx.metrics.reconcile_seconds.observe(time.monotonic() - started)
         ctx.metrics.api_requests.set(ctx.kube.request_count)
+    if result.failures:
+        ctx.metrics.reconciles.labels("error").inc()
+        delay = ctx.backoff.failed(key)
+        log.warning("Model %s/%s: %s; retrying in %.0fs", namespace, name, summary(result.failures), delay)
+        return delay
+    ctx.backoff.succeeded(key)
+    ctx.metrics.reconciles.labels("ok").inc()
+    resync = ctx.settings.resync_seconds
+    return min(result.requeue_after or resync, resync)
+
+
+def _pass(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> PassResult | None:
+    """Gather, plan (again with measurements when the plan asks), execute; None when the Lease
+    was lost meanwhile."""
+    spec = _spec(model)
+    try:
+        world = gather(ctx, model, spec, now)
+    except KubeError as exc:
+        failures = [Failure("read", "", exc.message or str(exc))]
+        record_failure(ctx, model, failures, now)
+        return PassResult(None, failures)
+    plan = plan_model(world)
+    retry_after: float | None = None
+    if plan.run_analysis and spec is not None:
+        taken = measure(ctx, model, spec, plan, now)
+        if taken.measurements is None:  # still measuring: hold the steps, come back soon
+            world = replace(world, measurements_pending=True)
+            retry_after = max(taken.retry_after, 0.1)
+        else:
+            world = replace(world, measurements=tuple(taken.measurements))
+        plan = plan_model(world)
+    if not ctx.leading():
+        return None
+    result = execute(ctx, model, plan, now)
+    if retry_after is not None:
+        result = replace(result, requeue_after=min(result.requeue_after or retry_after, retry_after))
+    return result
 
 
 def _spec(model: dict[str, Any]) -> ModelSpec | None:
@@ -149,9 +178,11 @@ def _spec_reads(
         # Hugging Face metadata, cached per repo and revision; public repos only, the operator
         # never reads the token's value
         uri, revision = spec.source.uri, spec.source.revision
-        facts = ctx.facts.get(uri, revision)
+        meta = model["metadata"]
+        facts = ctx.facts.get(uri, revision, waiter=(namespace, meta["name"]))
         reads["model_facts"] = facts
         reads["model_facts_error"] = None if facts else ctx.facts.last_error(uri, revision)
+        reads["model_facts_pending"] = facts is None and ctx.facts.pending(uri, revision)
     return reads
 
 

@@ -16,16 +16,18 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import kopf
 
 from llmops_operator.api.common import GROUP, LABEL_MODEL, MANAGED_LABELS, VERSION
+from llmops_operator.gpu.inventory import gpu_node
 from llmops_operator.handlers.eval_gates import reconcile_eval_gate
 from llmops_operator.handlers.model import reconcile_model
 from llmops_operator.handlers.prompt_versions import reconcile_prompt_version
-from llmops_operator.kube.client import Kube
+from llmops_operator.kube.client import Kube, KubeError
 from llmops_operator.rollout.analysis.rounds import MeasurementRounds
 from llmops_operator.runtime import cache_audit, health
 from llmops_operator.runtime.context import OperatorContext, configure_logging
@@ -211,15 +213,33 @@ def eval_gate_event(type: str | None, body: kopf.Body, **_: Any) -> None:
 
 @kopf.on.event("v1", "nodes")
 def node_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    """GPU inventory for the planner."""
-    name = body["metadata"]["name"]
+    """GPU inventory for the planner; a Warning Event on a node whose GPU labels do not parse
+    (once per change of what is wrong), which is then left out of planning."""
+    ctx = _ctx()
+    meta = body["metadata"]
+    name = meta["name"]
     if type == "DELETED":
-        _ctx().store.nodes.pop(name, None)
-    else:
-        _ctx().store.nodes[name] = {
-            "labels": dict(body["metadata"].get("labels") or {}),
-            "allocatable": dict((body.get("status") or {}).get("allocatable") or {}),
-        }
+        ctx.store.nodes.pop(name, None)
+        return
+    node = {
+        "labels": dict(meta.get("labels") or {}),
+        "allocatable": dict((body.get("status") or {}).get("allocatable") or {}),
+    }
+    _, problem = gpu_node(name, node)
+    before = ctx.store.nodes.pop(name, None) or {}
+    ctx.store.nodes[name] = {**node, "problem": problem}
+    if problem and problem != before.get("problem"):
+        involved = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "uid": meta.get("uid")}}
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        message = f"{problem}; node {name} is left out of GPU planning until it is fixed"
+        ctx.events.submit(_post_node_event, ctx, involved, message, stamp)
+
+
+def _post_node_event(ctx: OperatorContext, involved: dict[str, Any], message: str, stamp: str) -> None:
+    try:
+        ctx.kube.post_event(involved, "Warning", "InvalidGpuLabels", message, stamp)
+    except KubeError as exc:
+        log.warning("could not post Event on node %s: %s", involved["metadata"]["name"], exc)
 
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")

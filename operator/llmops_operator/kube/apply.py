@@ -5,14 +5,18 @@ merge patch guarded by resourceVersion, then Events off the reconcile path."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from llmops_operator import conditions as cond
 from llmops_operator.api.common import API_VERSION
 from llmops_operator.hashing import digest
 from llmops_operator.kube.client import KubeError, NotFound
 from llmops_operator.model_plan import ModelPlan
+from llmops_operator.redact import bounded
 from llmops_operator.runtime.context import OperatorContext
+from llmops_operator.runtime.failures import Failure, with_reconcile_error
 
 log = logging.getLogger("llmops.apply")
 CREATE_ONCE = frozenset({"Job", "EvalRun"})
@@ -80,61 +84,115 @@ def merge_patch(current: Any, desired: Any) -> Any:
     return patch or None
 
 
-def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: datetime) -> float | None:
-    """Apply, scale, delete, route, status, Events, in that order; returns the plan's requeue."""
+def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: datetime) -> PassResult:
+    """Apply, scale, delete, route, status, Events, in that order. A step the API server refuses
+    is recorded and the others still run (a rejected canary never blocks an abort, a rollback or
+    the stable revision's scaling); the status then carries ReconcileError naming it."""
     meta = model["metadata"]
     namespace, name = meta["namespace"], meta["name"]
+    failures: list[Failure] = []
     for obj in plan.apply:
-        if obj["kind"] in CREATE_ONCE:
-            create_once(ctx, obj)
-        else:
-            apply_owned(ctx, obj)
+        step = create_once if obj["kind"] in CREATE_ONCE else apply_owned
+        _attempt(failures, "apply", obj["kind"], obj["metadata"]["name"], step, ctx, obj)
     for deployment, replicas in plan.scale.items():
-        current = ctx.store.deployments.get(namespace, deployment)
-        before = (current or {}).get("spec", {}).get("replicas")
-        if current is None or before == replicas:
-            continue
-        patch = {"spec": {"replicas": replicas}}
-        if before is not None and replicas < before:  # only what the cache saw is scaled down
-            version = current["metadata"]["resourceVersion"]
-            result = ctx.kube.patch_guarded("Deployment", namespace, deployment, patch, version)
-        else:
-            result = ctx.kube.patch("Deployment", namespace, deployment, patch)
-        ctx.store.deployments.upsert(result)
+        _attempt(failures, "scale", "Deployment", deployment, _scale, ctx, namespace, deployment, replicas)
     for kind, object_name in plan.delete:
-        cache = _cache(ctx, kind)
-        if cache is None:  # not watched (an eval run's ServiceAccount, Role, ...): by its name
-            ctx.kube.delete(kind, namespace, object_name)
-            # forget the last apply: an object of an unwatched kind (InferencePool) is applied
-            # again when a later pass wants it back (e.g. a retried revision)
-            ctx.applied_hash.pop((kind, namespace, object_name), None)
-            continue
-        observed = cache.get(namespace, object_name)
-        if observed is None:
-            continue  # never delete what this replica did not observe
-        if ctx.kube.delete(kind, namespace, object_name, observed=observed):
-            cache.remove(namespace, object_name)
+        _attempt(failures, "delete", kind, object_name, _delete, ctx, kind, namespace, object_name)
     if plan.route_patch is not None:
-        ctx.kube.apply(plan.route_patch)
-    patch = merge_patch(model.get("status") or {}, plan.status)
+        route = plan.route_patch["metadata"]["name"]
+        _attempt(failures, "route", plan.route_patch["kind"], route, ctx.kube.apply, plan.route_patch)
+    status, warning = with_reconcile_error(plan.status, failures, now, meta.get("generation"))
+    events = [*plan.events, ("Warning", cond.RECONCILE_ERROR, warning[1])] if warning else plan.events
+    patch = merge_patch(model.get("status") or {}, status)
     if patch:
         try:
             result = ctx.kube.patch_status(
                 "Model", namespace, name, patch, resource_version=meta.get("resourceVersion")
             )
         except NotFound:
-            return None
+            return PassResult(None, failures)
+        except KubeError as exc:
+            if exc.status == 409:
+                raise  # a user wrote status since we read it: plan again from theirs
+            failures.append(Failure("status", f"Model {name}", exc.message or str(exc)))
+            record_failure(ctx, model, failures, now)
+            return PassResult(None, failures)
         ctx.store.models.upsert(result)
-    if plan.events:
+    if events:
         involved = {**model, "apiVersion": API_VERSION, "kind": "Model"}
-        ctx.events.submit(_post_events, ctx, involved, plan.events, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        ctx.events.submit(_post_events, ctx, involved, events, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
     ctx.metrics.record_model(namespace, name, plan.status, ctx.store.eval_runs.owned_by(namespace, name))
     if any(reason == "RolledBack" for _, reason, _ in plan.events):
         ctx.metrics.rollbacks.labels(namespace, name).inc()
     ctx.metrics.set_monitoring(namespace, name, plan.status)
     for gate in plan.scheduled_evaluations:
         ctx.metrics.count_scheduled_evaluation(namespace, name, gate)
-    return plan.requeue_after
+    return PassResult(plan.requeue_after, failures)
+
+
+@dataclass(frozen=True)
+class PassResult:
+    requeue_after: float | None
+    """The plan's own next pass (None: nothing scheduled)."""
+    failures: list[Failure]
+    """Steps the API server refused (empty for a clean pass)."""
+
+
+def record_failure(
+    ctx: OperatorContext, model: dict[str, Any], failures: list[Failure], now: datetime
+) -> None:
+    """ReconcileError on a Model whose pass could not write its planned status: only the
+    conditions are patched (the rest of its status is kept as it was)."""
+    meta = model["metadata"]
+    status, warning = with_reconcile_error(model.get("status") or {}, failures, now, meta.get("generation"))
+    write_status(
+        ctx,
+        "Model",
+        model,
+        {"conditions": status["conditions"]},
+        (cond.RECONCILE_ERROR, warning[1]) if warning else None,
+    )
+
+
+def _attempt(failures: list[Failure], stage: str, kind: str, name: str, step: Any, *args: Any) -> None:
+    """Run one step; a refusal is recorded for the condition and logged in one line."""
+    try:
+        step(*args)
+    except NotFound as exc:  # e.g. the namespace is being deleted
+        log.warning("%s %s %s: not found: %s", stage, kind, name, bounded(exc))
+        failures.append(Failure(stage, f"{kind} {name}", f"not found: {exc}"))
+    except KubeError as exc:
+        log.warning("%s %s %s refused: %s", stage, kind, name, bounded(exc))
+        failures.append(Failure(stage, f"{kind} {name}", exc.message or str(exc)))
+
+
+def _scale(ctx: OperatorContext, namespace: str, deployment: str, replicas: int) -> None:
+    current = ctx.store.deployments.get(namespace, deployment)
+    before = (current or {}).get("spec", {}).get("replicas")
+    if current is None or before == replicas:
+        return
+    patch = {"spec": {"replicas": replicas}}
+    if before is not None and replicas < before:  # only what the cache saw is scaled down
+        version = current["metadata"]["resourceVersion"]
+        result = ctx.kube.patch_guarded("Deployment", namespace, deployment, patch, version)
+    else:
+        result = ctx.kube.patch("Deployment", namespace, deployment, patch)
+    ctx.store.deployments.upsert(result)
+
+
+def _delete(ctx: OperatorContext, kind: str, namespace: str, object_name: str) -> None:
+    cache = _cache(ctx, kind)
+    if cache is None:  # not watched (an eval run's ServiceAccount, Role, ...): by its name
+        ctx.kube.delete(kind, namespace, object_name)
+        # forget the last apply: an object of an unwatched kind (InferencePool) is applied
+        # again when a later pass wants it back (e.g. a retried revision)
+        ctx.applied_hash.pop((kind, namespace, object_name), None)
+        return
+    observed = cache.get(namespace, object_name)
+    if observed is None:
+        return  # never delete what this replica did not observe
+    if ctx.kube.delete(kind, namespace, object_name, observed=observed):
+        cache.remove(namespace, object_name)
 
 
 def _post_events(

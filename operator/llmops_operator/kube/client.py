@@ -230,17 +230,19 @@ class Kube:
         return self.patch(kind, namespace, name, body)
 
     def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str, now: str) -> None:
-        """A core/v1 Event on `involved` (a person reads these with kubectl describe)."""
+        """A core/v1 Event on `involved` (a person reads these with kubectl describe). Events on
+        cluster-scoped objects (Nodes) go to `default`, as the kubelet's do."""
         meta = involved["metadata"]
+        namespace = meta.get("namespace")
         event = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace or "default"},
             "involvedObject": {
                 "apiVersion": involved.get("apiVersion"),
                 "kind": involved.get("kind"),
                 "name": meta["name"],
-                "namespace": meta["namespace"],
+                **({"namespace": namespace} if namespace else {}),
                 "uid": meta.get("uid"),
             },
             "type": type_,

@@ -5,7 +5,7 @@ from the watch caches, bound PromptVersions, whether its Secret exists, GPU inve
 measurements, eval results) and returns the objects to apply, the revisions to scale or delete,
 the new status and the Events. The stages are a fixed list, like Argo Rollouts' `rolloutCanary`:
 
-    spec -> prompts -> credentials -> GPU plan -> cache -> replicas -> render
+    spec -> prompts -> credentials -> model facts -> GPU plan -> cache -> replicas -> render
          -> revisions (RollingUpdate or the canary machine) -> serving objects and traffic
          -> retention (`retention.prune`) -> status
 
@@ -16,11 +16,13 @@ the stable one keeps serving. Every path ends in `status.finish`.
 
 from __future__ import annotations
 
+from llmops_operator import conditions as cond
 from llmops_operator import prompts, resources, retention, revisions
 from llmops_operator.api.model import ModelSpec
+from llmops_operator.conditions import Reason
 from llmops_operator.evals.gate import current_eval_run_name
 from llmops_operator.model_plan import gates, serving
-from llmops_operator.model_plan.observe import observed_revisions
+from llmops_operator.model_plan.observe import observed_revisions, serving_revision
 from llmops_operator.model_plan.replicas import desired_replicas
 from llmops_operator.model_plan.rollout import plan_canary, plan_rolling
 from llmops_operator.model_plan.status import finish, plan_status
@@ -44,6 +46,7 @@ def _stages(p: Pass, spec: ModelSpec) -> None:
     gates.plan_credentials(p, spec, blocked)
     prompt_data, bundle_hash = prompts.bundle(prompt_specs) if prompt_specs else ({}, None)
     desired = revisions.revision_hash(spec, bundle_hash)
+    gates.plan_model_facts(p, spec, desired, blocked)
     gpu_plan = serving.plan_gpus(p, spec, desired)
     gates.plan_cache(p, spec, ref, blocked)
     total = desired_replicas(p, spec)
@@ -90,14 +93,31 @@ def _stages(p: Pass, spec: ModelSpec) -> None:
 
 
 def _stable(p: Pass, desired: str, observed: dict[str, revisions.ObservedRevision]) -> str | None:
-    """The stable revision if its Deployment still exists."""
+    """The stable revision, decided from the Deployments the operator owns: status is a record
+    anyone with status access may write, so a recorded revision without a Deployment never
+    decides what is deleted. When they disagree, the serving Deployment other than the desired
+    one wins and the record is corrected (StatusCorrected says so)."""
     recorded = p.status.stable_revision
-    stable = recorded if recorded in observed else None
-    if recorded and stable is None and desired != recorded:
+    if recorded in observed:
+        if (
+            c := cond.get_condition(p.conditions, cond.STATUS_CORRECTED)
+        ) and c.observed_generation != p.generation:
+            p.clear(cond.STATUS_CORRECTED)
+        return recorded
+    serving = serving_revision(p.world.deployments, exclude=desired)
+    if recorded and serving is not None:
+        message = (
+            f"status.stableRevision was {recorded!r}, which has no Deployment; revision {serving} is "
+            "the one serving, so it stays stable (status is not an authority for deleting anything)"
+        )
+        p.set(cond.STATUS_CORRECTED, "True", Reason.STABLE_REVISION_CORRECTED, message)
+        p.event("Warning", Reason.STABLE_REVISION_CORRECTED, message)
+        return serving
+    if recorded and desired != recorded:
         # the stable Deployment is gone (deleted by hand): its template cannot be re-rendered
         # from a spec that moved on, so the desired revision takes over as on a first deploy
         p.event("Warning", "StableRevisionLost", f"Deployment of stable revision {recorded} is gone")
-    return stable
+    return serving
 
 
 __all__ = ["ModelPlan", "SecretCheck", "World", "plan_model"]

@@ -1,10 +1,11 @@
-"""What can block a new revision: its prompts, its credentials, its weight cache. A blocked
+"""What can block a new revision: its prompts, its credentials, its size facts, its weight cache. A blocked
 revision is not rendered; the stable one keeps serving."""
 
 from __future__ import annotations
 
 from llmops_operator import conditions as cond
 from llmops_operator import prompts, resources, revisions
+from llmops_operator.api.common import LABEL_REVISION
 from llmops_operator.api.model import CacheStatus, ModelSpec
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.conditions import Reason
@@ -56,6 +57,22 @@ def plan_credentials(p: Pass, spec: ModelSpec, blocked: list[str]) -> None:
             Reason.SECRET_FOUND,
             f"Secret {secret_ref.name} has key {secret_ref.key}",
         )
+
+
+FACTS_POLL_SECONDS = 2.0
+"""How often a revision held for Hub metadata looks again (the lookup also requeues it)."""
+
+
+def plan_model_facts(p: Pass, spec: ModelSpec, desired: str, blocked: list[str]) -> None:
+    """With `gpus: auto`, a revision not yet running waits (briefly: the lookup has a deadline)
+    for the Hub's answer, so its GPU count is not fixed from a default it would then keep."""
+    world = p.world
+    if spec.resources.gpus != "auto" or not world.model_facts_pending:
+        return
+    if any((d["metadata"].get("labels") or {}).get(LABEL_REVISION) == desired for d in world.deployments):
+        return
+    blocked.append(f"reading the size of {spec.source.uri} from the Hugging Face Hub")
+    p.requeue(FACTS_POLL_SECONDS)
 
 
 def plan_cache(p: Pass, spec: ModelSpec, ref: resources.ModelRef, blocked: list[str]) -> None:

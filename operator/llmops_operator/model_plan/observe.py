@@ -29,6 +29,21 @@ def observed_revisions(deployments: Sequence[Mapping[str, Any]]) -> dict[str, re
     return out
 
 
+def serving_revision(deployments: Sequence[Mapping[str, Any]], exclude: str) -> str | None:
+    """The revision other than `exclude` whose Deployment serves the most (ready replicas, then
+    the oldest): the stable one, as the owned objects show it."""
+    candidates = [
+        (
+            -int((d.get("status") or {}).get("readyReplicas") or 0),
+            d["metadata"].get("creationTimestamp") or "",
+            rev,
+        )
+        for d in deployments
+        if (rev := revision_of(d)) and rev != exclude and not d["metadata"].get("deletionTimestamp")
+    ]
+    return min(candidates)[2] if candidates else None
+
+
 def pod_problems(pods: Sequence[Mapping[str, Any]], revision: str) -> tuple[list[str], list[str]]:
     """(unschedulable messages, not-ready reasons) of one revision's pods, for conditions."""
     unschedulable: list[str] = []

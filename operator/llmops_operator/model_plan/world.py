@@ -56,6 +56,8 @@ class World:
     """Size and architecture of the model (Hugging Face metadata), for `gpus: auto`."""
     model_facts_error: str | None = None
     """Why `model_facts` is missing, when a lookup failed."""
+    model_facts_pending: bool = False
+    """The Hub lookup of `model_facts` is still running (within its deadline)."""
     autoscaling_signals: Signals | None = None
     """The load signal read from Prometheus for `spec.autoscaling` (None: none read)."""
     endpoint_template: str = DEFAULT_ENDPOINT_TEMPLATE

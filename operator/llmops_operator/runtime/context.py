@@ -18,6 +18,7 @@ from llmops_operator.monitoring.prices import Prices, load_prices
 from llmops_operator.monitoring.token_rates import PrometheusVectors, TokenRates
 from llmops_operator.retention import DEFAULT_EVAL_RUN_HISTORY
 from llmops_operator.rollout.analysis.rounds import MeasurementRounds
+from llmops_operator.runtime.failures import Backoff
 from llmops_operator.runtime.leader import LeaderElector
 from llmops_operator.runtime.metrics import OperatorMetrics
 from llmops_operator.runtime.queue import WorkQueue
@@ -63,6 +64,8 @@ class OperatorContext:
     """Master key eval verdicts are checked with (`evals/verdict.py`); loaded at startup."""
     token_rates: TokenRates | None = None
     """Token rates of all revisions from Prometheus, read in bulk (None: cost accounting off)."""
+    backoff: Backoff = field(default_factory=Backoff)
+    """Failed passes in a row per Model: the delay before its next try."""
     loop: asyncio.AbstractEventLoop | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     leader: LeaderElector | None = None
@@ -96,12 +99,19 @@ class OperatorContext:
                 "cost accounting without prices: %s", settings.prices.error
             )
         kube = Kube()
-        return cls(
+        ctx = cls(
             kube=kube,
             verdict_key=verdict.load_master_key(kube),
             settings=settings,
             token_rates=TokenRates(PrometheusVectors(args.prometheus_url), window=args.cost_window),
         )
+        # Hub lookups on their own threads: a reconcile worker never waits on the network
+        ctx.facts = FactsCache(
+            HuggingFaceHub(),
+            executor=ThreadPoolExecutor(2, thread_name_prefix="model-facts"),
+            on_ready=lambda models: [ctx.queue.add(key) for key in models],
+        )
+        return ctx
 
     def forget_model(self, key: Key) -> None:
         namespace, name = key

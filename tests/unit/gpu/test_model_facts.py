@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -10,7 +13,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmops_operator.api.model import ModelSpec
-from llmops_operator.gpu.model_facts import FactsCache, HuggingFaceHub, describe_error, facts_from, hf_repo
+from llmops_operator.gpu.model_facts import (
+    FactsCache,
+    HuggingFaceHub,
+    describe_error,
+    facts_from,
+    hf_repo,
+    read_bounded,
+)
 from llmops_operator.gpu.planner import GIB, OVERHEAD, ModelFacts, estimate_memory_gib, plan
 
 KIB = 1024
@@ -372,3 +382,59 @@ def test_hub_reads_hf_hub_offline_from_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert HuggingFaceHub().offline is True
     assert HuggingFaceHub(offline=False).offline is False
+
+
+class HeldHub(FakeHub):
+    """A Hub whose answers wait until the test releases them (a slow or hanging Hub)."""
+
+    def __init__(self) -> None:
+        super().__init__({LLAMA_KEY: (LLAMA_8B_CONFIG, {"BF16": 8_030_261_248})})
+        self.release = threading.Event()
+
+    def safetensors_parameter_count(
+        self, repo: str, revision: str | None, token: str | None
+    ) -> dict[str, int]:
+        assert self.release.wait(10), "the test never released the Hub"
+        return super().safetensors_parameter_count(repo, revision, token)
+
+
+def test_with_an_executor_a_lookup_never_blocks_and_wakes_its_waiters() -> None:
+    """Given a Hub that has not answered yet, When two Models ask, Then both get None at once
+    with `pending`, one lookup runs, and both are handed back once the answer is in."""
+    hub, clock, ready = HeldHub(), Clock(), threading.Event()
+    woken: list[set[Any]] = []
+    with ThreadPoolExecutor(1) as pool:
+        cache = FactsCache(hub, now=clock, executor=pool, on_ready=lambda w: (woken.append(w), ready.set()))
+        assert cache.get(LLAMA, None, waiter=("ns", "a")) is None
+        assert cache.get(LLAMA, None, waiter=("ns", "b")) is None
+        assert cache.pending(LLAMA) and cache.last_error(LLAMA) is None
+        hub.release.set()
+        assert ready.wait(10)
+    assert woken == [{("ns", "a"), ("ns", "b")}]
+    assert cache.get(LLAMA) == MODELS[0][3] and not cache.pending(LLAMA)
+    assert [c[0] for c in hub.calls] == ["counts", "config"]
+
+
+def test_a_lookup_past_its_deadline_is_reported_as_failed() -> None:
+    hub, clock = HeldHub(), Clock()
+    with ThreadPoolExecutor(1) as pool:
+        cache = FactsCache(hub, now=clock, executor=pool, deadline=30)
+        cache.get(LLAMA)
+        clock.t += 31
+        assert not cache.pending(LLAMA)
+        assert "did not answer within 30s" in (cache.last_error(LLAMA) or "")
+        hub.release.set()
+
+
+def test_an_oversized_config_is_refused_without_reading_the_rest() -> None:
+    read: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(100):
+            read.append(i)
+            yield b"x" * 1024
+
+    with pytest.raises(ValueError, match="larger than 4096 bytes"):
+        read_bounded(chunks(), 4096)
+    assert len(read) == 5
+    assert read_bounded(iter([b'{"a":', b" 1}"]), 4096) == b'{"a": 1}'

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from llmops_operator.kube.apply import apply_owned, execute, merge_patch
-from llmops_operator.kube.client import NotFound
+from llmops_operator.kube.client import KubeError, NotFound
 from llmops_operator.model_plan import ModelPlan
 from llmops_operator.runtime.context import OperatorContext, Settings
 
@@ -21,9 +21,12 @@ class FakeKube:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, ...]] = []
+        self.events: list[tuple[str, str]] = []
         self.version = 0
         self.status_missing = False
         self.request_count = 0
+        self.refuse: dict[tuple[str, str], KubeError] = {}
+        """(verb, object name) -> the error the server answers."""
 
     def _answer(self, obj: dict[str, Any]) -> dict[str, Any]:
         self.version += 1
@@ -32,6 +35,8 @@ class FakeKube:
 
     def apply(self, obj: dict[str, Any], subresource: str | None = None) -> dict[str, Any]:
         self.calls.append(("apply", obj["kind"], obj["metadata"]["name"]))
+        if ("apply", obj["metadata"]["name"]) in self.refuse:
+            raise self.refuse[("apply", obj["metadata"]["name"])]
         return self._answer(obj)
 
     def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +58,8 @@ class FakeKube:
         self, kind: str, namespace: str, name: str, patch: dict[str, Any], **_: Any
     ) -> dict[str, Any]:
         self.calls.append(("status", kind, name))
+        if ("status", name) in self.refuse and "phase" in patch:
+            raise self.refuse[("status", name)]
         if self.status_missing:
             raise NotFound(name)
         return self._answer(
@@ -61,6 +68,7 @@ class FakeKube:
 
     def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str, now: str) -> None:
         self.calls.append(("event", type_, reason))
+        self.events.append((reason, message))
 
 
 def _ctx() -> tuple[OperatorContext, FakeKube]:
@@ -137,7 +145,7 @@ def test_execute_writes_in_order_then_posts_events() -> None:
         route_patch=_obj("HTTPRoute", "route"),
         requeue_after=5.0,
     )
-    assert execute(ctx, model, plan, NOW) == 5.0
+    assert execute(ctx, model, plan, NOW).requeue_after == 5.0
     ctx.events.shutdown(wait=True)
     assert kube.calls == [
         ("apply", "Deployment", "m-new"),  # the existing EvalRun is not applied again
@@ -158,10 +166,13 @@ def test_execute_writes_in_order_then_posts_events() -> None:
 def test_execute_skips_an_unchanged_status_and_stops_when_the_model_is_gone() -> None:
     ctx, kube = _ctx()
     model = {"metadata": {"name": "m", "namespace": "ns"}, "status": {"phase": "Ready"}}
-    assert execute(ctx, model, ModelPlan(status={"phase": "Ready"}, requeue_after=30.0), NOW) == 30.0
+    assert (
+        execute(ctx, model, ModelPlan(status={"phase": "Ready"}, requeue_after=30.0), NOW).requeue_after
+        == 30.0
+    )
     assert kube.calls == []
     kube.status_missing = True
-    assert execute(ctx, model, ModelPlan(status={"phase": "Failed"}), NOW) is None
+    assert execute(ctx, model, ModelPlan(status={"phase": "Failed"}), NOW).requeue_after is None
     assert kube.calls == [("status", "Model", "m")]
 
 
@@ -178,3 +189,68 @@ def test_an_unwatched_object_deleted_by_a_plan_is_applied_again_when_wanted_back
         ("delete", "InferencePool", "m-r1"),
         ("apply", "InferencePool", "m-r1"),
     ]
+
+
+def _conditions(ctx: OperatorContext) -> dict[str, dict[str, Any]]:
+    model = ctx.store.models.get("ns", "m")
+    assert model is not None
+    return {c["type"]: c for c in model["status"]["conditions"]}
+
+
+def test_a_refused_canary_apply_still_scales_deletes_and_writes_a_reconcile_error() -> None:
+    """Given the server refuses the canary Deployment, When the plan runs, Then the stable one is
+    still scaled, the old one deleted, and the status names the refused object (secrets scrubbed)."""
+    ctx, kube = _ctx()
+    ctx.store.deployments.upsert(_obj("Deployment", "m-stable") | {"spec": {"replicas": 1}})
+    ctx.store.deployments.upsert(_obj("Deployment", "m-old"))
+    kube.refuse[("apply", "m-canary")] = KubeError(422, "spec.template: invalid, token=sk-abcdefghijkl")
+    model = {"metadata": {"name": "m", "namespace": "ns", "generation": 3}, "status": {"phase": "Ready"}}
+    plan = ModelPlan(
+        apply=[_obj("Deployment", "m-canary")],
+        scale={"m-stable": 4},
+        delete=[("Deployment", "m-old")],
+        status={"phase": "Progressing", "conditions": []},
+    )
+    result = execute(ctx, model, plan, NOW)
+    ctx.events.shutdown(wait=True)
+    assert [f.target for f in result.failures] == ["Deployment m-canary"]
+    assert ("patch", "Deployment", "m-stable") in kube.calls and (
+        "delete",
+        "Deployment",
+        "m-old",
+    ) in kube.calls
+    error = _conditions(ctx)["ReconcileError"]
+    assert (error["status"], error["reason"], error["observedGeneration"]) == ("True", "ApplyFailed", 3)
+    assert "Deployment m-canary" in error["message"] and "sk-abcdefghijkl" not in error["message"]
+    assert [reason for reason, _ in kube.events] == ["ReconcileError"]
+
+
+def test_a_clean_pass_clears_the_reconcile_error_and_a_repeat_posts_no_second_event() -> None:
+    ctx, kube = _ctx()
+    kube.refuse[("apply", "m-canary")] = KubeError(403, "forbidden")
+    model: dict[str, Any] = {"metadata": {"name": "m", "namespace": "ns"}, "status": {}}
+    plan = ModelPlan(apply=[_obj("Deployment", "m-canary")], status={"phase": "Progressing"})
+    execute(ctx, model, plan, NOW)
+    again = ctx.store.models.get("ns", "m")
+    assert again is not None
+    plan_again = ModelPlan(
+        apply=[_obj("Deployment", "m-canary")], status={**again["status"], "phase": "Progressing"}
+    )
+    execute(ctx, again, plan_again, NOW)
+    del kube.refuse[("apply", "m-canary")]
+    latest = ctx.store.models.get("ns", "m")
+    assert latest is not None
+    assert not execute(ctx, latest, ModelPlan(status=latest["status"]), NOW).failures
+    ctx.events.shutdown(wait=True)
+    assert [reason for reason, _ in kube.events] == ["ReconcileError"]
+    assert "ReconcileError" not in _conditions(ctx)
+
+
+def test_a_refused_status_write_keeps_the_status_and_records_only_the_condition() -> None:
+    """A 422 on the planned status (say a value the schema rejects) still leaves a condition."""
+    ctx, kube = _ctx()
+    kube.refuse[("status", "m")] = KubeError(422, "status.phase: Unsupported value")
+    model = {"metadata": {"name": "m", "namespace": "ns"}, "status": {"phase": "Ready"}}
+    result = execute(ctx, model, ModelPlan(status={"phase": "Bogus"}), NOW)
+    assert [f.stage for f in result.failures] == ["status"]
+    assert [c for c in kube.calls if c[0] == "status"] == [("status", "Model", "m")] * 2

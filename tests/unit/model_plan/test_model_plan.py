@@ -748,6 +748,32 @@ def test_canary_first_pass_sets_rollout_status_and_scales_by_weight() -> None:
     assert cond(plan, "Progressing")["reason"] == "CanaryProgressing"
 
 
+@pytest.mark.parametrize("written", ["bogus0000", "", None])
+def test_a_hand_written_stable_revision_never_deletes_the_serving_deployment(written: str | None) -> None:
+    """Given a canary halfway, When someone writes status.stableRevision to a revision without a
+    Deployment (or clears it), Then the serving Deployment stays stable, nothing is deleted or
+    promoted, and StatusCorrected says what happened (when a value was written)."""
+    sim = Sim(model_obj(CANARY_SPEC))
+    stable = sim.settle().status["stableRevision"]
+    new_spec = with_spec("engine.args", ["--max-num-seqs=16"], CANARY_SPEC)
+    sim.edit_spec(new_spec)
+    sim.step()
+    sim.ready()
+    sim.model["status"] = {**sim.model["status"], "stableRevision": written}
+    for _ in range(3):
+        plan = sim.step()
+        assert plan.delete == []
+        assert plan.status["stableRevision"] == stable
+        assert plan.status["canaryRevision"] == rev_of(new_spec)
+    assert f"m-{stable}" in sim.deployments
+    corrected = cond(plan, "StatusCorrected")
+    if written:
+        assert corrected is not None and written in corrected["message"]
+        assert corrected["reason"] == "StableRevisionCorrected"
+    else:
+        assert corrected is None
+
+
 def _gate_spec(steps: list[dict[str, Any]]) -> dict[str, Any]:
     return with_spec("rollout", {"strategy": "Canary", "canary": {"steps": steps}})
 

@@ -67,3 +67,17 @@ def test_a_running_revision_keeps_its_gpu_count_when_facts_arrive_later() -> Non
 def test_explicit_gpus_ignore_model_facts() -> None:
     plan = plan_model(World(model=_model(gpus=2), now=NOW, operator_image="img", model_facts=LLAMA_70B))
     assert deployed_gpus(_deployment_of(plan)) == 2
+
+
+def test_a_new_revision_waits_for_a_pending_lookup_and_then_gets_its_size() -> None:
+    """Given the Hub lookup still running, Then the first revision is held (no Deployment yet,
+    a short requeue, a message naming the source); When the facts arrive, it is sized from them."""
+    held = plan_model(World(model=_model(), now=NOW, operator_image="img", model_facts_pending=True))
+    assert not any(o["kind"] == "Deployment" for o in held.apply)
+    assert held.requeue_after is not None and held.requeue_after <= 2
+    progressing = next(c for c in held.status["conditions"] if c["type"] == "Progressing")
+    assert "Hugging Face Hub" in progressing["message"]
+    sized = plan_model(
+        World(model={**_model(), "status": held.status}, now=NOW, operator_image="img", model_facts=LLAMA_70B)
+    )
+    assert deployed_gpus(_deployment_of(sized)) > 1
