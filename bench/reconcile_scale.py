@@ -22,7 +22,8 @@ hostPath PV created for the run, so the scheduler's volume check passes.
         bench/reconcile_scale.py --counts 100,500
 
 `--cprofile DIR` runs the operator under cProfile in every thread (reconciles run in worker
-threads, which `python -m cProfile` would miss) and writes DIR/operator-<N>.prof.
+threads, which `python -m cProfile` would miss), timing each thread's CPU (`time.thread_time`,
+so waiting for the API server or the GIL does not count), and writes DIR/operator-<N>.prof.
 Results: a table on stdout and JSON in bench/results/reconcile_scale.json. The namespace, the PV
 and the operator are removed at the end, also on failure or Ctrl-C.
 """
@@ -78,15 +79,16 @@ sys.exit(main(sys.argv[1:]))
 PROFILE_BOOTSTRAP = (
     WORKERS_PATCH
     + """
-import cProfile, pstats, sys, threading
+import cProfile, pstats, sys, threading, time
 from llmops_operator.cli.main import main
 
 out = sys.argv.pop(1)
-profiles = [cProfile.Profile()]
+# per-thread CPU time, not wall time: waiting on a socket or the GIL costs nothing here
+profiles = [cProfile.Profile(time.thread_time)]
 _bootstrap_inner = threading.Thread._bootstrap_inner
 
 def _profiled_bootstrap_inner(self):
-    prof = cProfile.Profile()
+    prof = cProfile.Profile(time.thread_time)
     profiles.append(prof)
     prof.enable()
     try:
@@ -132,6 +134,61 @@ class RunResult:
     operator_log: str = ""
     goal_ready: bool | None = None
     goal_rss: bool | None = None
+    cpu_seconds_to_ready: float | None = None
+    """Operator CPU (user + system) from the first create until every Model is Ready."""
+    cpu_ms_per_model: float | None = None
+    idle: dict[str, Any] = field(default_factory=dict)
+    api_requests_by_resource: dict[str, float] = field(default_factory=dict)
+    """At rest after all Ready (`--idle`): CPU and API requests over the window, per Model."""
+
+
+@dataclass
+class Idle:
+    seconds: float
+    cpu_seconds: float
+    requests: float
+    passes: float
+
+    by_resource: dict[str, float] = field(default_factory=dict)
+
+    def per_model(self, count: int) -> dict[str, Any]:
+        return {
+            "seconds": round(self.seconds, 1),
+            "cpu_seconds": round(self.cpu_seconds, 3),
+            "core_percent": round(100 * self.cpu_seconds / self.seconds, 3),
+            "cpu_seconds_per_model_hour": round(self.cpu_seconds / count * 3600 / self.seconds, 4),
+            "api_requests": self.requests,
+            "api_requests_per_model_per_10min": round(self.requests / count * 600 / self.seconds, 4),
+            "passes": self.passes,
+            "passes_per_model_per_10min": round(self.passes / count * 600 / self.seconds, 4),
+            "api_requests_by_resource": self.by_resource,
+        }
+
+
+def measure_idle(operator: Operator, sampler: RssSampler, seconds: float) -> Idle:
+    """CPU, API requests and reconcile passes of the operator over `seconds` with nothing changing."""
+    print(f"  at rest: measuring {seconds:.0f}s of idle", flush=True)
+    before = scrape(operator.metrics_url) or {}
+    cpu = sampler.cpu_seconds()
+    time.sleep(seconds)
+    after = scrape(operator.metrics_url) or {}
+    cpu = sampler.cpu_seconds() - cpu
+    return Idle(
+        seconds=seconds,
+        cpu_seconds=cpu,
+        requests=after.get("llmops_api_requests", 0) - before.get("llmops_api_requests", 0),
+        passes=_total(after, "llmops_reconciles_total{") - _total(before, "llmops_reconciles_total{"),
+        by_resource={k: v - before.get(k, 0) for k, v in by_resource(after).items() if v - before.get(k, 0)},
+    )
+
+
+def by_resource(metrics: dict[str, float]) -> dict[str, float]:
+    """The operator's API requests by verb and resource (`llmops_api_requests_by_resource`)."""
+    return {k: v for k, v in metrics.items() if k.startswith("llmops_api_requests_by_resource{")}
+
+
+def _total(metrics: dict[str, float], prefix: str) -> float:
+    return sum(v for k, v in metrics.items() if k.startswith(prefix))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,7 +342,7 @@ def operator_process(
         "LLMOPS_HEALTH_PORT": "0",
         "LLMOPS_LEADER_ELECTION_ID": f"llmops-{uuid.uuid4().hex[:8]}",  # a Lease of its own
         "LLMOPS_METRICS_ADDRESS": "127.0.0.1",
-        "LLMOPS_PROMETHEUS_URL": "http://127.0.0.1:19090",
+        "LLMOPS_PROMETHEUS_URL": f"http://127.0.0.1:{os.environ.get('LLMOPS_PROMETHEUS_PORT', '19090')}",
         "HF_HUB_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",
     }
@@ -349,6 +406,20 @@ class RssSampler(threading.Thread):
         self.peak = 0
         self.last = 0
         self._halt = threading.Event()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the process tree so far."""
+        total = 0.0
+        try:
+            for proc in [self.root, *self.root.children(recursive=True)]:
+                try:
+                    times = proc.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            return 0.0
+        return total
 
     def sample(self) -> int:
         total = 0
@@ -480,6 +551,7 @@ def run_once(
                     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
                     created_at[body["metadata"]["name"]] = time.monotonic()
 
+                cpu_before = sampler.cpu_seconds()
                 started = time.monotonic()
                 with ThreadPoolExecutor(args.apply_concurrency) as pool:
                     list(pool.map(create, range(count)))
@@ -488,9 +560,11 @@ def run_once(
                 print(f"  applied {count} Models in {apply_seconds:.1f}s; waiting for Ready", flush=True)
                 all_ready = watcher.wait_for(set(created_at), args.timeout)
                 done = time.monotonic()
+                cpu_at_ready = sampler.cpu_seconds()
                 metrics_at_ready = scrape(operator.metrics_url) or {}
                 time.sleep(args.settle)
                 metrics_settled = scrape(operator.metrics_url) or {}
+                idle = measure_idle(operator, sampler, args.idle) if args.idle > 0 else None
             finally:
                 watcher.stop()
                 sampler.stop()
@@ -525,7 +599,12 @@ def run_once(
         },
         reconcile_seconds_sum=_round(metrics_settled.get("llmops_reconcile_duration_seconds_sum")),
         operator_log=str(log_path.relative_to(REPO)),
+        cpu_seconds_to_ready=round(cpu_at_ready - cpu_before, 2),
+        cpu_ms_per_model=round((cpu_at_ready - cpu_before) * 1000 / count, 1),
+        api_requests_by_resource=by_resource(metrics_at_ready),
     )
+    if idle is not None:
+        result.idle = idle.per_model(count)
     if not all_ready:
         print(f"  only {result.ready}/{count} Ready after {done - last_apply:.0f}s", flush=True)
     if count >= GOAL_COUNT:
@@ -593,6 +672,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for all Ready")
     parser.add_argument(
         "--settle", type=float, default=5, help="seconds after all Ready before the last scrape"
+    )
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=0,
+        help="after all Ready, measure this many seconds at rest: CPU, API requests and passes (0: skip)",
     )
     parser.add_argument("--cprofile", metavar="DIR", help="profile the operator (all threads) into DIR")
     parser.add_argument(

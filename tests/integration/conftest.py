@@ -24,6 +24,7 @@ from llmops_sim.emitter import Emitter
 from llmops_sim.job_runner import JobRunner
 from llmops_sim.openai_stub import OpenAIStub
 from llmops_sim.pod_mirror import PodMirror
+from llmops_sim.real_model import RealModel, RealModelMissing
 from llmops_sim.volumes import VolumeProvisioner
 from polling import wait_for
 
@@ -163,6 +164,16 @@ class OperatorProcess:
             if sample.name == "llmops_model_reconciles_total" and sample.labels == want
         )
 
+    def reconciles(self, result: str) -> float:
+        """Passes of this operator process over all Models with one result (ok, unchanged, error)."""
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "llmops_reconciles_total" and sample.labels == {"result": result}
+        )
+
     def wait_passes(self, namespace: str, model: str, count: int = 2, timeout: float = 60) -> None:
         """Return once the operator has passed over the Model `count` more times: what a test
         checks afterwards held while the operator provably looked (never a fixed sleep)."""
@@ -189,6 +200,19 @@ def openai_stub() -> Iterator[OpenAIStub]:
     at `/r/R/v1`: configure one revision's answers with `openai_stub.configure_route(R, ...)`."""
     with OpenAIStub(port=0) as stub:
         yield stub
+
+
+@pytest.fixture(scope="session")
+def real_model() -> Iterator[RealModel]:
+    """SmolLM2-135M-Instruct on CPU behind llama.cpp's OpenAI-compatible server, loaded once per
+    session; missing, it fails the tests that need it with how to install it."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        model = RealModel(log_path=LOG_DIR / "real-model.log").start()
+    except RealModelMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield model
+    model.stop()
 
 
 @pytest.fixture(scope="session")

@@ -522,6 +522,36 @@ def test_deleted_deployment_is_recreated(kube: Kubectl, ns: str, operator: Opera
     assert model["status"]["stableRevision"] == stable
 
 
+def test_hand_edited_deployment_at_rest_is_corrected_by_its_watch_event(
+    kube: Kubectl, ns: str, operator: OperatorProcess
+) -> None:
+    """At rest a Model is not re-planned: its passes are skipped (nothing it depends on changed,
+    and the session operator's full re-plan is an hour away). A hand edit of an owned object is
+    a watch event that changes the pass's inputs, and the pass that follows restores it."""
+    create_model(kube, ns, "drift-rest", small_spec())
+    stable = wait_phase(kube, ns, "drift-rest", "Ready", operator)["status"]["stableRevision"]
+    name = f"drift-rest-{stable}"
+    skipped = operator.reconciles("unchanged")
+    operator.wait_passes(ns, "drift-rest", 2)
+    assert operator.reconciles("unchanged") >= skipped + 2, "passes at rest were not skipped"
+
+    edit = {"spec": {"template": {"spec": {"containers": [{"name": "engine", "args": ["--hijacked"]}]}}}}
+    edited = json.loads(
+        kube.run(
+            "-n", ns, "patch", "deployment", name, "--type=strategic", "-p", json.dumps(edit), "-o", "json"
+        ).stdout
+    )
+    wait_for(
+        lambda: (
+            (dep := kube.get("deployment", ns, name) or {})["metadata"]["generation"]
+            > edited["metadata"]["generation"]
+            and "--hijacked" not in dep["spec"]["template"]["spec"]["containers"][0]["args"]
+        ),
+        60,
+        message=f"Deployment {name} restored after a hand edit at rest; log:\n{operator.log_tail(20)}",
+    )
+
+
 def test_edited_service_selector_is_restored(kube: Kubectl, ns: str, operator: OperatorProcess) -> None:
     create_model(kube, ns, "drift-s", small_spec())
     wait_phase(kube, ns, "drift-s", "Ready", operator)

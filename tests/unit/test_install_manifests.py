@@ -288,6 +288,8 @@ def test_chart_deployment_defaults(helm: Path) -> None:
         "LLMOPS_LOG_FORMAT": "json",
         "LLMOPS_METRICS_PORT": "8080",
         "LLMOPS_OPERATOR_IMAGE": main["image"],
+        "LLMOPS_RESYNC_SECONDS": "300",
+        "LLMOPS_FULL_RESYNC_SECONDS": "3600",
         "LLMOPS_LEADER_ELECT": "true",
         "LLMOPS_LEASE_DURATION_SECONDS": "15",
         "LLMOPS_RENEW_DEADLINE_SECONDS": "10",
@@ -319,6 +321,7 @@ def test_chart_values_reach_the_deployment(helm: Path) -> None:
         "logFormat": "plain",
         "metrics": {"port": 9100},
         "nodeSelector": {"node-role": "infra"},
+        "resync": {"seconds": 120, "fullSeconds": 7200},
     }
     rendered = helm_template(helm, values)
     deployment = one(rendered, "Deployment")
@@ -330,6 +333,8 @@ def test_chart_values_reach_the_deployment(helm: Path) -> None:
     assert env(deployment)["LLMOPS_METRICS_PORT"] == "9100"
     assert env(deployment)["LLMOPS_PROMETHEUS_URL"] == "http://prom.example:9090"
     assert env(deployment)["LLMOPS_LOG_FORMAT"] == "plain"
+    assert env(deployment)["LLMOPS_RESYNC_SECONDS"] == "120"
+    assert env(deployment)["LLMOPS_FULL_RESYNC_SECONDS"] == "7200"
     assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {"node-role": "infra"}
     service = one(rendered, "Service")
     assert service["spec"]["ports"][0]["port"] == 9100

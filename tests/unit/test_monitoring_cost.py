@@ -204,3 +204,17 @@ def test_an_unchanged_revision_keeps_its_record_until_the_refresh() -> None:
     after, _ = cost.plan_cost(first, scaled, rates, PRICED, T0 + timedelta(minutes=4), timedelta(minutes=5))
     assert after is not None and after.revisions[0].gpu_hours == pytest.approx(2 * 4 / 60)
     assert after.revisions[0].ready_replicas == 5
+
+
+def test_a_revision_that_accrues_asks_for_its_refresh_and_an_idle_one_does_not() -> None:
+    """Passes at rest are driven by events: the refresh timer keeps GPU-hours within the accrual
+    gap for revisions that spend, and a Model that spends nothing is left alone."""
+    spending = cost.accrue(None, "r1", 2, 1, T0)
+    idle = cost.accrue(None, "r2", 0, 1, T0)
+    refresh = timedelta(minutes=5)
+    status = cost.summarize([spending, idle], None)
+    assert cost.next_refresh(status, T0 + timedelta(minutes=1), refresh) == 240.0
+    assert cost.next_refresh(status, T0 + timedelta(minutes=9), refresh) == 0.0
+    assert cost.next_refresh(cost.summarize([idle], None), T0, refresh) is None
+    assert cost.next_refresh(None, T0, refresh) is None
+    assert refresh <= cost.MAX_ACCRUAL_GAP

@@ -33,6 +33,7 @@ from llmops_operator.rollout.analysis.rounds import Taken
 from llmops_operator.rollout.analysis.run import take_measurements
 from llmops_operator.runtime.context import OperatorContext
 from llmops_operator.runtime.failures import Failure, summary
+from llmops_operator.runtime.pass_cache import fingerprint
 from llmops_operator.runtime.store import Key
 
 log = logging.getLogger("llmops.model")
@@ -70,13 +71,15 @@ def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
         ctx.metrics.model_passes.labels(namespace, name).inc()
         ctx.metrics.reconcile_seconds.observe(time.monotonic() - started)
         ctx.metrics.api_requests.set(ctx.kube.request_count)
+        for (verb, resource), count in list(ctx.kube.requests_by.items()):
+            ctx.metrics.api_requests_by.labels(verb, resource).set(count)
     if result.failures:
         ctx.metrics.reconciles.labels("error").inc()
         delay = ctx.backoff.failed(key)
         log.warning("Model %s/%s: %s; retrying in %.0fs", namespace, name, summary(result.failures), delay)
         return delay
     ctx.backoff.succeeded(key)
-    ctx.metrics.reconciles.labels("ok").inc()
+    ctx.metrics.reconciles.labels("unchanged" if result.skipped else "ok").inc()
     resync = ctx.settings.resync_seconds
     return min(result.requeue_after or resync, resync)
 
@@ -91,6 +94,11 @@ def _pass(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> PassRes
         failures = [Failure("read", "", exc.message or str(exc))]
         record_failure(ctx, model, failures, now)
         return PassResult(None, failures)
+    key, started = (model["metadata"]["namespace"], model["metadata"]["name"]), time.monotonic()
+    unchanged = ctx.passes.skip(key, fingerprint(world), started)
+    if unchanged is not None:
+        return PassResult(unchanged, [], skipped=True)
+    ctx.passes.forget(key)  # a pass that fails is never skipped on retry
     plan = plan_model(world)
     retry_after: float | None = None
     if plan.run_analysis and spec is not None:
@@ -106,7 +114,28 @@ def _pass(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> PassRes
     result = execute(ctx, model, plan, now)
     if retry_after is not None:
         result = replace(result, requeue_after=min(result.requeue_after or retry_after, retry_after))
+    if not result.failures:
+        _settle(ctx, key, world, started, result.requeue_after)
     return result
+
+
+def _settle(ctx: OperatorContext, key: Key, world: World, started: float, requeue: float | None) -> None:
+    """Remember the world as this pass left it: the Model and owned objects as our writes
+    returned them, so the watch events echoing those writes find nothing new."""
+    namespace, name = key
+    model, store = ctx.store.models.get(namespace, name), ctx.store
+    if model is None:
+        ctx.passes.forget(key)
+        return
+    left = replace(
+        world,
+        model=model,
+        deployments=store.deployments.owned_by(namespace, name),
+        jobs=store.jobs.owned_by(namespace, name),
+        eval_runs=store.eval_runs.owned_by(namespace, name),
+        configmaps=store.configmaps.owned_by(namespace, name),
+    )
+    ctx.passes.settle(key, world, left, started, requeue, ctx.settings.full_resync_seconds)
 
 
 def _spec(model: dict[str, Any]) -> ModelSpec | None:

@@ -45,6 +45,7 @@ def apply_owned(ctx: OperatorContext, obj: dict[str, Any]) -> None:
     ctx.applied_hash[key] = body_hash
     ctx.applied_generation[key] = _fingerprint(result)
     if cache is not None:
+        ctx.passes.wrote(result)
         cache.upsert(result)
 
 
@@ -57,6 +58,7 @@ def create_once(ctx: OperatorContext, obj: dict[str, Any]) -> None:
         return
     created = ctx.kube.create_if_absent(obj)
     if created is not None:
+        ctx.passes.wrote(created)
         cache.upsert(created)
 
 
@@ -117,6 +119,7 @@ def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
             failures.append(Failure("status", f"Model {name}", exc.message or str(exc)))
             record_failure(ctx, model, failures, now)
             return PassResult(None, failures)
+        ctx.passes.wrote(result)
         ctx.store.models.upsert(result)
     if events:
         involved = {**model, "apiVersion": API_VERSION, "kind": "Model"}
@@ -136,6 +139,8 @@ class PassResult:
     """The plan's own next pass (None: nothing scheduled)."""
     failures: list[Failure]
     """Steps the API server refused (empty for a clean pass)."""
+    skipped: bool = False
+    """Nothing the pass depends on changed, so it planned nothing (runtime/pass_cache.py)."""
 
 
 def record_failure(
@@ -177,6 +182,7 @@ def _scale(ctx: OperatorContext, namespace: str, deployment: str, replicas: int)
         result = ctx.kube.patch_guarded("Deployment", namespace, deployment, patch, version)
     else:
         result = ctx.kube.patch("Deployment", namespace, deployment, patch)
+    ctx.passes.wrote(result)
     ctx.store.deployments.upsert(result)
 
 

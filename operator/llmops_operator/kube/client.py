@@ -100,6 +100,15 @@ def object_path(kind: str, namespace: str, name: str | None = None, subresource:
     return path
 
 
+def _resource_of(path: str) -> str:
+    """`deployments` or `models/status` from a REST path (the object's name left out)."""
+    parts = path.split("/")
+    if "namespaces" in parts:
+        rest = parts[parts.index("namespaces") + 2 :]
+        return "/".join(rest[:1] + rest[2:3])
+    return parts[-2] if len(parts) > 2 else path
+
+
 class Kube:
     """Counted, typed-enough access to the API server for the operator's own objects."""
 
@@ -114,6 +123,8 @@ class Kube:
         self.timeout = timeout
         self._count_lock = threading.Lock()
         self.request_count = 0
+        self.requests_by: dict[tuple[str, str], int] = {}
+        """(verb, resource[/subresource]) -> requests, for the scale benchmark's breakdown."""
 
     def _call(
         self,
@@ -123,8 +134,10 @@ class Kube:
         query: dict[str, str] | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
+        what = (method, _resource_of(path))
         with self._count_lock:
             self.request_count += 1
+            self.requests_by[what] = self.requests_by.get(what, 0) + 1
         url = self.api.configuration.host + path + (f"?{urlencode(query)}" if query else "")
         headers = {"Accept": "application/json", "Content-Type": content_type}
         self.api.update_params_for_auth(headers, [], ["BearerToken"], url, method, body)

@@ -22,7 +22,6 @@ from llmops_operator.gpu.planner import GpuNodeInfo, ModelFacts
 from llmops_operator.monitoring.cost import DEFAULT_REFRESH, Rates
 from llmops_operator.monitoring.prices import Prices
 
-RESYNC_SECONDS = 30.0
 PENDING_POLL_SECONDS = 5.0
 
 
@@ -94,7 +93,9 @@ class ModelPlan:
     """The full new status (wire form)."""
     events: list[tuple[str, str, str]] = field(default_factory=list)
     """(type, reason, message), emitted after the status write."""
-    requeue_after: float | None = RESYNC_SECONDS
+    requeue_after: float | None = None
+    """When the plan must look again though nothing it watches changes (a pause, an analysis
+    interval, autoscaling, a schedule); None: watch events and the operator's resync suffice."""
     run_analysis: tuple[str, ...] = ()
     """Metrics to measure before planning again (the caller re-plans with the measurements)."""
     route_patch: dict[str, Any] | None = None

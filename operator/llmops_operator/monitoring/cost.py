@@ -153,6 +153,21 @@ def _clean(value: float | None) -> float | None:
     return value
 
 
+def next_refresh(
+    cost: CostStatus | None, now: datetime, refresh: timedelta = DEFAULT_REFRESH
+) -> float | None:
+    """Seconds until the first record that accrues (GPUs ready, or tokens flowing) is due to be
+    brought up to date; None when none accrues (a pass then waits for a change). Passes at rest
+    are driven by events, so this timer is what keeps GPU-hours within `MAX_ACCRUAL_GAP`."""
+    due = [
+        (record.accounted_at + refresh - now).total_seconds()
+        for record in (cost.revisions if cost else [])
+        if record.accounted_at is not None
+        and (record.gpus * record.ready_replicas > 0 or record.output_tokens_per_second)
+    ]
+    return max(min(due), 0.0) if due else None
+
+
 def plan_cost(
     previous: CostStatus | None,
     serving: Sequence[Serving],

@@ -21,6 +21,7 @@ from llmops_operator.rollout.analysis.rounds import MeasurementRounds
 from llmops_operator.runtime.failures import Backoff
 from llmops_operator.runtime.leader import LeaderElector
 from llmops_operator.runtime.metrics import OperatorMetrics
+from llmops_operator.runtime.pass_cache import PassCache
 from llmops_operator.runtime.queue import WorkQueue
 from llmops_operator.runtime.store import Key, Store
 
@@ -29,7 +30,11 @@ from llmops_operator.runtime.store import Key, Store
 class Settings:
     prometheus_url: str
     operator_image: str
-    resync_seconds: float = 30.0
+    resync_seconds: float = 300.0
+    """How often a Model at rest is looked at again: its unwatched inputs (Secret, HTTPRoute,
+    load signal) are re-read and the pass is skipped when nothing changed."""
+    full_resync_seconds: float = 3600.0
+    """How often a Model is re-planned even when nothing it depends on changed (safety net)."""
     eval_endpoint_template: str = DEFAULT_ENDPOINT_TEMPLATE
     prometheus_timeout_seconds: float = 10.0
     """Per query, and the deadline of a round of analysis measurements (elapsed time)."""
@@ -48,6 +53,8 @@ class OperatorContext:
     settings: Settings
     store: Store = field(default_factory=Store)
     queue: WorkQueue = field(default_factory=WorkQueue)
+    passes: PassCache = field(default_factory=PassCache)
+    """The last full pass per Model, to skip passes whose inputs did not change."""
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     # Generation of each owned object right after our last apply: a different generation seen
     # later means someone else edited it (drift). Lost on restart, which costs one re-apply.
@@ -87,6 +94,7 @@ class OperatorContext:
             prometheus_url=args.prometheus_url,
             operator_image=args.operator_image,
             resync_seconds=args.resync_seconds,
+            full_resync_seconds=args.full_resync_seconds,
             eval_endpoint_template=args.eval_endpoint_template,
             prices=load_prices(args.gpu_prices),
             cost_window=args.cost_window,
@@ -116,6 +124,7 @@ class OperatorContext:
     def forget_model(self, key: Key) -> None:
         namespace, name = key
         self.metrics.forget(namespace, name)
+        self.passes.forget(key)
         if self.rounds is not None:
             self.rounds.forget(key)
 

@@ -164,8 +164,15 @@ class Store:
         }
 
     def on_event(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Apply one watch event; returns the plain object."""
-        obj = plain(body)
+        """Apply one watch event; returns the plain object.
+
+        A plain dict (the event's object as kopf decoded it, fresh per event and never changed
+        afterwards) is kept as it is, with copies of only the two levels the cache edits; any
+        other mapping (a kopf body view) is copied whole."""
+        if isinstance(body, dict):
+            obj = {**body, "metadata": dict(body.get("metadata") or {})}
+        else:
+            obj = plain(body)
         cache = self.cache_for(kind)
         if event_type == "DELETED":
             cache.remove(obj["metadata"]["namespace"], obj["metadata"]["name"])

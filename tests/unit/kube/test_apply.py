@@ -25,6 +25,7 @@ class FakeKube:
         self.version = 0
         self.status_missing = False
         self.request_count = 0
+        self.requests_by: dict[tuple[str, str], int] = {}
         self.refuse: dict[tuple[str, str], KubeError] = {}
         """(verb, object name) -> the error the server answers."""
 
