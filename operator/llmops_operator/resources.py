@@ -381,24 +381,7 @@ def cache_loader_job(
     if ref is not None:
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
     labels = {**revisions.model_labels(model.name), LABEL_COMPONENT: LOADER_COMPONENT}
-    volumes: list[dict[str, Any]] = [
-        {
-            "name": "weights-cache",
-            "persistentVolumeClaim": {"claimName": revisions.cache_pvc_name(model.name)},
-        }
-    ]
-    mounts: list[dict[str, Any]] = [{"name": "weights-cache", "mountPath": CACHE_MOUNT}]
-    if spec.source.scheme == "pvc":
-        volumes.append(
-            {
-                "name": "weights-source",
-                "persistentVolumeClaim": {
-                    "claimName": spec.source.location.partition("/")[0],
-                    "readOnly": True,
-                },
-            }
-        )
-        mounts.append({"name": "weights-source", "mountPath": SOURCE_MOUNT, "readOnly": True})
+    volumes, mounts = _loader_volumes(model, spec)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -429,6 +412,29 @@ def cache_loader_job(
             },
         },
     }
+
+
+def _loader_volumes(model: ModelRef, spec: ModelSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The loader's volumes and mounts: the cache PVC, and the source PVC read-only for pvc:// sources."""
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": "weights-cache",
+            "persistentVolumeClaim": {"claimName": revisions.cache_pvc_name(model.name)},
+        }
+    ]
+    mounts: list[dict[str, Any]] = [{"name": "weights-cache", "mountPath": CACHE_MOUNT}]
+    if spec.source.scheme == "pvc":
+        volumes.append(
+            {
+                "name": "weights-source",
+                "persistentVolumeClaim": {
+                    "claimName": spec.source.location.partition("/")[0],
+                    "readOnly": True,
+                },
+            }
+        )
+        mounts.append({"name": "weights-source", "mountPath": SOURCE_MOUNT, "readOnly": True})
+    return volumes, mounts
 
 
 def job_state(job: Mapping[str, Any] | None) -> str:

@@ -24,6 +24,7 @@ from llmops_sim.emitter import Emitter
 from llmops_sim.job_runner import JobRunner
 from llmops_sim.openai_stub import OpenAIStub
 from llmops_sim.pod_mirror import PodMirror
+from llmops_sim.real_model import RealModel, RealModelMissing
 from llmops_sim.volumes import VolumeProvisioner
 from polling import wait_for
 
@@ -199,6 +200,19 @@ def openai_stub() -> Iterator[OpenAIStub]:
     at `/r/R/v1`: configure one revision's answers with `openai_stub.configure_route(R, ...)`."""
     with OpenAIStub(port=0) as stub:
         yield stub
+
+
+@pytest.fixture(scope="session")
+def real_model() -> Iterator[RealModel]:
+    """SmolLM2-135M-Instruct on CPU behind llama.cpp's OpenAI-compatible server, loaded once per
+    session; missing, it fails the tests that need it with how to install it."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        model = RealModel(log_path=LOG_DIR / "real-model.log").start()
+    except RealModelMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield model
+    model.stop()
 
 
 @pytest.fixture(scope="session")

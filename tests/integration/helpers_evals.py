@@ -8,6 +8,9 @@ it could judge (Error).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +180,36 @@ def diagnosis(kube: Kubectl, namespace: str, model: str, operator_log: str) -> s
     return "\n".join(lines)
 
 
+def eval_run(namespace: str, name: str, gate: str, endpoint: str, model: str = "bot") -> dict[str, Any]:
+    """An EvalRun of `gate` against `endpoint`, as the operator would create it (revision r1)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "EvalRun",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"gate": gate, "model": model, "revision": "r1", "endpoint": endpoint},
+    }
+
+
+def run_eval_job(kubeconfig: Path, namespace: str, name: str, timeout: float = 300) -> None:
+    """What the eval Job runs, `llmops-operator eval --evalrun NS/NAME`, here as a local process."""
+    job = subprocess.run(
+        [sys.executable, "-m", "llmops_operator.cli.main", "eval", "--evalrun", f"{namespace}/{name}"],
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)}, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert job.returncode == 0, job.stdout + job.stderr
+
+
+def kubectl_llmops_report(kubeconfig: Path, namespace: str, name: str, out: Path) -> str:
+    """`kubectl llmops report NAME -o OUT` (the kubectl plugin); returns what it printed."""
+    plugin = Path(sys.executable).with_name("kubectl-llmops")
+    shown = subprocess.run(
+        [str(plugin), "-n", namespace, "report", name, "-o", str(out)],
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout
+
+
 def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -189,13 +222,16 @@ __all__ = [
     "PROMPT",
     "condition",
     "diagnosis",
+    "eval_run",
     "eval_run_for",
     "eval_runs",
     "events_of",
     "expected_revision",
     "gate_manifest",
     "gated_model_spec",
+    "kubectl_llmops_report",
     "prompt_spec",
     "prompt_version",
     "revision_record",
+    "run_eval_job",
 ]

@@ -9,13 +9,11 @@ EvalRun (so deleted with it), and the HTML page `kubectl llmops report` writes f
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers_evals import eval_run, kubectl_llmops_report, run_eval_job
 from helpers_model import Kubectl
 
 from llmops_operator.evals import case_record
@@ -57,12 +55,7 @@ def _objects(namespace: str, endpoint: str) -> list[dict[str, Any]]:
             "concurrency": 8,
         },
     }
-    run = {
-        "apiVersion": API,
-        "kind": "EvalRun",
-        "metadata": {"name": "run-1", "namespace": namespace},
-        "spec": {"gate": "g", "model": "bot", "revision": "r1", "endpoint": endpoint},
-    }
+    run = eval_run(namespace, "run-1", "g", endpoint)
     return [prompt, gate, run]
 
 
@@ -74,12 +67,7 @@ def test_case_record_is_kept_owned_and_read_back_by_kubectl_llmops_report(
     with OpenAIStub(answers=answers) as stub:
         for obj in _objects(namespace, stub.url):
             cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(obj))
-        env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-        job = subprocess.run(
-            [sys.executable, "-m", "llmops_operator.cli.main", "eval", "--evalrun", f"{namespace}/run-1"],
-            env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-    assert job.returncode == 0, job.stdout + job.stderr
+        run_eval_job(cluster.kubeconfig, namespace, "run-1")
 
     run = kube.get("evalrun", namespace, "run-1")  # the Job process has exited: status is written
     status = run["status"]
@@ -94,13 +82,7 @@ def test_case_record_is_kept_owned_and_read_back_by_kubectl_llmops_report(
     assert len(record["cases"]) == CASES + 1 and record["cases"][0]["id"] == "leaky"
 
     out = tmp_path / "run.html"
-    plugin = Path(sys.executable).with_name("kubectl-llmops")
-    shown = subprocess.run(
-        [str(plugin), "-n", namespace, "report", "run-1", "-o", str(out)],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert shown.returncode == 0, shown.stderr
-    assert f"({CASES + 1} cases)" in shown.stdout
+    assert f"({CASES + 1} cases)" in kubectl_llmops_report(cluster.kubeconfig, namespace, "run-1", out)
     page = out.read_text()
     assert page.count('<tbody class="case"') == CASES + 1, "every case, not the 50 in status"
     assert page.index('data-id="leaky"') < page.index('data-id="case-00"'), "failing case first"
@@ -108,10 +90,6 @@ def test_case_record_is_kept_owned_and_read_back_by_kubectl_llmops_report(
     assert "email bo*@*******.*rg" in page  # ... and the finding masked in the assertion detail
 
     cluster.kubectl("delete", "configmap", "run-1-cases", "-n", namespace)
-    shown = subprocess.run(
-        [str(plugin), "-n", namespace, "report", "run-1", "-o", str(out)],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert shown.returncode == 0, shown.stderr
+    kubectl_llmops_report(cluster.kubeconfig, namespace, "run-1", out)
     page = out.read_text()
     assert "ConfigMap &#39;run-1-cases&#39; is gone" in page and page.count('<tbody class="case"') == 50

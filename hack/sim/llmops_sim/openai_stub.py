@@ -10,7 +10,8 @@ Modes (switchable while running, from Python or with `POST /control`):
          message); otherwise `defaultAnswer`, otherwise echo the last user message
   bad    wrong and rude answers
   error  every request gets HTTP 500 (and /health 503)
-  judge  answer like a grading model: "... Score: <judgeScore>", or {"reason", "score"} JSON
+  judge  answer like a grading model: "... Score: <judgeScore>", or {"reason", "score"} JSON with
+         judgeScore (0..1) put on the requested schema's integer scale
          when asked for structured output (response_format)
   slow   good answers after `delayMs` (delay also combines with any mode)
   flaky  good answers, but a `flakyRate` share of requests gets 429 or 500
@@ -245,7 +246,7 @@ class OpenAIStub:
             if wanted_format is not None and wanted_format not in state.response_formats:
                 return 400, {"error": {"message": f"response_format {wanted_format} unsupported"}}, {}
             if mode == "judge" and wanted_format is not None:
-                content = json.dumps({"reason": "graded against the rubric", "score": state.judge_score})
+                content = json.dumps({"reason": "graded against the rubric", "score": _on_scale(state, body)})
             elif mode == "judge":
                 content = f"The answer was graded against the rubric.\nScore: {state.judge_score}"
             elif mode == "bad":
@@ -306,6 +307,17 @@ class OpenAIStub:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _on_scale(state: StubState, body: dict[str, Any]) -> float | int:
+    """judgeScore as a judge obeying the requested schema writes it: an integer 0..maximum when
+    the schema asks for one (so judgeScore 0.9 is 9 of 10, and 7 is an out-of-range 70)."""
+    response_format = body.get("response_format") or {}
+    schema = (response_format.get("json_schema") or {}).get("schema") or response_format.get("schema") or {}
+    score = (schema.get("properties") or {}).get("score") or {}
+    if score.get("type") == "integer":
+        return round(state.judge_score * score.get("maximum", 1))
+    return state.judge_score
 
 
 def main(argv: list[str] | None = None) -> None:

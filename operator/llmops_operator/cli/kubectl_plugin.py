@@ -221,11 +221,26 @@ def _tree(lines: list[str], prefix: str, items: list[tuple[str, list[Any]]]) -> 
 
 def render_tree(snap: Snapshot, color: bool = False, width: int = WIDTH) -> str:
     """The `kubectl llmops get` view of one Model."""
-    model = snap.model
+    status = snap.model.get("status") or {}
+    rollout = status.get("rollout") or {}
+    lines = _header(snap.model, width)
+    _tree(lines, "", _revision_items(snap))
+    lines += _analysis(rollout)
+    conditions = [
+        f"{c['type']}={c['status']}"
+        + (f"({c['reason']})" if c.get("status") != "True" and c.get("reason") else "")
+        for c in status.get("conditions") or []
+    ]
+    if conditions:
+        lines += wrap("Conditions:", conditions, indent="  ", width=width)
+    return "\n".join(paint(fit(line, width), color) for line in lines)
+
+
+def _header(model: Mapping[str, Any], width: int) -> list[str]:
+    """The Model's phase, endpoint, rollout message, canary steps and pauses."""
     meta, spec, status = model["metadata"], model.get("spec") or {}, model.get("status") or {}
     rollout = status.get("rollout") or {}
-    stable, canary = status.get("stableRevision"), status.get("canaryRevision")
-    weight = int(rollout.get("weight", 0)) if canary else 0
+    canary = status.get("canaryRevision")
     ready = f"{status.get('readyReplicas', 0)}/{status.get('replicas', 0)}"
     strategy = (spec.get("rollout") or {}).get("strategy", "RollingUpdate")
     lines = [
@@ -249,7 +264,16 @@ def render_tree(snap: Snapshot, color: bool = False, width: int = WIDTH) -> str:
     for pause in rollout.get("pauseConditions") or []:
         text = f"Paused ({pause.get('reason')}) since {pause.get('startTime')}: {pause.get('message', '')}"
         lines += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ")
+    return lines
 
+
+def _revision_items(snap: Snapshot) -> list[tuple[str, list[Any]]]:
+    """One tree item per revision (canary, stable, then old ones) with its Deployments, their
+    pods by node, and its EvalRuns."""
+    status = snap.model.get("status") or {}
+    rollout = status.get("rollout") or {}
+    stable, canary = status.get("stableRevision"), status.get("canaryRevision")
+    weight = int(rollout.get("weight", 0)) if canary else 0
     records = {r["revision"]: r for r in status.get("revisions") or []}
     by_revision: dict[str, list[dict[str, Any]]] = {}
     for deployment in snap.deployments:
@@ -278,27 +302,22 @@ def render_tree(snap: Snapshot, color: bool = False, width: int = WIDTH) -> str:
             if (run.get("spec") or {}).get("revision") == revision:
                 children.append((_eval_run_text(run), []))
         items.append((f"revision {revision}  {role}  weight {share}%  {outcome}", children))
-    _tree(lines, "", items)
+    return items
 
+
+def _analysis(rollout: Mapping[str, Any]) -> list[str]:
+    """The latest measurement of each analysed metric."""
     latest: dict[str, Mapping[str, Any]] = {}
     for measurement in (rollout.get("analysis") or {}).get("measurements") or []:
         latest[measurement["metric"]] = measurement
-    if latest:
-        lines.append("Analysis (latest per metric):")
-        for name, m in latest.items():
-            value = "-" if m.get("value") is None else f"{m['value']:.4g}"
-            stable_value = "" if m.get("stableValue") is None else f" (stable {m['stableValue']:.4g})"
-            lines.append(
-                f"  {name:<16} {m.get('phase', ''):<12} {value}{stable_value}  {m.get('threshold', '')}"
-            )
-    conditions = [
-        f"{c['type']}={c['status']}"
-        + (f"({c['reason']})" if c.get("status") != "True" and c.get("reason") else "")
-        for c in status.get("conditions") or []
-    ]
-    if conditions:
-        lines += wrap("Conditions:", conditions, indent="  ", width=width)
-    return "\n".join(paint(fit(line, width), color) for line in lines)
+    if not latest:
+        return []
+    lines = ["Analysis (latest per metric):"]
+    for name, m in latest.items():
+        value = "-" if m.get("value") is None else f"{m['value']:.4g}"
+        stable_value = "" if m.get("stableValue") is None else f" (stable {m['stableValue']:.4g})"
+        lines.append(f"  {name:<16} {m.get('phase', ''):<12} {value}{stable_value}  {m.get('threshold', '')}")
+    return lines
 
 
 def last_decision(model: Mapping[str, Any]) -> str:

@@ -7,9 +7,189 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from llmops_operator.cli import eval_cmd, plan_cmd
 from llmops_operator.loader import load_weights
+
+
+@dataclass(frozen=True)
+class EnvFlag:
+    """A `run` flag whose default comes from an environment variable (its help names it)."""
+
+    flag: str
+    variable: str
+    default: str
+    help: str
+    kind: Callable[[str], Any] = str
+    choices: tuple[str, ...] | None = None
+
+    def add(self, parser: argparse.ArgumentParser) -> None:
+        default = self.kind(os.environ.get(self.variable, self.default))
+        parser.add_argument(self.flag, type=self.kind, default=default, choices=self.choices, help=self.help)
+
+
+RUN_FLAGS = (
+    EnvFlag(
+        "--prometheus-url",
+        "LLMOPS_PROMETHEUS_URL",
+        "http://prometheus.monitoring.svc:9090",
+        "Prometheus used for canary analysis (env LLMOPS_PROMETHEUS_URL)",
+    ),
+    EnvFlag(
+        "--log-format",
+        "LLMOPS_LOG_FORMAT",
+        "plain",
+        "log format (env LLMOPS_LOG_FORMAT)",
+        choices=("plain", "full", "json"),
+    ),
+    EnvFlag(
+        "--metrics-port",
+        "LLMOPS_METRICS_PORT",
+        "8080",
+        "port of the operator's own Prometheus metrics (0 disables; env LLMOPS_METRICS_PORT)",
+        int,
+    ),
+    EnvFlag(
+        "--metrics-address",
+        "LLMOPS_METRICS_ADDRESS",
+        "0.0.0.0",
+        "address the metrics endpoint binds to (env LLMOPS_METRICS_ADDRESS)",
+    ),
+    EnvFlag(
+        "--operator-image",
+        "LLMOPS_OPERATOR_IMAGE",
+        "ghcr.io/llmops-dev/llmops-operator:0.1.0",
+        "image used for the weight loader and evaluation Jobs (env LLMOPS_OPERATOR_IMAGE)",
+    ),
+    EnvFlag(
+        "--resync-seconds",
+        "LLMOPS_RESYNC_SECONDS",
+        "300",
+        "how often a Model at rest is looked at again: unwatched inputs (Secret, HTTPRoute, load "
+        "signal) are re-read, and the pass is skipped when nothing changed (env LLMOPS_RESYNC_SECONDS)",
+        float,
+    ),
+    EnvFlag(
+        "--full-resync-seconds",
+        "LLMOPS_FULL_RESYNC_SECONDS",
+        "3600",
+        "how often a Model is re-planned even when nothing it depends on changed; watch events "
+        "and the plan's own timers drive every other pass (env LLMOPS_FULL_RESYNC_SECONDS)",
+        float,
+    ),
+    EnvFlag(
+        "--eval-endpoint-template",
+        "LLMOPS_EVAL_ENDPOINT_TEMPLATE",
+        "http://{service}.{namespace}.svc:{port}/v1",
+        "how eval Jobs reach a revision; placeholders {service} {namespace} {port} {model} {revision} "
+        "(env LLMOPS_EVAL_ENDPOINT_TEMPLATE)",
+    ),
+    EnvFlag(
+        "--prometheus-timeout-seconds",
+        "LLMOPS_PROMETHEUS_TIMEOUT_SECONDS",
+        "10",
+        "timeout of one Prometheus query, and the elapsed time after which a round of analysis "
+        "measurements that has not answered counts as Error (env LLMOPS_PROMETHEUS_TIMEOUT_SECONDS)",
+        float,
+    ),
+    EnvFlag(
+        "--eval-run-history",
+        "LLMOPS_EVAL_RUN_HISTORY",
+        "5",
+        "finished EvalRuns kept per Model and gate; older ones are deleted (env LLMOPS_EVAL_RUN_HISTORY)",
+        int,
+    ),
+)
+"""The `run` flags before the leader election ones, in `--help` order."""
+
+LEADER_ELECTION_FLAGS = (
+    EnvFlag(
+        "--leader-election-id",
+        "LLMOPS_LEADER_ELECTION_ID",
+        "llmops-operator",
+        "name of the Lease (env LLMOPS_LEADER_ELECTION_ID)",
+    ),
+    EnvFlag(
+        "--leader-election-namespace",
+        "LLMOPS_LEADER_ELECTION_NAMESPACE",
+        "",
+        "namespace of the Lease; default: the operator's own (env LLMOPS_LEADER_ELECTION_NAMESPACE)",
+    ),
+)
+
+LEASE_FLAGS = (
+    EnvFlag(
+        "--lease-duration-seconds",
+        "LLMOPS_LEASE_DURATION_SECONDS",
+        "15",
+        "how long a Lease not renewed stays with its holder before another replica takes it "
+        "(env LLMOPS_LEASE_DURATION_SECONDS)",
+        float,
+    ),
+    EnvFlag(
+        "--renew-deadline-seconds",
+        "LLMOPS_RENEW_DEADLINE_SECONDS",
+        "10",
+        "how long the leader tries to renew before it stops reconciling (env LLMOPS_RENEW_DEADLINE_SECONDS)",
+        float,
+    ),
+    EnvFlag(
+        "--retry-period-seconds",
+        "LLMOPS_RETRY_PERIOD_SECONDS",
+        "2",
+        "time between two tries to take or renew the Lease (env LLMOPS_RETRY_PERIOD_SECONDS)",
+        float,
+    ),
+)
+
+SERVING_FLAGS = (
+    EnvFlag(
+        "--health-port",
+        "LLMOPS_HEALTH_PORT",
+        "8081",
+        "port of /healthz and /readyz (0 disables; env LLMOPS_HEALTH_PORT)",
+        int,
+    ),
+    EnvFlag(
+        "--health-address",
+        "LLMOPS_HEALTH_ADDRESS",
+        "0.0.0.0",
+        "address the health endpoints bind to (env LLMOPS_HEALTH_ADDRESS)",
+    ),
+    EnvFlag(
+        "--stall-seconds",
+        "LLMOPS_STALL_SECONDS",
+        "300",
+        "/healthz fails when the leader has had work this long without finishing a pass "
+        "(env LLMOPS_STALL_SECONDS)",
+        float,
+    ),
+    EnvFlag(
+        "--gpu-prices",
+        "LLMOPS_GPU_PRICES",
+        "",
+        'price of one GPU-hour per GPU product, JSON or YAML: {"currency": "USD", "gpuHourPrices": '
+        '{"NVIDIA-H100-80GB-HBM3": 2.5}} (env LLMOPS_GPU_PRICES; default: no prices)',
+    ),
+    EnvFlag(
+        "--cost-window",
+        "LLMOPS_COST_WINDOW",
+        "2m",
+        "rate() window of the token rates in status.cost (env LLMOPS_COST_WINDOW)",
+    ),
+    EnvFlag(
+        "--cost-refresh-seconds",
+        "LLMOPS_COST_REFRESH_SECONDS",
+        "300",
+        "how often an unchanged revision's status.cost is rewritten; changes of replicas are "
+        "accounted at once (env LLMOPS_COST_REFRESH_SECONDS)",
+        float,
+    ),
+)
+"""The `run` flags after the leader election ones: health, cost."""
 
 
 def _add_run(subparsers: argparse._SubParsersAction) -> None:
@@ -22,104 +202,11 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         help="watch only this namespace (repeatable; env LLMOPS_NAMESPACES, comma-separated); "
         "default: cluster-wide",
     )
-    run.add_argument(
-        "--prometheus-url",
-        default=os.environ.get("LLMOPS_PROMETHEUS_URL", "http://prometheus.monitoring.svc:9090"),
-        help="Prometheus used for canary analysis (env LLMOPS_PROMETHEUS_URL)",
-    )
-    run.add_argument(
-        "--log-format",
-        choices=["plain", "full", "json"],
-        default=os.environ.get("LLMOPS_LOG_FORMAT", "plain"),
-        help="log format (env LLMOPS_LOG_FORMAT)",
-    )
-    run.add_argument(
-        "--metrics-port",
-        type=int,
-        default=int(os.environ.get("LLMOPS_METRICS_PORT", "8080")),
-        help="port of the operator's own Prometheus metrics (0 disables; env LLMOPS_METRICS_PORT)",
-    )
-    run.add_argument(
-        "--metrics-address",
-        default=os.environ.get("LLMOPS_METRICS_ADDRESS", "0.0.0.0"),
-        help="address the metrics endpoint binds to (env LLMOPS_METRICS_ADDRESS)",
-    )
-    run.add_argument(
-        "--operator-image",
-        default=os.environ.get("LLMOPS_OPERATOR_IMAGE", "ghcr.io/llmops-dev/llmops-operator:0.1.0"),
-        help="image used for the weight loader and evaluation Jobs (env LLMOPS_OPERATOR_IMAGE)",
-    )
-    run.add_argument(
-        "--resync-seconds",
-        type=float,
-        default=float(os.environ.get("LLMOPS_RESYNC_SECONDS", "300")),
-        help="how often a Model at rest is looked at again: unwatched inputs (Secret, HTTPRoute, load "
-        "signal) are re-read, and the pass is skipped when nothing changed (env LLMOPS_RESYNC_SECONDS)",
-    )
-    run.add_argument(
-        "--full-resync-seconds",
-        type=float,
-        default=float(os.environ.get("LLMOPS_FULL_RESYNC_SECONDS", "3600")),
-        help="how often a Model is re-planned even when nothing it depends on changed; watch events "
-        "and the plan's own timers drive every other pass (env LLMOPS_FULL_RESYNC_SECONDS)",
-    )
-    run.add_argument(
-        "--eval-endpoint-template",
-        default=os.environ.get("LLMOPS_EVAL_ENDPOINT_TEMPLATE", "http://{service}.{namespace}.svc:{port}/v1"),
-        help="how eval Jobs reach a revision; placeholders {service} {namespace} {port} {model} {revision} "
-        "(env LLMOPS_EVAL_ENDPOINT_TEMPLATE)",
-    )
-    run.add_argument(
-        "--prometheus-timeout-seconds",
-        type=float,
-        default=float(os.environ.get("LLMOPS_PROMETHEUS_TIMEOUT_SECONDS", "10")),
-        help="timeout of one Prometheus query, and the elapsed time after which a round of analysis "
-        "measurements that has not answered counts as Error (env LLMOPS_PROMETHEUS_TIMEOUT_SECONDS)",
-    )
-    run.add_argument(
-        "--eval-run-history",
-        type=int,
-        default=int(os.environ.get("LLMOPS_EVAL_RUN_HISTORY", "5")),
-        help="finished EvalRuns kept per Model and gate; older ones are deleted "
-        "(env LLMOPS_EVAL_RUN_HISTORY)",
-    )
+    for flag in RUN_FLAGS:
+        flag.add(run)
     _add_leader_election(run)
-    run.add_argument(
-        "--health-port",
-        type=int,
-        default=int(os.environ.get("LLMOPS_HEALTH_PORT", "8081")),
-        help="port of /healthz and /readyz (0 disables; env LLMOPS_HEALTH_PORT)",
-    )
-    run.add_argument(
-        "--health-address",
-        default=os.environ.get("LLMOPS_HEALTH_ADDRESS", "0.0.0.0"),
-        help="address the health endpoints bind to (env LLMOPS_HEALTH_ADDRESS)",
-    )
-    run.add_argument(
-        "--stall-seconds",
-        type=float,
-        default=float(os.environ.get("LLMOPS_STALL_SECONDS", "300")),
-        help="/healthz fails when the leader has had work this long without finishing a pass "
-        "(env LLMOPS_STALL_SECONDS)",
-    )
-    run.add_argument(
-        "--gpu-prices",
-        default=os.environ.get("LLMOPS_GPU_PRICES", ""),
-        help='price of one GPU-hour per GPU product, JSON or YAML: {"currency": "USD", "gpuHourPrices": '
-        '{"NVIDIA-H100-80GB-HBM3": 2.5}} (env LLMOPS_GPU_PRICES; default: no prices)',
-    )
-    run.add_argument(
-        "--cost-window",
-        default=os.environ.get("LLMOPS_COST_WINDOW", "2m"),
-        help="rate() window of the token rates in status.cost (env LLMOPS_COST_WINDOW)",
-    )
-    run.add_argument(
-        "--cost-refresh-seconds",
-        type=float,
-        default=float(os.environ.get("LLMOPS_COST_REFRESH_SECONDS", "300")),
-        help="how often an unchanged revision's status.cost is rewritten; changes of replicas are "
-        "accounted at once (env LLMOPS_COST_REFRESH_SECONDS)",
-    )
+    for flag in SERVING_FLAGS:
+        flag.add(run)
     run.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
 
@@ -131,45 +218,16 @@ def _add_leader_election(run: argparse.ArgumentParser) -> None:
         default=env("LLMOPS_LEADER_ELECT", "true").lower() in ("1", "true", "yes"),
         help="only the holder of a coordination.k8s.io Lease reconciles (env LLMOPS_LEADER_ELECT)",
     )
-    run.add_argument(
-        "--leader-election-id",
-        default=env("LLMOPS_LEADER_ELECTION_ID", "llmops-operator"),
-        help="name of the Lease (env LLMOPS_LEADER_ELECTION_ID)",
-    )
-    run.add_argument(
-        "--leader-election-namespace",
-        default=env("LLMOPS_LEADER_ELECTION_NAMESPACE", ""),
-        help="namespace of the Lease; default: the operator's own (env LLMOPS_LEADER_ELECTION_NAMESPACE)",
-    )
+    for flag in LEADER_ELECTION_FLAGS:
+        flag.add(run)
     run.add_argument(
         "--leader-election-identity",
         default=env("LLMOPS_LEADER_ELECTION_IDENTITY", env("POD_NAME", "")),
         help="this replica's name in the Lease; default: the pod name or host name "
         "(env LLMOPS_LEADER_ELECTION_IDENTITY)",
     )
-    for flag, variable, default, text in (
-        (
-            "--lease-duration-seconds",
-            "LLMOPS_LEASE_DURATION_SECONDS",
-            "15",
-            "how long a Lease not renewed stays with its holder before another replica takes it",
-        ),
-        (
-            "--renew-deadline-seconds",
-            "LLMOPS_RENEW_DEADLINE_SECONDS",
-            "10",
-            "how long the leader tries to renew before it stops reconciling",
-        ),
-        (
-            "--retry-period-seconds",
-            "LLMOPS_RETRY_PERIOD_SECONDS",
-            "2",
-            "time between two tries to take or renew the Lease",
-        ),
-    ):
-        run.add_argument(
-            flag, type=float, default=float(env(variable, default)), help=f"{text} (env {variable})"
-        )
+    for flag in LEASE_FLAGS:
+        flag.add(run)
 
 
 def _add_load_weights(subparsers: argparse._SubParsersAction) -> None:

@@ -95,7 +95,7 @@ def check_assertion(assertion: Assertion, name: str) -> None:
     elif assertion.type == "contains" and assertion.values is not None and not assertion.values:
         raise AssertionConfigError(f"{name}: contains needs at least one value")
     elif assertion.type in SAFETY_TYPES:
-        from llmops_operator.evals import safety  # safety builds on Outcome: imported when used
+        from llmops_operator.evals import safety  # cycle: safety builds on Outcome (defined here)
 
         problem = safety.check_assertion(assertion, name)
         if problem:
@@ -259,11 +259,20 @@ def check_latency(latency_ms: float | None, max_ms: float) -> Outcome:
     return Outcome(ok, float(ok), detail, measured=latency_ms)
 
 
+JUDGE_SCALE = 10
+"""A structured score is an integer 0..JUDGE_SCALE: llama.cpp's and vLLM's grammars enforce integer
+bounds while decoding, not number bounds (a 135M judge asked for a number 0..1 answered 100)."""
 JUDGE_SYSTEM_PROMPT = (
     "You grade answers written by an AI assistant. Follow the rubric strictly. "
     "Reply with a short justification and end with a final line 'Score: X', "
     "where X is a number between 0 (fails the rubric) and 1 (fully meets it)."
 )
+JUDGE_STRUCTURED_SYSTEM_PROMPT = (
+    "You grade answers written by an AI assistant. Follow the rubric strictly. "
+    f"Give a short reason, then a score: an integer from 0 (fails the rubric) to {JUDGE_SCALE} "
+    "(fully meets it)."
+)
+"""The system message when the judge answers in JUDGE_SCHEMA (judge.py swaps it in)."""
 
 
 def judge_messages(rubric: str, question: str, answer: str, expected: str | None) -> list[dict[str, str]]:
@@ -345,18 +354,19 @@ def parse_judge_score(text: str) -> float:
 JUDGE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "reason": {"type": "string", "maxLength": 600},
-        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "reason": {"type": "string", "maxLength": 300},
+        "score": {"type": "integer", "minimum": 0, "maximum": JUDGE_SCALE},
     },
     "required": ["reason", "score"],
     "additionalProperties": False,
 }
-"""What a judge asked for structured output must answer: the reason first, then a 0..1 score."""
+"""What a judge asked for structured output must answer: the reason first, then the score."""
 MAX_RAW_JUDGE_CHARS = 4000
 
 
 def parse_structured_judge(text: str) -> tuple[float, str]:
-    """Score and reason of an answer to JUDGE_SCHEMA; a score outside 0..1 is an error, never scaled."""
+    """Score (0..1) and reason of an answer to JUDGE_SCHEMA; a score outside 0..JUDGE_SCALE is an
+    error, never clipped."""
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -364,9 +374,9 @@ def parse_structured_judge(text: str) -> tuple[float, str]:
     score = obj.get("score") if isinstance(obj, dict) else None
     if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
         raise JudgeParseError(f"structured answer has no numeric score (score={score!r})")
-    if not 0 <= score <= 1:
-        raise JudgeScoreOutOfRange(f"score {score} is out of range 0..1")
-    return float(score), str(obj.get("reason") or "")
+    if not 0 <= score <= JUDGE_SCALE:
+        raise JudgeScoreOutOfRange(f"score {score} is out of range 0..{JUDGE_SCALE}")
+    return score / JUDGE_SCALE, str(obj.get("reason") or "")
 
 
 def check_judge(judge_answer: str, threshold: float, structured: bool = False) -> Outcome:
@@ -429,7 +439,7 @@ def _evaluate(
             return Outcome.failed_to_evaluate("judge gave no answer")
         return check_judge(judge_answer, threshold_of(assertion), judge_structured)
     if assertion.type in SAFETY_TYPES:
-        from llmops_operator.evals import safety
+        from llmops_operator.evals import safety  # cycle: safety builds on Outcome (defined here)
 
         return safety.evaluate(assertion, answer, case)
     try:

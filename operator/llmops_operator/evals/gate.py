@@ -122,19 +122,24 @@ def eval_run(
     }
 
 
+def newest_runs(eval_runs: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """The newest EvalRun of each gate named in `eval_runs` (by creation time, then name)."""
+    newest: dict[str, Mapping[str, Any]] = {}
+    for run in sorted(
+        eval_runs, key=lambda r: (r["metadata"].get("creationTimestamp") or "", r["metadata"]["name"])
+    ):
+        gate = (run.get("spec") or {}).get("gate")
+        if gate:
+            newest[gate] = run
+    return newest
+
+
 def last_run(gate: Mapping[str, Any], eval_runs: Iterable[Mapping[str, Any]]) -> str | None:
-    """The newest EvalRun of this gate in its namespace (by creation time, then name)."""
+    """The name of the newest EvalRun of this gate in its namespace."""
     meta = gate["metadata"]
-    runs = [
-        r
-        for r in eval_runs
-        if r["metadata"]["namespace"] == meta["namespace"]
-        and (r.get("spec") or {}).get("gate") == meta["name"]
-    ]
-    if not runs:
-        return None
-    newest = max(runs, key=lambda r: (r["metadata"].get("creationTimestamp") or "", r["metadata"]["name"]))
-    return newest["metadata"]["name"]
+    here = (r for r in eval_runs if r["metadata"]["namespace"] == meta["namespace"])
+    newest = newest_runs(here).get(meta["name"])
+    return newest["metadata"]["name"] if newest is not None else None
 
 
 def eval_gate_status(

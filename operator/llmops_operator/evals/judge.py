@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from llmops_operator.evals.assertions import JUDGE_SCHEMA
+from llmops_operator.evals.assertions import JUDGE_SCHEMA, JUDGE_STRUCTURED_SYSTEM_PROMPT
 from llmops_operator.evals.client import RESPONSE_FORMAT_STYLES, ChatClient, EndpointError
 
 REJECTED_REQUEST = frozenset({400, 422})
@@ -53,7 +53,7 @@ class Grader:
                     completion = await self.client.complete(self.model, messages, parameters)
                 else:
                     completion = await self.client.complete(
-                        self.model, messages, parameters, JUDGE_SCHEMA, style
+                        self.model, structured_messages(messages), parameters, JUDGE_SCHEMA, style
                     )
             except EndpointError as exc:
                 if style is None or exc.status not in REJECTED_REQUEST:
@@ -61,3 +61,10 @@ class Grader:
                 self.styles.pop(0)
                 continue
             return JudgeAnswer(completion.content, style is not None)
+
+
+def structured_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The grading conversation with the system message that describes JUDGE_SCHEMA's scale."""
+    if messages and messages[0].get("role") == "system":
+        return [{"role": "system", "content": JUDGE_STRUCTURED_SYSTEM_PROMPT}, *messages[1:]]
+    return [{"role": "system", "content": JUDGE_STRUCTURED_SYSTEM_PROMPT}, *messages]

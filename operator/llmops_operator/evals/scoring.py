@@ -155,6 +155,14 @@ def summarise_assertions(cases: list[CaseOutcome]) -> list[AssertionSummary]:
     return summaries
 
 
+def _blamed(verdicts: list[CaseVerdict], assertions: list[AssertionSummary]) -> list[str]:
+    """The weighted assertions that failed cases, in declaration order. A weight-0 assertion is
+    recorded, never blamed: it decided no case (with a real model, similarity scores were named
+    while the leak that failed the gate was not)."""
+    blamed = {name for v in verdicts if not v.passed and v.error is None for name in v.failed}
+    return [a.name for a in assertions if a.name in blamed]
+
+
 def _first_error(verdicts: list[CaseVerdict]) -> str:
     for v in verdicts:
         if v.error:
@@ -194,10 +202,7 @@ def verdict(
     failing: list[str] = []
     reasons: list[str] = []
     if candidate.pass_rate + EPSILON < criteria.pass_rate:
-        below = [a.name for a in assertions if a.failed and a.pass_rate + EPSILON < criteria.pass_rate]
-        if not below:
-            below = [a.name for a in sorted(assertions, key=lambda a: -a.failed) if a.failed]
-        failing.extend(below)
+        failing.extend(_blamed(candidate_verdicts, assertions))
         reasons.append(f"pass rate {candidate.pass_rate:.3f} < {criteria.pass_rate:g}")
     if criteria.latency_p95_ms is not None and (
         candidate.latency_p95_ms is None or candidate.latency_p95_ms > criteria.latency_p95_ms

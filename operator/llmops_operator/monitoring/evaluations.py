@@ -114,14 +114,10 @@ def _one(
     failed_jobs: set[str],
     now: datetime,
 ) -> quality.Decision:
+    """One scheduled evaluation: start its run when due, add its trend and requeue time to
+    `plan`, and return its QualityDegraded verdict."""
     gate_name = evaluation.gate
-    runs = quality.scheduled_runs(eval_runs, gate_name)
-    runs = [
-        r
-        if r.finished or r.name not in failed_jobs
-        else _as_error(r, "its eval Job failed before recording a result")
-        for r in runs
-    ]
+    runs = _runs_of(eval_runs, gate_name, failed_jobs)
     plan.delete += quality.history_to_delete(runs, evaluation.history_limit)
     gate = next((g for g in eval_gates if g["metadata"]["name"] == gate_name), None)
     try:
@@ -148,8 +144,7 @@ def _one(
         if due > now:
             wait = (due - now).total_seconds()
         elif serving_ready and not held:
-            gate_prompt = ((gate.get("spec") or {}).get("prompt") or {}).get("name")
-            bound = next((p.version for p in spec.prompts if p.name == gate_prompt), None)
+            bound = _bound_version(spec, gate)
             plan.start.append(ScheduledRun(run_name(gate_name, serving, due), gate_name, serving, bound))
             next_run = sched.next_after(now)
             wait = (next_run - now).total_seconds()
@@ -166,6 +161,25 @@ def _one(
         wait = max(wait, 1.0)
         plan.requeue_after = wait if plan.requeue_after is None else min(plan.requeue_after, wait)
     return decision
+
+
+def _runs_of(
+    eval_runs: Sequence[Mapping[str, Any]], gate: str, failed_jobs: set[str]
+) -> list[quality.RunResult]:
+    """The gate's scheduled runs, oldest first; a run whose Job failed before it recorded a
+    result is an Error."""
+    return [
+        r
+        if r.finished or r.name not in failed_jobs
+        else _as_error(r, "its eval Job failed before recording a result")
+        for r in quality.scheduled_runs(eval_runs, gate)
+    ]
+
+
+def _bound_version(spec: ModelSpec, gate: Mapping[str, Any]) -> int | None:
+    """The prompt version the Model binds for the prompt the gate evaluates, if any."""
+    gate_prompt = ((gate.get("spec") or {}).get("prompt") or {}).get("name")
+    return next((p.version for p in spec.prompts if p.name == gate_prompt), None)
 
 
 def _as_error(run: quality.RunResult, message: str) -> quality.RunResult:

@@ -17,6 +17,7 @@ from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.monitoring import CostStatus, QualityTrend
 from llmops_operator.evals import job as eval_jobs
 from llmops_operator.evals import verdict
+from llmops_operator.gpu.inventory import deployed_gpus
 from llmops_operator.monitoring import cost as costs
 from llmops_operator.monitoring.evaluations import plan_evaluations
 from llmops_operator.monitoring.prices import Prices
@@ -84,17 +85,8 @@ def _ready(deployments: Sequence[Mapping[str, Any]], revision: str) -> tuple[int
         if (deployment["metadata"].get("labels") or {}).get(LABEL_REVISION) != revision:
             continue
         ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
-        return ready, _gpus(deployment)
+        return ready, deployed_gpus(deployment)
     return 0, None
-
-
-def _gpus(deployment: Mapping[str, Any]) -> int | None:
-    pod = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
-    for container in pod.get("containers") or []:
-        limit = ((container.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu")
-        if limit is not None:
-            return int(limit)
-    return None
 
 
 def _evaluations(inputs: MonitorInputs, result: MonitorResult) -> None:

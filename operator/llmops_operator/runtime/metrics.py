@@ -1,20 +1,25 @@
 """The operator's own Prometheus metrics: rollouts, analysis outcomes, evals, reconciles, quality, cost.
 
 The alert rules and the dashboard (manifests/monitoring/, the chart's `monitoring` values) use
-these names; tests/unit/test_monitoring_rules.py checks that every name they use is defined here.
+these names; tests/unit/monitoring/test_monitoring_rules.py checks that every name they use is defined here.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from llmops_operator.evals.gate import newest_runs
 
 PHASES = ("Pending", "Progressing", "Paused", "Ready", "Degraded", "Failed")
 PAUSE_REASONS = ("PausedStep", "Inconclusive", "EvalGateError", "AnalysisError")
 EVAL_PHASES = ("Pending", "Running", "Passed", "Failed", "Error")
+MODEL = ("namespace", "model")
+"""The labels of every per-Model series."""
+_M = TypeVar("_M", Gauge, Counter, Histogram)
 
 
 class OperatorMetrics:
@@ -22,132 +27,134 @@ class OperatorMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.model_phase = Gauge(
+        self._series: dict[tuple[str, str], set[tuple[Gauge | Counter, tuple[str, ...]]]] = {}
+        self._define_model_metrics()
+        self._define_rollout_metrics()
+        self._define_reconcile_metrics()
+        self._define_eval_metrics()
+        self._define_cost_metrics()
+
+    def _metric(self, kind: type[_M], name: str, documentation: str, labels: Sequence[str] = ()) -> _M:
+        return kind(name, documentation, labels, registry=self.registry)
+
+    def _define_model_metrics(self) -> None:
+        """Per-Model state from the status just written."""
+        self.model_phase = self._metric(
+            Gauge,
             "llmops_model_phase",
             "1 for the Model's current phase, 0 for the others",
-            ["namespace", "model", "phase"],
-            registry=self.registry,
+            (*MODEL, "phase"),
         )
-        self.rollout_step = Gauge(
-            "llmops_rollout_step_index",
-            "Current canary step index",
-            ["namespace", "model"],
-            registry=self.registry,
+        self.model_ready = self._metric(
+            Gauge, "llmops_model_ready", "1 while the Model's Ready condition is True", MODEL
         )
-        self.rollout_weight = Gauge(
-            "llmops_rollout_canary_weight",
-            "Percentage of traffic on the canary",
-            ["namespace", "model"],
-            registry=self.registry,
-        )
-        self.analysis_measurements = Counter(
-            "llmops_analysis_measurements",
-            "Analysis measurements by outcome",
-            ["namespace", "model", "metric", "phase"],
-            registry=self.registry,
-        )
-        self.rollbacks = Counter(
-            "llmops_rollbacks",
-            "Automatic and manual rollbacks",
-            ["namespace", "model"],
-            registry=self.registry,
-        )
-        self.reconciles = Counter(
-            "llmops_reconciles", "Reconcile passes by result", ["result"], registry=self.registry
-        )
-        self.model_passes = Counter(
-            "llmops_model_reconciles",
-            "Reconcile passes per Model (ok or not): proof that the operator looked at it",
-            ["namespace", "model"],
-            registry=self.registry,
-        )
-        self.reconcile_seconds = Histogram(
-            "llmops_reconcile_duration_seconds", "Duration of one reconcile pass", registry=self.registry
-        )
-        self.api_requests = Gauge(
-            "llmops_api_requests", "API requests made by reconciles since start", registry=self.registry
-        )
-        self.api_requests_by = Gauge(
-            "llmops_api_requests_by_resource",
-            "API requests made by reconciles since start, by verb and resource",
-            ["verb", "resource"],
-            registry=self.registry,
-        )
-        self.model_ready = Gauge(
-            "llmops_model_ready",
-            "1 while the Model's Ready condition is True",
-            ["namespace", "model"],
-            registry=self.registry,
-        )
-        self.model_gpus = Gauge(
+        self.model_gpus = self._metric(
+            Gauge,
             "llmops_model_gpus",
             "GPUs requested by the Model's pods (replicas x GPUs per replica)",
-            ["namespace", "model"],
-            registry=self.registry,
+            MODEL,
         )
-        self.rollout_paused = Gauge(
+
+    def _define_rollout_metrics(self) -> None:
+        """Canary progress, pauses, analysis outcomes and rollbacks."""
+        self.rollout_step = self._metric(
+            Gauge, "llmops_rollout_step_index", "Current canary step index", MODEL
+        )
+        self.rollout_weight = self._metric(
+            Gauge, "llmops_rollout_canary_weight", "Percentage of traffic on the canary", MODEL
+        )
+        self.rollout_paused = self._metric(
+            Gauge,
             "llmops_rollout_paused",
             "1 for each reason the rollout is paused on, 0 for the others",
-            ["namespace", "model", "reason"],
-            registry=self.registry,
+            (*MODEL, "reason"),
         )
-        self.eval_run_phase = Gauge(
+        self.analysis_measurements = self._metric(
+            Counter,
+            "llmops_analysis_measurements",
+            "Analysis measurements by outcome",
+            (*MODEL, "metric", "phase"),
+        )
+        self.rollbacks = self._metric(Counter, "llmops_rollbacks", "Automatic and manual rollbacks", MODEL)
+
+    def _define_reconcile_metrics(self) -> None:
+        """The operator's own work: passes, their duration, API requests, queue, Prometheus."""
+        self.reconciles = self._metric(
+            Counter, "llmops_reconciles", "Reconcile passes by result", ("result",)
+        )
+        self.model_passes = self._metric(
+            Counter,
+            "llmops_model_reconciles",
+            "Reconcile passes per Model (ok or not): proof that the operator looked at it",
+            MODEL,
+        )
+        self.reconcile_seconds = self._metric(
+            Histogram, "llmops_reconcile_duration_seconds", "Duration of one reconcile pass"
+        )
+        self.api_requests = self._metric(
+            Gauge, "llmops_api_requests", "API requests made by reconciles since start"
+        )
+        self.api_requests_by = self._metric(
+            Gauge,
+            "llmops_api_requests_by_resource",
+            "API requests made by reconciles since start, by verb and resource",
+            ("verb", "resource"),
+        )
+        self.queue_depth = self._metric(Gauge, "llmops_work_queue_depth", "Models waiting for a reconcile")
+        self.prometheus_up = self._metric(
+            Gauge, "llmops_prometheus_up", "1 when the operator's last Prometheus query reached Prometheus"
+        )
+
+    def _define_eval_metrics(self) -> None:
+        """EvalRuns of each gate and the scheduled evaluations' quality."""
+        self.eval_run_phase = self._metric(
+            Gauge,
             "llmops_eval_run_phase",
             "1 for the phase of the latest EvalRun of a Model's gate",
-            ["namespace", "model", "gate", "phase"],
-            registry=self.registry,
+            (*MODEL, "gate", "phase"),
         )
-        self.eval_pass_rate = Gauge(
+        self.eval_pass_rate = self._metric(
+            Gauge,
             "llmops_eval_pass_rate",
             "Pass rate of the latest finished EvalRun of a Model's gate",
-            ["namespace", "model", "gate", "side"],
-            registry=self.registry,
+            (*MODEL, "gate", "side"),
         )
-        self.queue_depth = Gauge(
-            "llmops_work_queue_depth", "Models waiting for a reconcile", registry=self.registry
-        )
-        self.prometheus_up = Gauge(
-            "llmops_prometheus_up",
-            "1 when the operator's last Prometheus query reached Prometheus",
-            registry=self.registry,
-        )
-        self.output_tokens = Gauge(
-            "llmops_model_output_tokens_per_second",
-            "Generated tokens per second over the Model's serving revisions (engine counters)",
-            ["namespace", "model"],
-            registry=self.registry,
-        )
-        self.gpu_hours = Gauge(
-            "llmops_model_gpu_hours",
-            "GPU-hours the Model's serving revisions spent ready (replicas x GPUs x time)",
-            ["namespace", "model"],
-            registry=self.registry,
-        )
-        self.cost_per_million = Gauge(
-            "llmops_model_cost_per_million_output_tokens",
-            "What a million generated tokens cost now, in the price table's currency",
-            ["namespace", "model"],
-            registry=self.registry,
-        )
-        self.quality_degraded = Gauge(
+        self.quality_degraded = self._metric(
+            Gauge,
             "llmops_model_quality_degraded",
             "1 when the Model's condition QualityDegraded is True, else 0",
-            ["namespace", "model"],
-            registry=self.registry,
+            MODEL,
         )
-        self.quality_score = Gauge(
+        self.quality_score = self._metric(
+            Gauge,
             "llmops_model_quality_score",
             "Mean case score of the newest finished scheduled evaluation, per gate",
-            ["namespace", "model", "gate"],
-            registry=self.registry,
+            (*MODEL, "gate"),
         )
-        self.scheduled_evaluations = Counter(
-            "llmops_scheduled_evaluations",
-            "Scheduled EvalRuns started",
-            ["namespace", "model", "gate"],
-            registry=self.registry,
+        self.scheduled_evaluations = self._metric(
+            Counter, "llmops_scheduled_evaluations", "Scheduled EvalRuns started", (*MODEL, "gate")
         )
-        self._series: dict[tuple[str, str], set[tuple[Gauge | Counter, tuple[str, ...]]]] = {}
+
+    def _define_cost_metrics(self) -> None:
+        """Throughput and what it costs."""
+        self.output_tokens = self._metric(
+            Gauge,
+            "llmops_model_output_tokens_per_second",
+            "Generated tokens per second over the Model's serving revisions (engine counters)",
+            MODEL,
+        )
+        self.gpu_hours = self._metric(
+            Gauge,
+            "llmops_model_gpu_hours",
+            "GPU-hours the Model's serving revisions spent ready (replicas x GPUs x time)",
+            MODEL,
+        )
+        self.cost_per_million = self._metric(
+            Gauge,
+            "llmops_model_cost_per_million_output_tokens",
+            "What a million generated tokens cost now, in the price table's currency",
+            MODEL,
+        )
 
     def serve(self, address: str, port: int) -> None:
         start_http_server(port, addr=address, registry=self.registry)
@@ -183,7 +190,7 @@ class OperatorMetrics:
         paused = {c.get("reason") for c in rollout.get("pauseConditions") or []}
         for reason in PAUSE_REASONS:
             self._set(self.rollout_paused, (*key, reason), 1 if reason in paused else 0)
-        for gate, run in latest_eval_runs(eval_runs).items():
+        for gate, run in newest_runs(eval_runs).items():
             run_status = run.get("status") or {}
             phase = run_status.get("phase", "Pending")
             for candidate in EVAL_PHASES:
@@ -245,15 +252,3 @@ class OperatorMetrics:
                 gauge.remove(*labels)
         with contextlib.suppress(KeyError):
             self.model_passes.remove(namespace, model)
-
-
-def latest_eval_runs(eval_runs: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    """The newest EvalRun of each gate (by creation time, then name)."""
-    latest: dict[str, Mapping[str, Any]] = {}
-    for run in sorted(
-        eval_runs, key=lambda r: (r["metadata"].get("creationTimestamp") or "", r["metadata"]["name"])
-    ):
-        gate = (run.get("spec") or {}).get("gate")
-        if gate:
-            latest[gate] = run
-    return latest

@@ -306,6 +306,6 @@ def test_judge_falls_back_when_structured_output_is_refused(
 def test_structured_score_out_of_range_is_error_keeping_the_raw_answer(good: OpenAIStub) -> None:
     with OpenAIStub(mode="judge", judgeScore=7) as judge:
         result = run(judge_gate({"endpoint": judge.url}), good.url)
-    assert result.phase == "Error" and "out of range 0..1" in result.message
+    assert result.phase == "Error" and "out of range 0..10" in result.message
     outcome = result.candidate.cases[0].assertions[0].outcome
-    assert outcome.error and '"score": 7' in outcome.detail, outcome.detail
+    assert outcome.error and '"score": 70' in outcome.detail, outcome.detail

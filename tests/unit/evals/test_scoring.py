@@ -67,7 +67,7 @@ def test_assertion_error_makes_the_case_an_error() -> None:
         ([case("a", ok()), case("b", bad())], {"passRate": 0.9}, None, "Failed", ["contains[0]"]),
         # pass rate exactly at the bar passes
         ([case("a", ok()), case("b", bad())], {"passRate": 0.5}, None, "Passed", []),
-        # only the assertion below the bar is named
+        # every weighted assertion that failed a case is named, in declaration order
         (
             [case(str(i), ok("contains[0]"), ok("regex[1]") if i else bad("regex[1]")) for i in range(10)]
             + [case("x", bad("contains[0]"), bad("regex[1]"))],
@@ -75,6 +75,14 @@ def test_assertion_error_makes_the_case_an_error() -> None:
             None,
             "Failed",
             ["contains[0]", "regex[1]"],
+        ),
+        # a weight-0 assertion failing everywhere decided nothing: never named
+        (
+            [case(str(i), ok("pii[0]") if i else bad("pii[0]"), bad("s[1]", weight=0)) for i in range(5)],
+            {"passRate": 0.9},
+            None,
+            "Failed",
+            ["pii[0]"],
         ),
         # latency p95 over the bound
         ([case("a", ok(), latency=5000)], {"latencyP95Ms": 4000}, None, "Failed", ["latencyP95Ms"]),

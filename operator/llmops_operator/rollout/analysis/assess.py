@@ -108,6 +108,21 @@ def measure(
     return result("Successful", f"{metric.name}: {_fmt(value)} within {threshold}", value, stable_value)
 
 
+def unjudged(
+    metric: MetricSpec, phase: str, message: str, now: datetime, since: datetime | None = None
+) -> Measurement:
+    """A measurement without numbers (a traffic gate, a query that failed): `message` says why,
+    after the metric's name."""
+    return Measurement(
+        metric=metric.name,
+        phase=phase,  # type: ignore[arg-type]
+        threshold=thresholds_text(metric),
+        measured_at=now,
+        since=since,
+        message=f"{metric.name}: {message}",
+    )
+
+
 def served(count: QueryResult) -> int:
     """Whole requests from a request-count result; no data (no samples yet) is none served."""
     if count.kind != "value" or count.value is None:
@@ -138,13 +153,7 @@ def traffic_gate(
     window = metric.window or DEFAULT_WINDOW
 
     def result(phase: str, message: str) -> Measurement:
-        return Measurement(
-            metric=metric.name,
-            phase=phase,  # type: ignore[arg-type]
-            threshold=thresholds_text(metric),
-            measured_at=now,
-            message=f"{metric.name}: {message}",
-        )
+        return unjudged(metric, phase, message, now)
 
     if canary_count.kind == "error":
         return result("Error", f"request count query error: {canary_count.message}")

@@ -203,7 +203,7 @@ def judge(
     recent_alpha = budget / 2 if window.has_recent and canary.recent is not None else None
     fail_alpha = recent_alpha or budget
 
-    def result(phase: str, message: str, **fields: object) -> Measurement:
+    def result(phase: str, message: str, check: Check | None = None) -> Measurement:
         return Measurement(
             metric=metric.name,
             phase=phase,  # type: ignore[arg-type]
@@ -213,7 +213,7 @@ def judge(
             message=f"{metric.name}: {message}",
             samples=canary.samples,
             stable_samples=stable.samples if stable is not None else None,
-            **fields,  # type: ignore[arg-type]
+            **(_fields(check, spec.confidence) if check is not None else {}),  # type: ignore[arg-type]
         )
 
     gated = _gate(metric, spec, canary, stable, window)
@@ -228,53 +228,58 @@ def judge(
     if recent_alpha is not None and canary.recent is not None and comparable:
         recent, _ = checker(canary.recent, stable_recent, recent_alpha)
 
-    def fields_of(check: Check) -> dict[str, object]:
-        return {
-            "estimate": _finite(check.estimate),
-            "lower": _finite(check.lower),
-            "upper": _finite(check.upper),
-            "confidence": spec.confidence,
-            "value": _finite(check.value) if check.value is not None else None,
-            "stable_value": _finite(check.stable_value) if check.stable_value is not None else None,
-        }
+    failed = _failure(strict, shown, recent, window, f"{(1 - fail_alpha) * 100:.4g}%")
+    check, why = failed if failed is not None else (shown[0], None)
+    summary = _summary(metric.name, label, check, spec.confidence, canary, stable)
+    if why is not None:
+        return result("Failed", f"{summary}: {why}", check)
+    if coarse:
+        return result("Inconclusive", f"{summary}: Inconclusive ({coarse})", check)
+    outside = [c for c in shown if not c.inside()]
+    if not outside:
+        return result("Successful", f"{summary}: Successful (within {threshold})", check)
+    near = outside[0]
+    return result(
+        "Inconclusive",
+        f"{summary}: Inconclusive (too little evidence yet to tell against {near.name} {_num(near.limit)})",
+        check,
+    )
 
-    first = shown[0]
-    fields = fields_of(first)
-    summary = _summary(metric.name, label, first, spec.confidence, canary, stable)
-    level = f"{(1 - fail_alpha) * 100:.4g}%"
+
+def _fields(check: Check, confidence: float) -> dict[str, object]:
+    """The Measurement's numbers from the check it reports."""
+    return {
+        "estimate": _finite(check.estimate),
+        "lower": _finite(check.lower),
+        "upper": _finite(check.upper),
+        "confidence": confidence,
+        "value": _finite(check.value) if check.value is not None else None,
+        "stable_value": _finite(check.stable_value) if check.stable_value is not None else None,
+    }
+
+
+def _failure(
+    strict: list[Check], shown: list[Check], recent: list[Check], window: Window, level: str
+) -> tuple[Check, str] | None:
+    """(the check to report, the Failed text) when a bound is past a threshold: over the whole step
+    at the strict level first, then over the recent window (reported with the first shown check)."""
     for whole, check in zip(strict, shown, strict=True):
         if whole.past():
             bound = whole.lower if whole.side == "max" else whole.upper
-            fields = fields_of(check)
-            summary = _summary(metric.name, label, check, spec.confidence, canary, stable)
-            return result(
-                "Failed",
-                f"{summary}: Failed ({'lower' if whole.side == 'max' else 'upper'} bound {_num(bound)} at "
-                f"{level}, look {window.look}, is past {check.name} {_num(check.limit)})",
-                **fields,
+            return check, (
+                f"Failed ({'lower' if whole.side == 'max' else 'upper'} bound {_num(bound)} at "
+                f"{level}, look {window.look}, is past {check.name} {_num(check.limit)})"
             )
     for check in recent:
         if check.past():
             bound = check.lower if check.side == "max" else check.upper
             since = (window.now - window.recent).total_seconds() if window.recent else 0.0
-            return result(
-                "Failed",
-                f"{summary}: Failed (in the last {since:.0f}s: {_num(check.estimate)}, "
+            return shown[0], (
+                f"Failed (in the last {since:.0f}s: {_num(check.estimate)}, "
                 f"{'lower' if check.side == 'max' else 'upper'} bound {_num(bound)} at {level}, "
-                f"look {window.look}, is past {check.name} {_num(check.limit)})",
-                **fields,
+                f"look {window.look}, is past {check.name} {_num(check.limit)})"
             )
-    if coarse:
-        return result("Inconclusive", f"{summary}: Inconclusive ({coarse})", **fields)
-    outside = [c for c in shown if not c.inside()]
-    if not outside:
-        return result("Successful", f"{summary}: Successful (within {threshold})", **fields)
-    near = outside[0]
-    return result(
-        "Inconclusive",
-        f"{summary}: Inconclusive (too little evidence yet to tell against {near.name} {_num(near.limit)})",
-        **fields,
-    )
+    return None
 
 
 def _gate(

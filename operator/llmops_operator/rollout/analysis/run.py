@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from llmops_operator.api.rollout import AnalysisSpec, Measurement, MetricSpec, RolloutStatus, parse_duration
@@ -27,8 +28,8 @@ from llmops_operator.rollout.analysis.assess import (
     measure,
     needs_stable,
     served,
-    thresholds_text,
     traffic_gate,
+    unjudged,
 )
 from llmops_operator.rollout.analysis.confidence import (
     Checker,
@@ -95,6 +96,7 @@ def take_measurements(
     (`confidence.judge`) over the window `look_window` derives from `rollout`; queueDepth and
     custom queries carry no counts and are judged as in mode threshold.
     """
+    look = _Look(spec, provider, engine, namespace, model, canary_revision, stable_revision, now, cost)
     wanted = set(metric_names)
     out: list[Measurement] = []
     for metric in spec.metrics:
@@ -102,57 +104,64 @@ def take_measurements(
             continue
         with_stable = needs_stable(metric) and stable_revision is not None
         checker = _checker(spec, metric, engine)
-        if checker is not None:
+        if checker is None:
+            out.append(_point(look, metric, with_stable))
+        else:
             window = look_window(spec, rollout, metric.name, now)
-            out.append(
-                _judge_counts(
-                    spec, metric, checker, provider, engine, namespace, model,
-                    canary_revision, stable_revision if with_stable else None, window,
-                )
-            )  # fmt: skip
-            continue
-        try:
-            canary_q = metric_query(metric, engine, namespace, model, canary_revision, stable_revision, cost)
-            stable_q = (
-                metric_query(metric, engine, namespace, model, stable_revision, stable_revision, cost)
-                if with_stable and stable_revision
-                else None
-            )
-            canary_count_q = _count_query(spec, metric, engine, namespace, model, canary_revision)
-            stable_count_q = (
-                _count_query(spec, metric, engine, namespace, model, stable_revision)
-                if with_stable and stable_revision
-                else None
-            )
-        except ValueError as err:
-            out.append(
-                Measurement(
-                    metric=metric.name,
-                    phase="Error",
-                    threshold=thresholds_text(metric),
-                    measured_at=now,
-                    message=f"{metric.name}: cannot build the query: {err}",
-                )
-            )
-            continue
-        if canary_count_q is not None:
-            canary_count = provider.query(canary_count_q)
-            stable_count = provider.query(stable_count_q) if stable_count_q is not None else None
-            if metric.builtin in VOTE_COUNTED:
-                gated = _vote_gate(metric, spec.min_requests, canary_count, stable_count, now)
-            else:
-                gated = traffic_gate(
-                    metric, spec.min_requests, canary_count, stable_count, spec.on_no_data, now
-                )
-            if gated is not None:
-                out.append(gated)
-                continue
-        canary = provider.query(canary_q)
-        stable: QueryResult | None = None
-        if stable_q is not None:
-            stable = provider.query(stable_q)
-        out.append(measure(metric, canary, stable, spec.on_no_data, now))
+            out.append(_judge_counts(look, metric, checker, stable_revision if with_stable else None, window))
     return out
+
+
+@dataclass(frozen=True)
+class _Look:
+    """What one round of measurements looks at, shared by every metric of the round."""
+
+    spec: AnalysisSpec
+    provider: MetricProvider
+    engine: Engine
+    namespace: str
+    model: str
+    canary_revision: str
+    stable_revision: str | None
+    now: datetime
+    cost: CostRates | None
+
+
+def _point(look: _Look, metric: MetricSpec, with_stable: bool) -> Measurement:
+    """One metric judged as a point estimate (mode threshold, or no counts to judge from),
+    after its traffic gate."""
+    stable_revision = look.stable_revision if with_stable else None
+
+    def query(revision: str) -> str:
+        return metric_query(
+            metric, look.engine, look.namespace, look.model, revision, look.stable_revision, look.cost
+        )
+
+    def count(revision: str) -> str | None:
+        return _count_query(look.spec, metric, look.engine, look.namespace, look.model, revision)
+
+    try:
+        canary_q = query(look.canary_revision)
+        stable_q = query(stable_revision) if stable_revision else None
+        canary_count_q = count(look.canary_revision)
+        stable_count_q = count(stable_revision) if stable_revision else None
+    except ValueError as err:
+        return unjudged(metric, "Error", f"cannot build the query: {err}", look.now)
+    provider, spec = look.provider, look.spec
+    if canary_count_q is not None:
+        canary_count = provider.query(canary_count_q)
+        stable_count = provider.query(stable_count_q) if stable_count_q is not None else None
+        if metric.builtin in VOTE_COUNTED:
+            gated = _vote_gate(metric, spec.min_requests, canary_count, stable_count, look.now)
+        else:
+            gated = traffic_gate(
+                metric, spec.min_requests, canary_count, stable_count, spec.on_no_data, look.now
+            )
+        if gated is not None:
+            return gated
+    canary = provider.query(canary_q)
+    stable = provider.query(stable_q) if stable_q is not None else None
+    return measure(metric, canary, stable, spec.on_no_data, look.now)
 
 
 def _vote_gate(
@@ -178,13 +187,7 @@ def _vote_gate(
             )
         else:
             continue
-        return Measurement(
-            metric=metric.name,
-            phase=phase,  # type: ignore[arg-type]
-            threshold=thresholds_text(metric),
-            measured_at=now,
-            message=f"{metric.name}: {message}",
-        )
+        return unjudged(metric, phase, message, now)
     return None
 
 
@@ -211,31 +214,22 @@ def _checker(spec: AnalysisSpec, metric: MetricSpec, engine: Engine) -> Checker 
 
 
 def _judge_counts(
-    spec: AnalysisSpec,
-    metric: MetricSpec,
-    checker: Checker,
-    provider: MetricProvider,
-    engine: Engine,
-    namespace: str,
-    model: str,
-    canary_revision: str,
-    stable_revision: str | None,
-    window: Window,
+    look: _Look, metric: MetricSpec, checker: Checker, stable_revision: str | None, window: Window
 ) -> Measurement:
     """Query one metric's counts for both revisions (since the weight change and recent window) and judge."""
     assert metric.builtin is not None
     builtin = metric.builtin
 
     def counts(revision: str, start: datetime) -> Rate | Buckets:
-        selector = Selector(namespace, model, revision)
+        selector = Selector(look.namespace, look.model, revision)
         span = _range(start, window.now)
-        rate = rate_count_queries(engine, builtin, selector, span)
+        rate = rate_count_queries(look.engine, builtin, selector, span)
         if rate is not None:
-            events, total = (_scalar(provider, q, window.now) for q in rate)
+            events, total = (_scalar(look.provider, q, window.now) for q in rate)
             return Rate(events, total)
-        query = bucket_count_query(engine, builtin, selector, span)
+        query = bucket_count_query(look.engine, builtin, selector, span)
         assert query is not None
-        result = provider.query_vector(query, window.now, by="le")
+        result = look.provider.query_vector(query, window.now, by="le")
         if result.kind == "error":
             raise _QueryError(result.message)
         return Buckets.from_cumulative({float(le): v for le, v in result.values.items() if le})
@@ -245,19 +239,12 @@ def _judge_counts(
         return Data(counts(revision, window.since), recent)
 
     try:
-        canary = data(canary_revision)
+        canary = data(look.canary_revision)
         stable = data(stable_revision) if stable_revision is not None else None
     except _QueryError as err:
-        return Measurement(
-            metric=metric.name,
-            phase="Error",
-            threshold=thresholds_text(metric),
-            measured_at=window.now,
-            since=window.since,
-            message=f"{metric.name}: query error: {err}",
-        )
+        return unjudged(metric, "Error", f"query error: {err}", window.now, since=window.since)
     label = "p95" if builtin in QUANTILE_BUILTINS else "rate"
-    return judge(metric, spec, checker, canary, stable, window, label)
+    return judge(metric, look.spec, checker, canary, stable, window, label)
 
 
 def _scalar(provider: MetricProvider, promql: str, at: datetime) -> float:
