@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from llmops_operator.api import crdgen
+from llmops_operator.api.analysis import AnalysisSpec
 from llmops_operator.api.common import DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, SecretKeyRef
+from llmops_operator.api.durations import parse_duration
 from llmops_operator.api.model import ModelSpec, SourceSpec
-from llmops_operator.api.rollout import AnalysisSpec, PauseStep, parse_duration
+from llmops_operator.api.rollout import PauseStep
 from llmops_operator.kube.client import InvalidName, object_path
 
 REFERENCE_FIELDS = {

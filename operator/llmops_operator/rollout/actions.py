@@ -8,14 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from llmops_operator.api.rollout import (
-    AnalysisSpec,
-    CanaryStep,
-    EvalPhase,
-    Measurement,
-    RolloutSpec,
-    RolloutStatus,
-)
+from llmops_operator.api.analysis import AnalysisSpec
+from llmops_operator.api.rollout import CanaryStep, EvalPhase, Measurement, RolloutSpec, RolloutStatus
 
 
 @dataclass(frozen=True)

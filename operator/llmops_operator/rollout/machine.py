@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from llmops_operator.api.durations import parse_duration
 from llmops_operator.api.rollout import (
     AnalysisStatus,
     CanaryStep,
@@ -34,7 +35,6 @@ from llmops_operator.api.rollout import (
     PauseReason,
     RolloutSpec,
     RolloutStatus,
-    parse_duration,
     steps_hash,
 )
 from llmops_operator.rollout.actions import (
