@@ -167,11 +167,12 @@ class Idle:
 
 def measure_idle(operator: Operator, sampler: RssSampler, seconds: float) -> Idle:
     """CPU, API requests and reconcile passes of the operator over `seconds` with nothing changing."""
-    print(f"  at rest: measuring {seconds:.0f}s of idle", flush=True)
-    before = scrape(operator.metrics_url) or {}
+    quiet = wait_quiet(operator)
+    print(f"  at rest ({quiet:.0f}s until no request for 10s): measuring {seconds:.0f}s of idle", flush=True)
+    before = scrape(operator.metrics_url, tries=5) or {}
     cpu = sampler.cpu_seconds()
     time.sleep(seconds)
-    after = scrape(operator.metrics_url) or {}
+    after = scrape(operator.metrics_url, tries=5) or {}
     cpu = sampler.cpu_seconds() - cpu
     return Idle(
         seconds=seconds,
@@ -185,6 +186,20 @@ def measure_idle(operator: Operator, sampler: RssSampler, seconds: float) -> Idl
 def by_resource(metrics: dict[str, float]) -> dict[str, float]:
     """The operator's API requests by verb and resource (`llmops_api_requests_by_resource`)."""
     return {k: v for k, v in metrics.items() if k.startswith("llmops_api_requests_by_resource{")}
+
+
+def wait_quiet(operator: Operator, quiet: float = 10.0, limit: float = 300.0) -> float:
+    """Seconds until the operator made no API request for `quiet` seconds (Events decided while
+    Models became Ready are posted off the reconcile path and may still be draining)."""
+    started = time.monotonic()
+    last = None
+    while time.monotonic() - started < limit:
+        count = (scrape(operator.metrics_url, tries=5) or {}).get("llmops_api_requests")
+        if count is not None and count == last:
+            break
+        last = count
+        time.sleep(quiet)
+    return time.monotonic() - started
 
 
 def _total(metrics: dict[str, float], prefix: str) -> float:
@@ -378,13 +393,17 @@ def operator_process(
                 process.wait()
 
 
-def scrape(url: str) -> dict[str, float] | None:
-    """Prometheus text exposition as {series: value}; None when the endpoint does not answer."""
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return None
+def scrape(url: str, tries: int = 1) -> dict[str, float] | None:
+    """Prometheus text exposition as {series: value}; None when the endpoint does not answer
+    (`tries` attempts, 10 s each after the first: a loaded machine answers late)."""
+    for attempt in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=2 if attempt == 0 else 10) as response:
+                text = response.read().decode()
+            break
+        except OSError:
+            if attempt == tries - 1:
+                return None
     values: dict[str, float] = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
@@ -561,9 +580,9 @@ def run_once(
                 all_ready = watcher.wait_for(set(created_at), args.timeout)
                 done = time.monotonic()
                 cpu_at_ready = sampler.cpu_seconds()
-                metrics_at_ready = scrape(operator.metrics_url) or {}
+                metrics_at_ready = scrape(operator.metrics_url, tries=3) or {}
                 time.sleep(args.settle)
-                metrics_settled = scrape(operator.metrics_url) or {}
+                metrics_settled = scrape(operator.metrics_url, tries=3) or {}
                 idle = measure_idle(operator, sampler, args.idle) if args.idle > 0 else None
             finally:
                 watcher.stop()

@@ -95,7 +95,7 @@ def check_assertion(assertion: Assertion, name: str) -> None:
     elif assertion.type == "contains" and assertion.values is not None and not assertion.values:
         raise AssertionConfigError(f"{name}: contains needs at least one value")
     elif assertion.type in SAFETY_TYPES:
-        from llmops_operator.evals import safety  # safety builds on Outcome: imported when used
+        from llmops_operator.evals import safety  # cycle: safety builds on Outcome (defined here)
 
         problem = safety.check_assertion(assertion, name)
         if problem:
@@ -439,7 +439,7 @@ def _evaluate(
             return Outcome.failed_to_evaluate("judge gave no answer")
         return check_judge(judge_answer, threshold_of(assertion), judge_structured)
     if assertion.type in SAFETY_TYPES:
-        from llmops_operator.evals import safety
+        from llmops_operator.evals import safety  # cycle: safety builds on Outcome (defined here)
 
         return safety.evaluate(assertion, answer, case)
     try:

@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 
 from llmops_operator import prompts
-from llmops_operator.api.evals import Assertion, EvalGateSpec, EvalRunStatus
+from llmops_operator.api.common import repeated
+from llmops_operator.api.evals import Assertion, EvalGateSpec, EvalRunStatus, PassCriteria
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.evals import assertions as checks
 from llmops_operator.evals import dataset, scoring
@@ -174,8 +175,7 @@ def load_cases(gate: EvalGateSpec, dataset_text: str | None) -> list[dataset.Cas
 
 def named_assertions(gate: EvalGateSpec) -> list[tuple[str, Assertion]]:
     named = [(checks.assertion_name(a, i), a) for i, a in enumerate(gate.assertions)]
-    names = [n for n, _ in named]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = repeated([n for n, _ in named])
     if duplicates:
         raise EvalSetupError(f"assertion names must be unique: {', '.join(duplicates)}")
     return named
@@ -418,24 +418,31 @@ async def run_eval_async(
     except TimeoutError:
         result.message = f"run exceeded timeoutSeconds={gate_spec.timeout_seconds}"
     else:
-        result.candidate = finished[0]
-        result.baseline = finished[1] if baseline_endpoint else None
-        result.per_assertion = scoring.summarise_assertions(result.candidate.cases)
-        decision = scoring.verdict(
-            result.candidate.scores,
-            result.candidate.verdicts,
-            result.per_assertion,
-            gate_spec.pass_criteria,
-            result.baseline.scores if result.baseline else None,
-            result.baseline.verdicts if result.baseline else None,
-        )
-        result.phase, result.message, result.failing_assertions = (
-            decision.phase,
-            decision.message,
-            decision.failing_assertions,
-        )
+        _decide(result, gate_spec.pass_criteria, finished[0], finished[1] if baseline_endpoint else None)
     result.completed_at = clock()
     return result
+
+
+def _decide(
+    result: EvalResult, criteria: PassCriteria, candidate: SideResult, baseline: SideResult | None
+) -> None:
+    """Record both sides' results and the gate's verdict on them in `result`."""
+    result.candidate = candidate
+    result.baseline = baseline
+    result.per_assertion = scoring.summarise_assertions(candidate.cases)
+    decision = scoring.verdict(
+        candidate.scores,
+        candidate.verdicts,
+        result.per_assertion,
+        criteria,
+        baseline.scores if baseline else None,
+        baseline.verdicts if baseline else None,
+    )
+    result.phase, result.message, result.failing_assertions = (
+        decision.phase,
+        decision.message,
+        decision.failing_assertions,
+    )
 
 
 def run_eval(

@@ -18,12 +18,18 @@ re-created run of the same name). The master key never leaves the operator.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import logging
+import os
 import secrets
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from llmops_operator.kube.client import KubeError, NotFound
 
 KEY_ENV = "LLMOPS_VERDICT_KEY"
 """Environment variable holding the run key in the eval Job."""
@@ -121,13 +127,6 @@ def load_master_key(kube: Any) -> bytes:
     """The master key: `LLMOPS_VERDICT_KEY`, else the Secret `llmops-operator-verdict-key` in the
     operator's namespace (created on first start), else a key for this process only (logged: a
     restart then turns running evaluations into Errors, never into a verdict)."""
-    import base64
-    import logging
-    import os
-    from pathlib import Path
-
-    from llmops_operator.kube.client import KubeError, NotFound
-
     log = logging.getLogger("llmops.verdict")
     if os.environ.get(MASTER_KEY_ENV):
         return os.environ[MASTER_KEY_ENV].encode()

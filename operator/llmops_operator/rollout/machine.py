@@ -16,8 +16,9 @@ Model's `status.rollout`), so an operator that restarts resumes from status alon
 4. Desired state for this pass: ScaleRevision for both revisions (idempotent; the traffic
    weight is `status.weight`), RequeueAfter, Events, and `RunAnalysis(metrics)` when a round is
    due (lastMeasuredAt + interval <= now, so one that fell due while the operator was down is
-   taken at once): the caller measures them (`rollout.analysis.run.take_measurements`) and
-   calls `step` again with them, same status. Inputs and actions: `rollout.actions`.
+   taken at once; `rollout.due` says which metrics are due): the caller measures them
+   (`rollout.analysis.run.take_measurements`) and calls `step` again with them, same status.
+   Inputs and actions: `rollout.actions`.
 """
 
 from __future__ import annotations
@@ -25,17 +26,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from llmops_operator.api.durations import parse_duration
 from llmops_operator.api.rollout import (
-    AnalysisSpec,
     AnalysisStatus,
     CanaryStep,
     EvalRunStatus,
-    Measurement,
     PauseCondition,
     PauseReason,
     RolloutSpec,
     RolloutStatus,
-    parse_duration,
     steps_hash,
 )
 from llmops_operator.rollout.actions import (
@@ -52,6 +51,14 @@ from llmops_operator.rollout.actions import (
     StartEvalRun,
 )
 from llmops_operator.rollout.analysis.assess import Verdict, assess, latest, record, reset_inconclusive
+from llmops_operator.rollout.due import (
+    background_active,
+    current_step,
+    due_at,
+    due_metrics,
+    fresh_measurement,
+    inline_metrics,
+)
 from llmops_operator.rollout.traffic.replica import split
 
 REPLICA_POLL_SECONDS = 10.0
@@ -191,10 +198,6 @@ def _describe(s: CanaryStep) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _background_active(p: CanaryPass) -> bool:
-    return p.analysis is not None and p.st.weight > 0 and not p.st.promote_full
-
-
 def _all_latest_successful(status: AnalysisStatus, names: Sequence[str]) -> bool:
     return all((m := latest(status, n)) is not None and m.phase == "Successful" for n in names)
 
@@ -208,7 +211,7 @@ def _analyse(p: CanaryPass) -> None:
             if m.phase != "Successful" and (before is None or before.phase != m.phase):
                 p.event(f"Analysis{m.phase}", m.message, warning=True)
         st.analysis = record(st.analysis, list(p.observed.measurements), p.now)
-    if p.analysis is None or not _background_active(p):
+    if p.analysis is None or not background_active(p):
         return
     names = [m.name for m in p.analysis.metrics]
     if p.observed.measurements and _all_latest_successful(st.analysis, names):
@@ -235,7 +238,7 @@ def _abort_or_hold(p: CanaryPass, verdict: Verdict) -> None:
 
 def _background_verdict(p: CanaryPass) -> Verdict | None:
     """The background verdict at the current weight (None: no background analysis now)."""
-    if p.analysis is None or not _background_active(p):
+    if p.analysis is None or not background_active(p):
         return None
     return assess(p.analysis, p.st.analysis)
 
@@ -248,73 +251,16 @@ def _has_pause(p: CanaryPass, reason: PauseReason) -> bool:
     return any(c.reason == reason for c in p.st.pause_conditions)
 
 
-def _inline_metrics(p: CanaryPass, s: CanaryStep) -> list[str]:
-    assert p.analysis is not None and s.analysis is not None
-    return list(s.analysis.metrics) if s.analysis.metrics else [m.name for m in p.analysis.metrics]
-
-
-def _fresh(p: CanaryPass, name: str) -> Measurement | None:
-    """The latest measurement of `name` taken since the current step started."""
-    m = latest(p.st.analysis, name)
-    started = p.st.step_started_at
-    if m is None or (started is not None and m.measured_at < started):
-        return None
-    return m
-
-
-def _due_at(analysis: AnalysisSpec, st: RolloutStatus) -> datetime | None:
-    """When the next round falls due: one interval after the last; in mode confidence also
-    not before one interval after the weight was set, so that the first look at a weight
-    judges data from after the change only (None: at once)."""
-    times = [t + analysis.interval_delta for t in (st.analysis.last_measured_at,) if t is not None]
-    if analysis.mode == "confidence" and st.weight_changed_at is not None:
-        times.append(st.weight_changed_at + analysis.interval_delta)
-    return max(times) if times else None
-
-
-def _interval_due(p: CanaryPass) -> bool:
-    assert p.analysis is not None
-    due = _due_at(p.analysis, p.st)
-    return due is None or due <= p.now
-
-
-def _settled(p: CanaryPass) -> bool:
-    """Whether the data since the weight change is old enough to look at (mode confidence)."""
-    assert p.analysis is not None
-    changed = p.st.weight_changed_at
-    return p.analysis.mode != "confidence" or changed is None or changed + p.analysis.interval_delta <= p.now
-
-
-def _due_metrics(p: CanaryPass) -> list[str]:
-    """Metrics to measure now (background round and/or the inline analysis step)."""
-    if p.analysis is None or p.st.abort:
-        return []
-    due: list[str] = []
-    if _background_active(p) and _interval_due(p):
-        due = [m.name for m in p.analysis.metrics]
-    s = _current(p)
-    if s is not None and s.analysis is not None and not p.st.promote_full:
-        inline = _inline_metrics(p, s)
-        missing = any(_fresh(p, n) is None for n in inline) and _settled(p)
-        if missing or _interval_due(p):
-            due += [n for n in inline if n not in due]
-    return due
-
-
 # ---------------------------------------------------------------------------------------------
 # steps
 # ---------------------------------------------------------------------------------------------
-
-
-def _current(p: CanaryPass) -> CanaryStep | None:
-    return p.steps[p.st.step_index] if p.st.step_index < len(p.steps) else None
 
 
 def _walk(p: CanaryPass) -> None:
     """Run steps while they complete; stop at the first that waits. No step completes while
     the background analysis at the current weight is not Successful."""
     for _ in range(len(p.steps) + 1):
-        s = _current(p)
+        s = current_step(p)
         inline_inconclusive = s is not None and s.analysis is not None and _only_pause(p, "Inconclusive")
         if p.st.pause_conditions and not inline_inconclusive:
             p.requeue.append(_requeue_for_analysis(p))
@@ -342,7 +288,7 @@ def _walk(p: CanaryPass) -> None:
 
 
 def _requeue_for_analysis(p: CanaryPass) -> float:
-    due = _due_at(p.analysis, p.st) if p.analysis is not None else None
+    due = due_at(p.analysis, p.st) if p.analysis is not None else None
     if due is None:
         return REPLICA_POLL_SECONDS
     return max(0.0, (due - p.now).total_seconds())
@@ -357,6 +303,11 @@ def _step_set_weight(p: CanaryPass, s: CanaryStep) -> bool:
     ready = p.ready(p.canary)
     if ready < need:
         p.st.message = f"step {p.st.step_index}: waiting for canary {p.canary}: {ready}/{need} replicas ready"
+        p.requeue.append(REPLICA_POLL_SECONDS)
+        return False
+    if p.observed.traffic_blocked and target > p.st.weight:
+        blocked = p.observed.traffic_blocked
+        p.st.message = f"step {p.st.step_index}: holding at weight {p.st.weight}: {blocked}"
         p.requeue.append(REPLICA_POLL_SECONDS)
         return False
     if p.st.weight != target:
@@ -383,8 +334,8 @@ def _step_pause(p: CanaryPass, s: CanaryStep) -> bool:
 
 def _step_analysis(p: CanaryPass, s: CanaryStep) -> bool:
     assert p.analysis is not None
-    names = _inline_metrics(p, s)
-    fresh = {n: _fresh(p, n) for n in names}
+    names = inline_metrics(p, s)
+    fresh = {n: fresh_measurement(p, n) for n in names}
     if any(m is None for m in fresh.values()):
         p.st.message = f"step {p.st.step_index}: measuring {', '.join(names)}"
         return False
@@ -488,10 +439,10 @@ def _finish(p: CanaryPass) -> tuple[list[Action], RolloutStatus]:
     desired: list[Action] = [ScaleRevision(p.canary, canary_replicas)]
     if obs.stable_revision and obs.stable_revision != p.canary:
         desired.append(ScaleRevision(obs.stable_revision, stable_replicas))
-    due = _due_metrics(p)
+    due = due_metrics(p)
     if due and not obs.measurements:
         desired.append(RunAnalysis(tuple(due)))
-    elif p.analysis is not None and _background_active(p) and not st.abort:
+    elif p.analysis is not None and background_active(p) and not st.abort:
         p.requeue.append(_requeue_for_analysis(p))
     actions = desired + p.actions
     if p.requeue:

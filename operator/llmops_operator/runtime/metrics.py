@@ -1,7 +1,7 @@
 """The operator's own Prometheus metrics: rollouts, analysis outcomes, evals, reconciles, quality, cost.
 
 The alert rules and the dashboard (manifests/monitoring/, the chart's `monitoring` values) use
-these names; tests/unit/test_monitoring_rules.py checks that every name they use is defined here.
+these names; tests/unit/monitoring/test_monitoring_rules.py checks that every name they use is defined here.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from prometheus_client import generate_latest
 from llmops_operator.runtime.metrics import OperatorMetrics
 from llmops_sim.emitter import Emitter
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MONITORING = ROOT / "manifests" / "monitoring"
 RULES = MONITORING / "llmops-alerts.rules.yaml"
 DASHBOARD = MONITORING / "llmops-dashboard.json"
