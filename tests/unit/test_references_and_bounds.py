@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from llmops_operator.api import crdgen
+from llmops_operator.api.analysis import AnalysisSpec
 from llmops_operator.api.common import DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, SecretKeyRef
+from llmops_operator.api.durations import parse_duration
 from llmops_operator.api.model import ModelSpec, SourceSpec
-from llmops_operator.api.rollout import AnalysisSpec, PauseStep, parse_duration
+from llmops_operator.api.rollout import PauseStep
 from llmops_operator.kube.client import InvalidName, object_path
 
 REFERENCE_FIELDS = {
@@ -27,6 +29,27 @@ REFERENCE_FIELDS = {
     ("models.llmops.dev.yaml", "rollout.canary.steps[].evalGate.name"): DNS_SUBDOMAIN_PATTERN,
     ("models.llmops.dev.yaml", "rollout.canary.trafficRouting.gatewayAPI.httpRoute"): DNS_SUBDOMAIN_PATTERN,
     ("models.llmops.dev.yaml", "rollout.canary.trafficRouting.gatewayAPI.namespace"): DNS_LABEL_PATTERN,
+    (
+        "models.llmops.dev.yaml",
+        "rollout.canary.trafficRouting.inferencePool.httpRoute",
+    ): DNS_SUBDOMAIN_PATTERN,
+    ("models.llmops.dev.yaml", "rollout.canary.trafficRouting.inferencePool.namespace"): DNS_LABEL_PATTERN,
+    (
+        "models.llmops.dev.yaml",
+        "rollout.canary.trafficRouting.inferencePool.parentRefs[].name",
+    ): DNS_SUBDOMAIN_PATTERN,
+    (
+        "models.llmops.dev.yaml",
+        "rollout.canary.trafficRouting.inferencePool.parentRefs[].namespace",
+    ): DNS_LABEL_PATTERN,
+    (
+        "models.llmops.dev.yaml",
+        "rollout.canary.trafficRouting.inferencePool.parentRefs[].sectionName",
+    ): DNS_SUBDOMAIN_PATTERN,
+    (
+        "models.llmops.dev.yaml",
+        "rollout.canary.trafficRouting.inferencePool.endpointPicker.service",
+    ): DNS_LABEL_PATTERN,
     ("evalgates.llmops.dev.yaml", "prompt.name"): DNS_LABEL_PATTERN,
     ("evalgates.llmops.dev.yaml", "dataset.configMapRef.name"): DNS_SUBDOMAIN_PATTERN,
     ("evalgates.llmops.dev.yaml", "assertions[].judge.model"): DNS_SUBDOMAIN_PATTERN,

@@ -6,6 +6,7 @@ Every CRD schema in `crds/` is generated from pydantic models that derive from
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -51,6 +52,19 @@ SubdomainName = Annotated[
 """The name of an object whose kind requires an RFC 1123 subdomain (most kinds)."""
 DataKey = Annotated[str, Field(min_length=1, max_length=MAX_SUBDOMAIN_LENGTH, pattern=DATA_KEY_PATTERN)]
 """A key inside a Secret or ConfigMap."""
+
+
+def repeated(names: Sequence[str]) -> list[str]:
+    """The names that occur more than once, sorted: what a "must be unique" message lists."""
+    return sorted({n for n in names if names.count(n) > 1})
+
+
+def cel_rules(*rules: tuple[str, str]) -> ConfigDict:
+    """A model config carrying (CEL rule, message) pairs as `x-kubernetes-validations`: the API
+    server enforces them at apply time; pydantic validators mirror them."""
+    return ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+    )
 
 
 class ApiModel(BaseModel):

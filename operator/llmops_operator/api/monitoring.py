@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llmops_operator.api.common import ApiModel, StatusModel
-from llmops_operator.api.rollout import Duration, parse_duration
+from llmops_operator.api.common import ApiModel, StatusModel, cel_rules, repeated
+from llmops_operator.api.durations import Duration, parse_duration
 
 MAX_SCHEDULED_EVALUATIONS = 8
 MIN_INTERVAL_SECONDS = 10
@@ -30,14 +30,10 @@ ONE_SCHEDULE_MESSAGE = "schedule needs exactly one of cron or interval"
 MIN_INTERVAL_MESSAGE = f"schedule.interval must be at least {MIN_INTERVAL_SECONDS}s"
 
 
-def _cel(*rules: tuple[str, str]) -> dict[str, object]:
-    return {"json_schema_extra": {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}}
-
-
 class ScheduleSpec(ApiModel):
     """When a scheduled evaluation runs: a cron expression (UTC) or a fixed interval."""
 
-    model_config = ApiModel.model_config | _cel(  # type: ignore[assignment]
+    model_config = cel_rules(
         ("has(self.cron) != has(self.interval)", ONE_SCHEDULE_MESSAGE),
         (
             f"!has(self.interval) || duration(self.interval) >= duration('{MIN_INTERVAL_SECONDS}s')",
@@ -93,10 +89,9 @@ class MonitoringSpec(ApiModel):
     @field_validator("evaluations")
     @classmethod
     def _unique_gates(cls, evaluations: list[ScheduledEvaluation]) -> list[ScheduledEvaluation]:
-        gates = [e.gate for e in evaluations]
-        repeated = sorted({g for g in gates if gates.count(g) > 1})
-        if repeated:
-            raise ValueError(f"one scheduled evaluation per gate, repeated: {', '.join(repeated)}")
+        gates = repeated([e.gate for e in evaluations])
+        if gates:
+            raise ValueError(f"one scheduled evaluation per gate, repeated: {', '.join(gates)}")
         return evaluations
 
 

@@ -10,98 +10,24 @@ by the operator itself before it acts).
 from __future__ import annotations
 
 import itertools
-import re
-from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from llmops_operator.api.common import ApiModel, LabelName, StatusModel, SubdomainName
+from llmops_operator.api.analysis import MAX_METRICS, METRIC_NAME_PATTERN, AnalysisSpec
+from llmops_operator.api.common import ApiModel, LabelName, StatusModel, SubdomainName, cel_rules
+from llmops_operator.api.durations import bounded_duration
 from llmops_operator.hashing import digest
 
 MAX_STEPS = 32
-MAX_METRICS = 16
 MAX_MEASUREMENTS_PER_METRIC = 10
-DURATION_PATTERN = r"^([0-9]+(ms|s|m|h))+$"
-_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-MAX_DURATION = timedelta(days=30)
-"""Longest duration `parse_duration` accepts; each field has its own, smaller bound."""
 MAX_PAUSE = "168h"
-MAX_INTERVAL = "1h"
-MAX_WINDOW = "24h"
-MAX_LIMIT = 1000
-"""Upper bound of every analysis count limit (failures, inconclusives, errors)."""
-METRIC_NAME_PATTERN = r"^[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$"
 
-BuiltinMetric = Literal[
-    "errorRate",
-    "timeToFirstTokenP95",
-    "e2eLatencyP95",
-    "interTokenLatencyP95",
-    "queueDepth",
-    "costPerMillionOutputTokens",
-    "costPerRequest",
-    "feedbackPositiveRate",
-]
-AnalysisMode = Literal["confidence", "threshold"]
 MeasurementPhase = Literal["Successful", "Failed", "Inconclusive", "Error"]
 PauseReason = Literal["PausedStep", "Inconclusive", "EvalGateError", "AnalysisError"]
 EvalPhase = Literal["Pending", "Running", "Passed", "Failed", "Error"]
-
-
-def parse_duration(text: str) -> timedelta:
-    """'1h30m', '5m', '30s', '500ms' -> timedelta (Go-style, the format users know from kubectl)."""
-    if not re.fullmatch(DURATION_PATTERN, text):
-        raise ValueError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h30m")
-    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
-    if seconds > MAX_DURATION.total_seconds():
-        raise ValueError(f"duration {text!r} is longer than {MAX_DURATION.days} days")
-    return timedelta(seconds=seconds)
-
-
-def bounded_duration(limit: str) -> Any:
-    """A Go-style duration of at most `limit`: a CEL rule for the API server (which rejects e.g.
-    a pause of `80000000h` at apply time) mirrored by a pydantic check."""
-    maximum = parse_duration(limit)
-    message = f"must be a duration such as 30s, 5m or 1h30m, at most {limit}"
-
-    def _check(text: str) -> str:
-        try:
-            fits = parse_duration(text) <= maximum
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ValueError(f"duration {text[:40]!r} {message}")
-        return text
-
-    return Annotated[
-        str,
-        Field(
-            pattern=DURATION_PATTERN,
-            max_length=32,
-            json_schema_extra={
-                "x-kubernetes-validations": [
-                    {"rule": f"duration(self) <= duration('{limit}')", "message": message}
-                ]
-            },
-        ),
-        AfterValidator(_check),
-    ]
-
-
-Duration = bounded_duration("720h")
-"""Any duration up to `MAX_DURATION` (30 days), for fields without a smaller bound of their own."""
 PauseDuration = bounded_duration(MAX_PAUSE)
-IntervalDuration = bounded_duration(MAX_INTERVAL)
-WindowDuration = bounded_duration(MAX_WINDOW)
-
-
-def _cel(*rules: tuple[str, str]) -> ConfigDict:
-    return ConfigDict(
-        json_schema_extra={"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +62,7 @@ class EvalGateStep(ApiModel):
 class CanaryStep(ApiModel):
     """One step of a canary. Exactly one of the fields is set."""
 
-    model_config = _cel(
+    model_config = cel_rules(
         (
             "[has(self.setWeight), has(self.pause), has(self.analysis), has(self.evalGate)]"
             ".filter(x, x).size() == 1",
@@ -173,128 +99,6 @@ class CanaryStep(ApiModel):
         return "evalGate"
 
 
-class MetricSpec(ApiModel):
-    """One analysis metric: a builtin LLM signal or a custom PromQL query, plus thresholds.
-
-    A measurement is Failed when any set threshold is violated. Ratio thresholds compare the
-    canary against the stable revision measured over the same window.
-    """
-
-    model_config = _cel(
-        ("has(self.builtin) != has(self.query)", "set exactly one of builtin or query"),
-        (
-            "has(self.min) || has(self.max) || has(self.maxRatioToStable) || has(self.minRatioToStable)",
-            "set at least one threshold: min, max, maxRatioToStable or minRatioToStable",
-        ),
-    )
-
-    name: str = Field(min_length=1, max_length=63, pattern=METRIC_NAME_PATTERN)
-    """Metric name, unique within the analysis; used in status, Events and conditions."""
-    builtin: BuiltinMetric | None = None
-    """A builtin LLM signal mapped to the engine's own metric names: errorRate (share of
-    failed requests, 0-1), timeToFirstTokenP95, e2eLatencyP95, interTokenLatencyP95
-    (seconds), queueDepth (waiting requests per pod), costPerMillionOutputTokens (GPU spend per
-    million generated tokens), costPerRequest (output tokens per request times the Model's
-    cost per output token) and feedbackPositiveRate (share of thumbs-up votes, 0-1, from the
-    application's `llmops_feedback_total`; see docs/monitoring.md)."""
-    query: str | None = Field(default=None, min_length=1, max_length=4096)
-    """Custom PromQL returning one number. Placeholders: `{{revision}}` (the revision being
-    measured), `{{stableRevision}}`, `{{namespace}}`, `{{model}}`, `{{window}}`. Ratio
-    thresholds run the query a second time with `{{revision}}` set to the stable revision."""
-    min: float | None = None
-    """Fail when the canary's value is below this."""
-    max: float | None = None
-    """Fail when the canary's value is above this."""
-    max_ratio_to_stable: float | None = Field(default=None, gt=0)
-    """Fail when canary / stable is above this (e.g. 1.2 = at most 20% worse)."""
-    min_ratio_to_stable: float | None = Field(default=None, gt=0)
-    """Fail when canary / stable is below this."""
-    window: WindowDuration | None = None
-    """Range of the rate()/histogram window for builtins and `{{window}}`. Default: 2m; at most 24h."""
-
-    @model_validator(mode="after")
-    def _one_source_and_a_threshold(self) -> MetricSpec:
-        if (self.builtin is None) == (self.query is None):
-            raise ValueError(f"metric {self.name!r}: set exactly one of builtin or query")
-        if all(t is None for t in (self.min, self.max, self.max_ratio_to_stable, self.min_ratio_to_stable)):
-            raise ValueError(
-                f"metric {self.name!r}: set at least one threshold: min, max, maxRatioToStable "
-                "or minRatioToStable"
-            )
-        return self
-
-
-class AnalysisSpec(ApiModel):
-    """Metrics judged through the whole canary (background) and at `analysis` steps."""
-
-    model_config = _cel(
-        (
-            "self.metrics.all(m, self.metrics.exists_one(x, x.name == m.name))",
-            "metric names must be unique",
-        ),
-    )
-
-    interval: IntervalDuration = "30s"
-    """Time between two measurements of every metric (at most 1h)."""
-    failure_limit: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
-    """Abort when more than this many measurements of one metric Failed. Default: 0 in mode
-    confidence (a Failed measurement is already evidence at the rollout's false-rollback
-    budget), 1 in mode threshold (one noisy point estimate is forgiven)."""
-    inconclusive_limit: int = Field(default=3, ge=0, le=MAX_LIMIT)
-    """Pause (condition Inconclusive) when more than this many measurements of one metric were
-    Inconclusive. The rollout goes on by itself once a round of measurements succeeds."""
-    consecutive_error_limit: int = Field(default=4, ge=0, le=MAX_LIMIT)
-    """How many measurements of one metric in a row may be Errors (Prometheus unreachable or
-    hung, bad query) before `errorPolicy` applies. Before that, the rollout holds: an error
-    never promotes and never rolls back."""
-    error_policy: Literal["Pause", "Abort"] = "Pause"
-    """What happens past `consecutiveErrorLimit`. Pause: the rollout holds at its step with
-    pause condition AnalysisError (the Analysis condition says why, e.g. Prometheus is
-    unreachable) and resumes by itself once a round of measurements succeeds, so a monitoring
-    outage never rolls back the fleet. Abort: roll the canary back."""
-    mode: AnalysisMode = "confidence"
-    """confidence (default): judge confidence bounds, so that a verdict holds at any traffic
-    level. Failed only when a bound is past a threshold, Successful only when the opposite
-    bound is inside, else Inconclusive (too little evidence, never a rollback). Rates and
-    latency quantiles are judged on the counts since the current weight was set, and the
-    false-rollback probability is bounded over the whole rollout (see docs/rollouts.md).
-    threshold: the point estimate over `window` against the thresholds, as before."""
-    confidence: float = Field(default=0.95, ge=0.5, le=0.9999)
-    """Confidence of the bounds (mode confidence). 1 - confidence bounds the probability that
-    a healthy canary is rolled back over the whole rollout, and is the per-look risk of
-    calling a canary Successful that is not."""
-    on_no_data: Literal["Inconclusive", "Failed"] = "Inconclusive"
-    """What a query that returns no data counts as."""
-    min_requests: int = Field(default=20, ge=0, le=1_000_000_000)
-    """Fewest requests the canary (and, for ratio thresholds, the stable revision) must have
-    served in a metric's window for its measurement to count; fewer is Inconclusive (a canary
-    that served none at all counts as `onNoData`). Applies to errorRate and the latency
-    builtins; queueDepth and custom queries are not gated. 0 turns the check off."""
-    metrics: list[MetricSpec] = Field(default_factory=list, max_length=MAX_METRICS)
-    """The metrics. Empty: no background analysis (and no analysis steps allowed)."""
-
-    @field_validator("metrics")
-    @classmethod
-    def _unique_names(cls, metrics: list[MetricSpec]) -> list[MetricSpec]:
-        names = [m.name for m in metrics]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"metric names must be unique, repeated: {', '.join(duplicates)}")
-        return metrics
-
-    @property
-    def failures_allowed(self) -> int:
-        """`failureLimit`, or its default for the mode."""
-        if self.failure_limit is not None:
-            return self.failure_limit
-        return 0 if self.mode == "confidence" else 1
-
-    @property
-    def interval_delta(self) -> timedelta:
-        """The interval as a timedelta."""
-        return parse_duration(self.interval)
-
-
 class GatewayAPIRouting(ApiModel):
     """Shift traffic with the weights of an existing Gateway API HTTPRoute."""
 
@@ -306,17 +110,106 @@ class GatewayAPIRouting(ApiModel):
     it with a Gateway API ReferenceGrant (from Model in the Model's namespace to HTTPRoute)."""
 
 
+DEFAULT_ENDPOINT_PICKER_IMAGE = "registry.k8s.io/gateway-api-inference-extension/epp:v1.0.0"
+"""The reference endpoint picker of the Gateway API Inference Extension, matching its v1 CRD."""
+ENDPOINT_PICKER_PORT = 9002
+"""The picker's ext-proc gRPC port (its `--grpc-port` default)."""
+
+
+class ParentRef(ApiModel):
+    """A Gateway the operator-created HTTPRoute attaches to."""
+
+    name: SubdomainName
+    """Name of the Gateway."""
+    namespace: LabelName | None = None
+    """Namespace of the Gateway. Default: the route's namespace (the Gateway's `allowedRoutes`
+    decides whether it takes a route from there)."""
+    section_name: SubdomainName | None = None
+    """Listener of the Gateway to attach to. Default: all listeners that allow the route."""
+
+
+class PickerResources(ApiModel):
+    """CPU and memory of the operator-deployed picker (Kubernetes quantities)."""
+
+    requests: dict[str, Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=lambda: {"cpu": "100m", "memory": "256Mi"}, max_length=8
+    )
+    """Requests, e.g. `{cpu: 500m, memory: 1Gi}`."""
+    limits: dict[str, Annotated[str, Field(max_length=64)]] = Field(default_factory=dict, max_length=8)
+    """Limits. Default: none."""
+
+
+class EndpointPickerSpec(ApiModel):
+    """The endpoint picker (EPP) each InferencePool names: one the operator deploys per pool, or
+    the user's own Service."""
+
+    service: LabelName | None = None
+    """Name of an endpoint picker Service the user runs (in the Model's namespace). Set: the
+    operator deploys no picker and every pool points at this Service. Omitted: the operator
+    deploys one picker (Deployment + Service) per pool, owned by the Model."""
+    port: int = Field(default=ENDPOINT_PICKER_PORT, ge=1, le=65535)
+    """Port of the picker Service (ext-proc gRPC)."""
+    image: str = Field(default=DEFAULT_ENDPOINT_PICKER_IMAGE, min_length=1, max_length=512)
+    """Image of the operator-deployed picker."""
+    args: list[Annotated[str, Field(max_length=1024)]] = Field(default_factory=list, max_length=64)
+    """Extra flags for the operator-deployed picker, after the ones the operator sets (pool
+    name and namespace, the engine's queue and KV-cache metric names); a flag given here
+    replaces the operator's."""
+    resources: PickerResources = Field(default_factory=PickerResources)
+    """CPU and memory of the operator-deployed picker."""
+    failure_mode: Literal["FailOpen", "FailClose"] = "FailClose"
+    """What the gateway does when the picker does not answer: FailClose rejects the request,
+    FailOpen forwards it to any endpoint of the pool."""
+
+
+class InferencePoolRouting(ApiModel):
+    """Shift traffic between one InferencePool per revision, weighted in an HTTPRoute."""
+
+    http_route: SubdomainName
+    """Name of the HTTPRoute whose backendRefs become the stable and canary InferencePools. An
+    existing route is patched (only the backendRefs that point at this Model, under the
+    operator's field manager); a missing one in the Model's namespace is created when
+    `parentRefs` is set (owned by the Model)."""
+    namespace: LabelName | None = None
+    """Namespace of the HTTPRoute. Default: the Model's namespace. Another namespace needs two
+    ReferenceGrants: one in the route's namespace from Model (llmops.dev) in the Model's
+    namespace to HTTPRoute (the operator uses that route for the Model), one in the Model's
+    namespace from HTTPRoute in the route's namespace to InferencePool (the gateway follows
+    the backendRefs). The operator never creates a route in another namespace."""
+    parent_refs: list[ParentRef] = Field(default_factory=list, max_length=32)
+    """Gateways of a route the operator creates in the Model's namespace (with an existing route
+    the operator keeps these parents on it)."""
+    endpoint_picker: EndpointPickerSpec = Field(default_factory=EndpointPickerSpec)
+    """The endpoint picker the pools name."""
+
+
 class TrafficRouting(ApiModel):
     """How the canary weight becomes traffic. Empty: replica ratio."""
 
+    model_config = cel_rules(
+        (
+            "!(has(self.gatewayAPI) && has(self.inferencePool))",
+            "set at most one of gatewayAPI and inferencePool",
+        ),
+    )
+
     gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
-    """Use HTTPRoute backendRef weights instead of the replica ratio."""
+    """Use HTTPRoute backendRef weights across the revision Services instead of the replica ratio."""
+    inference_pool: InferencePoolRouting | None = None
+    """Use HTTPRoute backendRef weights across one InferencePool per revision (Gateway API
+    Inference Extension): the gateway's endpoint picker routes within each pool."""
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> TrafficRouting:
+        if self.gateway_api is not None and self.inference_pool is not None:
+            raise ValueError("set at most one of gatewayAPI and inferencePool")
+        return self
 
 
 class CanarySpec(ApiModel):
     """A canary: steps walked in order, judged by analysis, then the canary becomes stable."""
 
-    model_config = _cel(
+    model_config = cel_rules(
         (
             "self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()",
             "setWeight values must not decrease from one step to the next",
@@ -368,7 +261,7 @@ class CanarySpec(ApiModel):
 class RolloutSpec(ApiModel):
     """How a new revision replaces the stable one."""
 
-    model_config = _cel(
+    model_config = cel_rules(
         ("self.strategy != 'Canary' || has(self.canary)", "strategy Canary needs rollout.canary"),
     )
 

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from llmops_operator import prompts
+from llmops_operator.api.common import repeated
 from llmops_operator.api.evals import Assertion, EvalGateSpec, EvalRunStatus, PassCriteria
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.evals import assertions as checks
@@ -174,8 +175,7 @@ def load_cases(gate: EvalGateSpec, dataset_text: str | None) -> list[dataset.Cas
 
 def named_assertions(gate: EvalGateSpec) -> list[tuple[str, Assertion]]:
     named = [(checks.assertion_name(a, i), a) for i, a in enumerate(gate.assertions)]
-    names = [n for n, _ in named]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = repeated([n for n, _ in named])
     if duplicates:
         raise EvalSetupError(f"assertion names must be unique: {', '.join(duplicates)}")
     return named

@@ -43,7 +43,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from llmops_operator.api.rollout import DURATION_PATTERN, BuiltinMetric, MetricSpec
+from llmops_operator.api.analysis import BuiltinMetric, MetricSpec
+from llmops_operator.api.durations import DURATION_PATTERN
 
 Engine = Literal["vllm", "tensorrt-llm", "onnxruntime"]
 ALL_ENGINES: tuple[Engine, ...] = ("vllm", "tensorrt-llm", "onnxruntime")

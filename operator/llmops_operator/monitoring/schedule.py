@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
+from llmops_operator.api.durations import parse_duration
 from llmops_operator.api.monitoring import ScheduleSpec
-from llmops_operator.api.rollout import parse_duration
 
 
 class InvalidScheduleError(ValueError):

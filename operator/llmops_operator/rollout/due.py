@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from llmops_operator.api.rollout import AnalysisSpec, CanaryStep, Measurement, RolloutStatus
+from llmops_operator.api.analysis import AnalysisSpec
+from llmops_operator.api.rollout import CanaryStep, Measurement, RolloutStatus
 from llmops_operator.rollout.actions import CanaryPass
 from llmops_operator.rollout.analysis.assess import latest
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from llmops_operator.api.durations import parse_duration
 from llmops_operator.api.rollout import (
     AnalysisStatus,
     CanaryStep,
@@ -34,7 +35,6 @@ from llmops_operator.api.rollout import (
     PauseReason,
     RolloutSpec,
     RolloutStatus,
-    parse_duration,
     steps_hash,
 )
 from llmops_operator.rollout.actions import (
@@ -303,6 +303,11 @@ def _step_set_weight(p: CanaryPass, s: CanaryStep) -> bool:
     ready = p.ready(p.canary)
     if ready < need:
         p.st.message = f"step {p.st.step_index}: waiting for canary {p.canary}: {ready}/{need} replicas ready"
+        p.requeue.append(REPLICA_POLL_SECONDS)
+        return False
+    if p.observed.traffic_blocked and target > p.st.weight:
+        blocked = p.observed.traffic_blocked
+        p.st.message = f"step {p.st.step_index}: holding at weight {p.st.weight}: {blocked}"
         p.requeue.append(REPLICA_POLL_SECONDS)
         return False
     if p.st.weight != target:

@@ -11,15 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from llmops_operator.api.rollout import (
-    CanarySpec,
-    CanaryStep,
-    MetricSpec,
-    RolloutSpec,
-    RolloutStatus,
-    parse_duration,
-    steps_hash,
-)
+from llmops_operator.api.analysis import AnalysisSpec, MetricSpec
+from llmops_operator.api.durations import parse_duration
+from llmops_operator.api.rollout import CanarySpec, CanaryStep, RolloutSpec, RolloutStatus, steps_hash
 
 METRIC = {"name": "errors", "builtin": "errorRate", "max": 0.01}
 
@@ -181,7 +175,7 @@ def test_status_round_trips_through_json_and_tolerates_unknown_fields() -> None:
 def test_every_field_is_documented() -> None:
     from llmops_operator.api import rollout as module
 
-    for model in (RolloutSpec, RolloutStatus, CanarySpec, CanaryStep, MetricSpec, module.AnalysisSpec,
+    for model in (RolloutSpec, RolloutStatus, CanarySpec, CanaryStep, MetricSpec, AnalysisSpec,
                   module.AnalysisStatus, module.Measurement, module.MetricCounts, module.PauseCondition,
                   module.EvalRunStatus, module.TrafficRouting, module.GatewayAPIRouting, module.PauseStep,
                   module.AnalysisStep, module.EvalGateStep):  # fmt: skip

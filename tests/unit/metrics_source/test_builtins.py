@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmops_operator.api.rollout import MetricSpec
+from llmops_operator.api.analysis import MetricSpec
 from llmops_operator.metrics_source.builtins import (
     QueryTemplateError,
     Selector,

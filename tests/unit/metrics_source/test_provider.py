@@ -148,7 +148,7 @@ class FakeProvider:
 def test_take_measurements_queries_canary_and_stable_for_ratios_only() -> None:
     from datetime import UTC, datetime
 
-    from llmops_operator.api.rollout import AnalysisSpec
+    from llmops_operator.api.analysis import AnalysisSpec
     from llmops_operator.rollout.analysis.run import take_measurements
 
     spec = AnalysisSpec.model_validate(

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmops_operator.api.rollout import AnalysisSpec, AnalysisStatus, Measurement, MetricSpec
+from llmops_operator.api.analysis import AnalysisSpec, MetricSpec
+from llmops_operator.api.rollout import AnalysisStatus, Measurement
 from llmops_operator.metrics_source.provider import QueryResult
 from llmops_operator.rollout.analysis.assess import assess, measure, record
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmops_operator.api.rollout import AnalysisSpec, AnalysisStatus, MetricCounts, RolloutStatus
+from llmops_operator.api.analysis import AnalysisSpec
+from llmops_operator.api.rollout import AnalysisStatus, MetricCounts, RolloutStatus
 from llmops_operator.metrics_source.provider import QueryResult, VectorResult
 from llmops_operator.rollout.analysis.confidence import (
     Data,

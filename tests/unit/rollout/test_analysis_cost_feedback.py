@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmops_operator.api.rollout import AnalysisSpec, MetricSpec
+from llmops_operator.api.analysis import AnalysisSpec, MetricSpec
 from llmops_operator.metrics_source.builtins import (
     CostRates,
     Selector,

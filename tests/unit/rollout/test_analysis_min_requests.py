@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmops_operator.api.rollout import AnalysisSpec, MetricSpec
+from llmops_operator.api.analysis import AnalysisSpec, MetricSpec
 from llmops_operator.metrics_source.builtins import BUILTINS, Selector, request_count_query
 from llmops_operator.metrics_source.provider import QueryResult
 from llmops_operator.rollout.analysis.assess import served, traffic_gate

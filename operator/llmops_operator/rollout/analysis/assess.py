@@ -13,14 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from llmops_operator.api.rollout import (
-    MAX_MEASUREMENTS_PER_METRIC,
-    AnalysisSpec,
-    AnalysisStatus,
-    Measurement,
-    MetricCounts,
-    MetricSpec,
-)
+from llmops_operator.api.analysis import AnalysisSpec, MetricSpec
+from llmops_operator.api.rollout import MAX_MEASUREMENTS_PER_METRIC, AnalysisStatus, Measurement, MetricCounts
 from llmops_operator.metrics_source.builtins import DEFAULT_WINDOW
 from llmops_operator.metrics_source.provider import QueryResult
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from llmops_operator.api.rollout import AnalysisSpec, Measurement, MetricSpec
+from llmops_operator.api.analysis import AnalysisSpec, MetricSpec
+from llmops_operator.api.rollout import Measurement
 from llmops_operator.rollout.analysis.assess import needs_stable, thresholds_text
 from llmops_operator.rollout.analysis.stats import (
     Buckets,

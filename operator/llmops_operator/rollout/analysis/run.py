@@ -8,7 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from llmops_operator.api.rollout import AnalysisSpec, Measurement, MetricSpec, RolloutStatus, parse_duration
+from llmops_operator.api.analysis import AnalysisSpec, MetricSpec
+from llmops_operator.api.durations import parse_duration
+from llmops_operator.api.rollout import Measurement, RolloutStatus
 from llmops_operator.metrics_source.builtins import (
     DEFAULT_WINDOW,
     FEEDBACK_METRIC,
