@@ -26,6 +26,7 @@ namespace and the operator are removed at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -33,7 +34,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,53 @@ def model_body(name: str, args: argparse.Namespace) -> dict[str, Any]:
             },
         },
     }
+
+
+@contextlib.contextmanager
+def operator_in_namespace(bench: Any, job: str) -> Iterator[None]:
+    """A fresh namespace `bench.namespace` with the emitter scraped by Prometheus as `bench-<job>`,
+    pods mirrored into it, and an operator watching only that namespace; all removed after."""
+    bench.core.create_namespace({"metadata": {"name": bench.namespace, "labels": {"llmops.dev/bench": job}}})
+    bench.emitter.start()
+    target = STATE / "prometheus" / "targets" / f"bench-{job}-{bench.emitter.port}.json"
+    target.write_text(json.dumps([{"targets": [bench.emitter.address], "labels": {"job": f"bench-{job}"}}]))
+    mirror = PodMirror(bench.emitter, bench.api_client, bench.namespace, interval=0.5).start()
+    log_path = STATE / "logs" / f"operator-{bench.namespace}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "KUBECONFIG": bench.kubeconfig,
+        "LLMOPS_PROMETHEUS_URL": bench.prometheus_url,
+        "HF_HUB_OFFLINE": "1",
+        "LLMOPS_METRICS_PORT": "0",
+        "LLMOPS_HEALTH_PORT": "0",
+        "LLMOPS_LEADER_ELECTION_ID": f"llmops-{uuid.uuid4().hex[:8]}",  # a Lease of its own
+        "LLMOPS_RESYNC_SECONDS": "5",
+    }
+    with open(log_path, "ab") as log:
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "llmops_operator.cli.main", "run", "--namespace", bench.namespace],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    try:
+        httpx.get(f"{bench.prometheus_url}/-/ready", timeout=5).raise_for_status()
+        yield
+    finally:
+        operator.terminate()
+        try:
+            operator.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            operator.kill()
+        mirror.stop()
+        target.unlink(missing_ok=True)
+        bench.emitter.stop()
+        try:
+            bench.core.delete_namespace(bench.namespace, propagation_policy="Background")
+        except k8s.ApiException as err:
+            print(f"  cleanup: could not delete namespace {bench.namespace}: {err.reason}")
 
 
 class Bench:
@@ -186,37 +234,7 @@ class Bench:
 
     def run(self) -> dict[str, Any]:
         args = self.args
-        self.core.create_namespace(
-            {"metadata": {"name": self.namespace, "labels": {"llmops.dev/bench": "rollback"}}}
-        )
-        self.emitter.start()
-        target = STATE / "prometheus" / "targets" / f"bench-rollback-{self.emitter.port}.json"
-        target.write_text(
-            json.dumps([{"targets": [self.emitter.address], "labels": {"job": "bench-rollback"}}])
-        )
-        mirror = PodMirror(self.emitter, self.api_client, self.namespace, interval=0.5).start()
-        log_path = STATE / "logs" / f"operator-{self.namespace}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "KUBECONFIG": self.kubeconfig,
-            "LLMOPS_PROMETHEUS_URL": self.prometheus_url,
-            "HF_HUB_OFFLINE": "1",
-            "LLMOPS_METRICS_PORT": "0",
-            "LLMOPS_HEALTH_PORT": "0",
-            "LLMOPS_LEADER_ELECTION_ID": f"llmops-{uuid.uuid4().hex[:8]}",  # a Lease of its own
-            "LLMOPS_RESYNC_SECONDS": "5",
-        }
-        with open(log_path, "ab") as log:
-            operator = subprocess.Popen(
-                [sys.executable, "-m", "llmops_operator.cli.main", "run", "--namespace", self.namespace],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-            )
-        try:
-            httpx.get(f"{self.prometheus_url}/-/ready", timeout=5).raise_for_status()
+        with operator_in_namespace(self, "rollback"):
             names = [f"m{i}" for i in range(args.runs)]
             for name in names:
                 self.custom.create_namespaced_custom_object(
@@ -234,19 +252,6 @@ class Bench:
                 flush=True,
             )
             runs = [self.one_run(name) for name in names]
-        finally:
-            operator.terminate()
-            try:
-                operator.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                operator.kill()
-            mirror.stop()
-            target.unlink(missing_ok=True)
-            self.emitter.stop()
-            try:
-                self.core.delete_namespace(self.namespace, propagation_policy="Background")
-            except k8s.ApiException as err:
-                print(f"  cleanup: could not delete namespace {self.namespace}: {err.reason}")
         latencies = [r["latency_s"] for r in runs]
         decided = [r["decided_after_s"] for r in runs]
         summary = {

@@ -3,12 +3,14 @@
 #   ${LLMOPS_CACHE:-$HOME/.cache/llmops-operator}/<name>-<version>/bin/
 # Components: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes),
 # etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok/cmd/kwok), plus the KWOK default stages
-# and the Gateway API standard CRDs taken from their Go modules.
+# the Gateway API standard CRDs and the Inference Extension's InferencePool CRD (v1), taken from
+# their Go modules.
 #
 # Each component directory gets a stamp file (.complete) only after a full build; the stamp holds a
 # key derived from the wrapper go.mod/go.sum, the Go version and the ldflags. A missing or different
 # stamp means the build was never finished or is out of date, and it is redone from scratch.
-# Usage: hack/cluster/build.sh [component...]   (components: etcd kwok gateway-api k8s; default all)
+# Usage: hack/cluster/build.sh [component...]
+#   (components: etcd kwok gateway-api inference-extension k8s; default all)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -137,6 +139,24 @@ build_gateway_api() {
   log "gateway-api CRDs copied from $dir"
 }
 
+build_inference_extension() {
+  if [[ -f "$INFERENCE_EXTENSION_DIR/.complete" ]]; then
+    log "gateway-api-inference-extension-$INFERENCE_EXTENSION_VERSION up to date"
+    return 0
+  fi
+  local dir crd=inference.networking.k8s.io_inferencepools.yaml
+  dir=$(module_dir "sigs.k8s.io/gateway-api-inference-extension@$INFERENCE_EXTENSION_VERSION")
+  [[ -f "$dir/config/crd/bases/$crd" ]] ||
+    die "sigs.k8s.io/gateway-api-inference-extension@$INFERENCE_EXTENSION_VERSION has no config/crd/bases/$crd"
+  rm -rf "$INFERENCE_EXTENSION_DIR"
+  mkdir -p "$INFERENCE_EXTENSION_DIR/crds"
+  # Only the GA InferencePool (inference.networking.k8s.io/v1); the x-k8s.io alpha CRDs are not used.
+  cp "$dir/config/crd/bases/$crd" "$INFERENCE_EXTENSION_DIR/crds/"
+  chmod u+w "$INFERENCE_EXTENSION_DIR"/crds/*.yaml
+  printf '%s' "$INFERENCE_EXTENSION_VERSION" >"$INFERENCE_EXTENSION_DIR/.complete"
+  log "InferencePool CRD copied from $dir"
+}
+
 build_k8s() {
   local v=$K8S_VERSION minor
   minor=${v#v1.}
@@ -148,15 +168,16 @@ build_k8s() {
 }
 
 components=("$@")
-((${#components[@]})) || components=(etcd kwok gateway-api k8s)
+((${#components[@]})) || components=(etcd kwok gateway-api inference-extension k8s)
 start=$SECONDS
 for c in "${components[@]}"; do
   case $c in
     etcd) build_etcd ;;
     kwok) build_kwok ;;
     gateway-api) build_gateway_api ;;
+    inference-extension) build_inference_extension ;;
     k8s) build_k8s ;;
-    *) die "unknown component '$c' (choose from: etcd kwok gateway-api k8s)" ;;
+    *) die "unknown component '$c' (choose from: etcd kwok gateway-api inference-extension k8s)" ;;
   esac
 done
 log "all done in $((SECONDS - start))s; binaries under $CACHE"

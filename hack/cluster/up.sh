@@ -15,7 +15,7 @@ for tool in openssl curl ss; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool not found; run: bash hack/cluster/deps.sh"
 done
 [[ -x "$PROMETHEUS_BIN" ]] || die "prometheus not found at $PROMETHEUS_BIN; run: bash hack/cluster/deps.sh"
-for dir in "$ETCD_DIR" "$K8S_DIR" "$KWOK_DIR" "$GATEWAY_API_DIR"; do
+for dir in "$ETCD_DIR" "$K8S_DIR" "$KWOK_DIR" "$GATEWAY_API_DIR" "$INFERENCE_EXTENSION_DIR"; do
   [[ -f "$dir/.complete" ]] || die "$(basename "$dir") is not built (or its build was interrupted); run: bash hack/cluster/build.sh"
 done
 
@@ -330,17 +330,19 @@ wait_node_leases() {
   die "kwok did not take the node leases within 30s; see $LOGS/kwok.log"
 }
 
-install_gateway_crds() {
-  if "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" get crd httproutes.gateway.networking.k8s.io \
-    -o jsonpath='{.metadata.annotations.gateway\.networking\.k8s\.io/bundle-version}' 2>/dev/null |
-    grep -qx "$GATEWAY_API_VERSION"; then
+# install_crds <what> <probe crd> <annotation group> <version> <dir>: apply the CRDs in <dir>
+# unless <probe crd> already carries bundle-version <version>, then wait until all are Established.
+install_crds() {
+  local what=$1 probe=$2 group=$3 version=$4 dir=$5
+  if "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" get crd "$probe" \
+    -o jsonpath="{.metadata.annotations.${group//./\\.}/bundle-version}" 2>/dev/null |
+    grep -qx "$version"; then
     return 0
   fi
-  log "installing Gateway API $GATEWAY_API_VERSION CRDs"
-  "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" apply --server-side --force-conflicts \
-    -f "$GATEWAY_API_DIR/crds/" >/dev/null
+  log "installing $what $version CRDs"
+  "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" apply --server-side --force-conflicts -f "$dir/crds/" >/dev/null
   local crds
-  crds=$("$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" get crd -o name | grep '\.gateway\.networking\.k8s\.io$')
+  crds=$("$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" get crd -o name | grep "\.${group//./\\.}\$")
   # shellcheck disable=SC2086
   "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" wait --for=condition=Established --timeout=60s $crds >/dev/null
 }
@@ -357,7 +359,10 @@ create_nodes
 ensure_running kwok 30 release_node_leases
 wait_node_leases
 ensure_running prometheus 60
-install_gateway_crds
+install_crds "Gateway API" httproutes.gateway.networking.k8s.io gateway.networking.k8s.io \
+  "$GATEWAY_API_VERSION" "$GATEWAY_API_DIR"
+install_crds InferencePool inferencepools.inference.networking.k8s.io inference.networking.k8s.io \
+  "$INFERENCE_EXTENSION_VERSION" "$INFERENCE_EXTENSION_DIR"
 
 # Nodes Ready (KWOK runs their lifecycle) and the default ServiceAccount exists (pods need it).
 "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" wait --for=condition=Ready node -l type=kwok --timeout=60s >/dev/null ||

@@ -36,7 +36,7 @@ CREDENTIALS_READY = "CredentialsReady"
 AUTOSCALING = "Autoscaling"
 """Set False only when the autoscaling metric cannot be read for this engine."""
 TRAFFIC_ROUTING = "TrafficRouting"
-"""Set False only when the Gateway API HTTPRoute is missing."""
+"""The HTTPRoute (and, with inferencePool routing, the pools and pickers) carries the weights."""
 VALID = "Valid"
 """EvalGate: its assertions compile."""
 QUALITY_DEGRADED = "QualityDegraded"
@@ -109,6 +109,13 @@ class Reason:
     PROMPTS_RESOLVED = "PromptsResolved"
     PROMPT_MISSING = "PromptVersionMissing"
     PROMPT_INVALID = "PromptVersionInvalid"
+    # TrafficRouting
+    ROUTE_ACCEPTED = "RouteAccepted"
+    ROUTE_PENDING = "RouteNotYetAccepted"
+    ROUTE_NOT_ACCEPTED = "RouteNotAccepted"
+    REFS_NOT_RESOLVED = "RouteRefsNotResolved"
+    GATEWAY_MISSING = "GatewayNotFound"
+    PICKER_NOT_READY = "EndpointPickerNotReady"
     # StatusCorrected
     STABLE_REVISION_CORRECTED = "StableRevisionCorrected"
     # generic

@@ -61,6 +61,28 @@ def owner_reference(model_obj: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def pod_identity(meta: Mapping[str, Any], rules: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """ServiceAccount, Role and RoleBinding, all with `meta` (name, namespace, labels, owners),
+    that pods the operator runs use: exactly `rules`, each of which the operator must hold."""
+    name, namespace = meta["name"], meta["namespace"]
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": dict(meta),
+            "rules": [dict(r) for r in rules],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": dict(meta),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        },
+    ]
+
+
 def _metadata(
     name: str, model: ModelRef, labels: Mapping[str, str], owner: Mapping[str, Any] | None
 ) -> dict[str, Any]:

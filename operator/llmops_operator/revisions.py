@@ -92,6 +92,16 @@ def revision_service_name(model: str, revision: str) -> str:
     return fit_name(model, revision)
 
 
+def inference_pool_name(model: str, revision: str) -> str:
+    """InferencePool of one revision: named like its Service (another kind, no clash)."""
+    return fit_name(model, revision)
+
+
+def endpoint_picker_name(model: str, revision: str) -> str:
+    """Deployment and Service of the endpoint picker the operator runs for a revision's pool."""
+    return fit_name(model, f"{revision}-epp")
+
+
 def shared_service_name(model: str) -> str:
     """The Service selecting every ready pod of the Model."""
     if len(model) <= DNS_LABEL_MAX:

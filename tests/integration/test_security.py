@@ -11,7 +11,10 @@ import pytest
 from helpers_evals import prompt_spec, prompt_version
 from helpers_model import Kubectl, condition, model_manifest, small_spec, unique
 
+from llmops_operator.api.rollout import EndpointPickerSpec
 from llmops_operator.evals import job as eval_jobs
+from llmops_operator.resources import ModelRef
+from llmops_operator.rollout.traffic.inference_pool import endpoint_picker, picker_identity
 from polling import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -55,7 +58,7 @@ def admitted(kube: Kubectl, namespace: str, job: str) -> Any:
     return pods_of_job(kube, namespace, job)
 
 
-def test_restricted_namespace_admits_the_loader_and_eval_job_pods(
+def test_restricted_namespace_admits_the_loader_eval_job_and_endpoint_picker_pods(
     cluster: Any, kube: Kubectl, namespace: str, operator: Any
 ) -> None:
     label_namespace(cluster, namespace, RESTRICTED)
@@ -94,6 +97,27 @@ def test_restricted_namespace_admits_the_loader_and_eval_job_pods(
         kube.apply(obj, namespace)
     eval_pods = wait_for(lambda: admitted(kube, namespace, run_name), 60, message="eval pod admitted")
     assert eval_pods[0]["spec"]["serviceAccountName"] == run_name
+
+    # the endpoint picker of an InferencePool (inferencePool routing), as the operator builds it
+    ref = ModelRef(model, namespace, owner_uid)
+    picker = endpoint_picker(ref, "vllm", "abc1234567", EndpointPickerSpec(), owner)
+    for obj in [*picker_identity(ref, owner), *picker]:
+        kube.apply(obj, namespace)
+    selector = ",".join(f"{k}={v}" for k, v in picker[0]["spec"]["selector"]["matchLabels"].items())
+
+    def picker_pods() -> list[dict[str, Any]]:
+        refused = [
+            e.get("message", "")
+            for e in kube.items("events", namespace)
+            if e.get("reason") == "FailedCreate"
+            and (e.get("involvedObject") or {}).get("name", "").startswith(picker[0]["metadata"]["name"])
+        ]
+        if refused:
+            raise AssertionError(f"picker pods refused: {refused}")
+        return kube.items("pods", namespace, selector)
+
+    pods = wait_for(picker_pods, 60, message="picker pod admitted")
+    assert pods[0]["spec"]["serviceAccountName"] == picker_identity(ref, owner)[0]["metadata"]["name"]
 
 
 def test_baseline_namespace_admits_engine_pods(

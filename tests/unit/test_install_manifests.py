@@ -146,7 +146,7 @@ REQUIRED = {
     ("", "configmaps"): "get list watch create patch delete",
     ("", "persistentvolumeclaims"): "list watch create patch",
     ("batch", "jobs"): "list watch create patch delete",
-    ("", "pods"): "list watch",
+    ("", "pods"): "get list watch",
     ("", "nodes"): "list watch",
     ("", "secrets"): "get create patch delete",
     ("", "events"): "create",
@@ -154,8 +154,10 @@ REQUIRED = {
     ("rbac.authorization.k8s.io", "roles"): "create patch delete",
     ("rbac.authorization.k8s.io", "rolebindings"): "create patch delete",
     ("coordination.k8s.io", "leases"): "get create update",
-    ("gateway.networking.k8s.io", "httproutes"): "get patch",
+    ("gateway.networking.k8s.io", "httproutes"): "get create patch",
+    ("gateway.networking.k8s.io", "gateways"): "get",
     ("gateway.networking.k8s.io", "referencegrants"): "list",
+    ("inference.networking.k8s.io", "inferencepools"): "get list watch create patch delete",
     ("apiextensions.k8s.io", "customresourcedefinitions"): "list watch",
 }
 

@@ -5,12 +5,14 @@ Derivation, by reading the package's syntax trees (no hand-kept table of what th
 - `Kube` calls with a literal kind (`get`, `get_or_none`, `list`, `patch`, `patch_status`,
   `delete`, `create`, `post_event`): that verb on that resource (status: `<plural>/status`);
 - object literals the operator builds (`{"apiVersion": ..., "kind": "X", "metadata": ...}`) are
-  server-side applied: create and patch (patch only for kinds in `APPLIED_WHEN_PRESENT`);
+  server-side applied: create and patch (patch only for kinds in `APPLIED_WHEN_PRESENT`, unless
+  the literal's spec names its own `parentRefs`: a route the operator creates);
 - `plan.delete.append(("Kind", name))` (or a list named `delete`), and every kind an eval run
   leaves behind (`eval_run_objects`, deleted by retention and scheduled-run history): delete;
   a `*status*` helper called with a literal kind: patch on `<plural>/status`;
 - kinds in `WRITTEN_WHOLE` are created and replaced (PUT on the resourceVersion read), not applied;
-- everything the per-run eval Role grants (Kubernetes lets the operator grant only what it holds).
+- everything the per-run eval Role and the endpoint pickers' Role grant (Kubernetes lets the
+  operator grant only what it holds).
 Framework needs kopf has without a line of ours are listed in `FRAMEWORK`, each with its reason.
 """
 
@@ -25,6 +27,7 @@ import yaml
 from llmops_operator.api import common
 from llmops_operator.evals import job as eval_jobs
 from llmops_operator.kube import client
+from llmops_operator.rollout.traffic import inference_pool
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "operator" / "llmops_operator"
@@ -32,6 +35,8 @@ CLUSTERROLE = ROOT / "manifests" / "base" / "clusterrole.yaml"
 NOT_OPERATOR = ("cli/",)
 """The CLI runs as the user (kubectl plugin) or as the eval Job's own ServiceAccount."""
 
+CONSTANTS = (common, inference_pool)
+"""Modules whose string constants name groups and kinds in the code (`GROUP`, `POOL_KIND`)."""
 Permission = tuple[str, str, str]
 CALL_VERBS = {
     "get": "get",
@@ -43,8 +48,9 @@ CALL_VERBS = {
     "patch_status": "patch",
 }
 APPLIED_WHEN_PRESENT = {"HTTPRoute"}
-"""The user owns the HTTPRoute; the operator only re-applies weights on the route it just read, so
-it must never be able to create one (a deleted route stays deleted)."""
+"""The user owns an HTTPRoute named for weights; the operator only re-applies weights on the route
+it just read. The one HTTPRoute it creates is inferencePool routing's own, in the Model's
+namespace and owned by it, built with its `parentRefs` (rollout/traffic/inference_pool.py)."""
 WRITTEN_WHOLE = {"Lease"}
 """Leader election writes its Lease whole (create, then update guarded by resourceVersion)."""
 FRAMEWORK: set[Permission] = {
@@ -63,11 +69,12 @@ def _group_plural(kind: str) -> tuple[str, str]:
 
 
 def _literal(node: ast.AST) -> str | None:
-    """A string constant, or a module constant such as `GROUP` from api.common."""
+    """A string constant, or a module constant such as `GROUP` from api.common (`CONSTANTS`)."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
-    if isinstance(node, ast.Name) and isinstance(getattr(common, node.id, None), str):
-        return getattr(common, node.id)
+    for module in CONSTANTS:
+        if isinstance(node, ast.Name) and isinstance(getattr(module, node.id, None), str):
+            return getattr(module, node.id)
     return None
 
 
@@ -86,6 +93,11 @@ def _sources() -> Iterator[tuple[str, ast.Module]]:
         relative = path.relative_to(PACKAGE).as_posix()
         if not relative.startswith(NOT_OPERATOR):
             yield relative, ast.parse(path.read_text())
+
+
+def _names_parents(spec: ast.AST | None) -> bool:
+    """A literal spec that carries `parentRefs`: a route built to be created."""
+    return isinstance(spec, ast.Dict) and "parentRefs" in {_literal(k) for k in spec.keys if k is not None}
 
 
 def _watch(args: list[str]) -> tuple[str, str]:
@@ -142,12 +154,12 @@ def used_permissions() -> set[Permission]:
                         used.add((group, plural, "create"))
                     elif kind in WRITTEN_WHOLE:
                         used |= {(group, plural, "create"), (group, plural, "update")}
-                    elif kind in APPLIED_WHEN_PRESENT:
+                    elif kind in APPLIED_WHEN_PRESENT and not _names_parents(keys.get("spec")):
                         used.add((group, plural, "patch"))
                     else:
                         used |= {(group, plural, "create"), (group, plural, "patch")}
     deleted = {(*_group_plural(kind), "delete") for kind, _ in eval_jobs.eval_run_objects("r")}
-    return used | deleted | FRAMEWORK | granted_to_eval_jobs()
+    return used | deleted | FRAMEWORK | granted_to_eval_jobs() | permissions(inference_pool.PICKER_ROLE_RULES)
 
 
 def granted_to_eval_jobs() -> set[Permission]:
@@ -188,5 +200,7 @@ def test_the_derivation_sees_the_code() -> None:
         ("", "secrets", "get"),
         ("", "events", "create"),
         ("gateway.networking.k8s.io", "referencegrants", "list"),
+        ("gateway.networking.k8s.io", "httproutes", "create"),
+        ("inference.networking.k8s.io", "inferencepools", "delete"),
     ]:
         assert expected in used, expected

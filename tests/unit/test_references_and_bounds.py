@@ -29,6 +29,27 @@ REFERENCE_FIELDS = {
     ("models.llmops.dev.yaml", "rollout.canary.steps[].evalGate.name"): DNS_SUBDOMAIN_PATTERN,
     ("models.llmops.dev.yaml", "rollout.canary.trafficRouting.gatewayAPI.httpRoute"): DNS_SUBDOMAIN_PATTERN,
     ("models.llmops.dev.yaml", "rollout.canary.trafficRouting.gatewayAPI.namespace"): DNS_LABEL_PATTERN,
+    (
+        "models.llmops.dev.yaml",
+        "rollout.canary.trafficRouting.inferencePool.httpRoute",
+    ): DNS_SUBDOMAIN_PATTERN,
+    ("models.llmops.dev.yaml", "rollout.canary.trafficRouting.inferencePool.namespace"): DNS_LABEL_PATTERN,
+    (
+        "models.llmops.dev.yaml",
+        "rollout.canary.trafficRouting.inferencePool.parentRefs[].name",
+    ): DNS_SUBDOMAIN_PATTERN,
+    (
+        "models.llmops.dev.yaml",
+        "rollout.canary.trafficRouting.inferencePool.parentRefs[].namespace",
+    ): DNS_LABEL_PATTERN,
+    (
+        "models.llmops.dev.yaml",
+        "rollout.canary.trafficRouting.inferencePool.parentRefs[].sectionName",
+    ): DNS_SUBDOMAIN_PATTERN,
+    (
+        "models.llmops.dev.yaml",
+        "rollout.canary.trafficRouting.inferencePool.endpointPicker.service",
+    ): DNS_LABEL_PATTERN,
     ("evalgates.llmops.dev.yaml", "prompt.name"): DNS_LABEL_PATTERN,
     ("evalgates.llmops.dev.yaml", "dataset.configMapRef.name"): DNS_SUBDOMAIN_PATTERN,
     ("evalgates.llmops.dev.yaml", "assertions[].judge.model"): DNS_SUBDOMAIN_PATTERN,

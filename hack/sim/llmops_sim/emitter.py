@@ -38,6 +38,11 @@ equal the shape's. The application's feedback counter ``llmops_feedback_total{vo
 with ``feedback_positive`` (0..1) of the votes up; with the default rate 0 it is not exported,
 like an application that exports no feedback.
 
+Requests held for a Model at zero replicas (no pods, so no engine series) are served as the
+endpoint picker's flow-control queue gauge, ``inference_extension_flow_control_queue_size`` with
+``namespace`` and ``inference_pool`` labels: it stands in for the inference gateway that queues
+requests while the Model wakes (``set_pending``).
+
 Control it from Python (:class:`Emitter`) or over HTTP (``POST /control`` with JSON, see
 :meth:`Emitter.control`), or run it standalone::
 
@@ -327,6 +332,8 @@ class Emitter:
         self._state: dict[tuple[str, str], PodState] = {}
         # (kind, namespace or None, name) -> Shape; kind is "pod" or "revision"
         self._shapes: dict[tuple[str, str | None, str], Shape] = {}
+        # (namespace, inference pool) -> requests queued by the (simulated) gateway
+        self._pending: dict[tuple[str, str], float] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.set_pods(pods)
@@ -453,6 +460,17 @@ class Emitter:
             self._shapes[key] = Shape(shape, dict(params), since=now)
             self._page, self._generation = None, self._generation + 1  # the next scrape shows it
 
+    def set_pending(self, namespace: str, pool: str, requests: float) -> None:
+        """Requests the simulated gateway holds for an InferencePool (0 removes the series, as
+        a flow-control queue with nothing in it reports nothing)."""
+        if requests < 0 or not math.isfinite(requests):
+            raise ValueError(f"pending requests must be a finite number >= 0, got {requests}")
+        with self._lock:
+            if requests == 0:
+                self._pending.pop((namespace, pool), None)
+            else:
+                self._pending[(namespace, pool)] = float(requests)
+
     def clear_shapes(self) -> None:
         with self._lock:
             self._advance_all(self._clock())
@@ -476,6 +494,7 @@ class Emitter:
         ``{"op": "set_pods", "pods": [{namespace, pod, engine, model, revision}, ...]}``
         ``{"op": "add_pods", "pods": [...]}``, ``{"op": "remove_pods", "namespace": ns, "pods": [names]}``
         ``{"op": "set_shape", "revision"|"pod": ..., "namespace": optional, "shape": ..., "params": {...}}``
+        ``{"op": "set_pending", "namespace": ns, "pool": name, "requests": n}``
         ``{"op": "clear_shapes"}``, ``{"op": "state"}``
         """
         op = command.get("op", "state")
@@ -493,6 +512,8 @@ class Emitter:
                 namespace=command.get("namespace"),
                 **dict(command.get("params", {})),
             )
+        elif op == "set_pending":
+            self.set_pending(str(command["namespace"]), str(command["pool"]), float(command["requests"]))
         elif op == "clear_shapes":
             self.clear_shapes()
         elif op != "state":
@@ -506,6 +527,9 @@ class Emitter:
                 "shapes": [
                     {kind: name, "namespace": ns, "shape": s.name, "params": dict(s.params)}
                     for (kind, ns, name), s in self._shapes.items()
+                ],
+                "pending": [
+                    {"namespace": ns, "pool": pool, "requests": n} for (ns, pool), n in self._pending.items()
                 ],
             }
 
@@ -591,6 +615,13 @@ class Emitter:
                     _render_trtllm(fam, target, pod, st)
                 else:
                     _render_triton(fam, target, pod, st)
+            queue = fam(
+                "inference_extension_flow_control_queue_size",
+                "gauge",
+                "Requests queued by the endpoint picker's flow control (simulated gateway).",
+            )
+            for (namespace, pool), requests in sorted(self._pending.items()):
+                queue.add({"namespace": namespace, "inference_pool": pool, "priority": "0"}, requests)
             return "".join(f.render() for f in families.values())
 
 

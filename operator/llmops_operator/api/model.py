@@ -25,11 +25,12 @@ from llmops_operator.api.common import (
     SubdomainName,
 )
 from llmops_operator.api.monitoring import CostStatus, MonitoringSpec, QualityTrend
-from llmops_operator.api.rollout import RolloutSpec, RolloutStatus
+from llmops_operator.api.rollout import Duration, RolloutSpec, RolloutStatus, parse_duration
 
 EngineType = Literal["vllm", "tensorrt-llm", "onnxruntime"]
 Phase = Literal["Pending", "Progressing", "Paused", "Ready", "Degraded", "Failed"]
 AutoscalingMetric = Literal["queueDepth", "kvCacheUtilization", "requestsPerSecond"]
+WakeBuiltin = Literal["flowControlQueueSize"]
 Dtype = Literal["auto", "bfloat16", "float16", "float32", "half", "float"]
 
 MAX_ARGS = 64
@@ -387,12 +388,40 @@ class PromptRef(ApiModel):
     """Prompt version (`spec.version` of the PromptVersion)."""
 
 
+class WakeSignalSpec(ApiModel):
+    """Requests waiting for a Model at zero replicas, read from Prometheus (a Model with no pods
+    reports no engine metrics, so the signal comes from whatever holds the requests)."""
+
+    model_config = {
+        "json_schema_extra": _cel(
+            ("!(has(self.builtin) && has(self.query))", "set at most one of builtin or query")
+        )
+    }
+
+    builtin: WakeBuiltin | None = None
+    """flowControlQueueSize: requests queued by the inference gateway's endpoint picker (flow
+    control) for the Model's InferencePools. The default when `query` is omitted."""
+    query: str | None = Field(default=None, min_length=1, max_length=4096)
+    """Custom PromQL returning the number of waiting requests (e.g. your gateway's pending
+    requests for the Model's route). Placeholders: `{{namespace}}`, `{{model}}`."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WakeSignalSpec:
+        if self.builtin is not None and self.query is not None:
+            raise ValueError("set at most one of builtin or query")
+        return self
+
+
 class AutoscalingSpec(ApiModel):
     """Replica bounds and the LLM signal that drives scaling."""
 
     model_config = {
         "json_schema_extra": _cel(
-            ("self.maxReplicas >= self.minReplicas", "autoscaling.maxReplicas must be >= minReplicas")
+            ("self.maxReplicas >= self.minReplicas", "autoscaling.maxReplicas must be >= minReplicas"),
+            (
+                "!has(self.minReplicasWhenActive) || self.minReplicasWhenActive <= self.maxReplicas",
+                "autoscaling.minReplicasWhenActive must be <= maxReplicas",
+            ),
         )
     }
 
@@ -407,12 +436,31 @@ class AutoscalingSpec(ApiModel):
     """Target value of the metric per replica."""
     scale_down_delay_seconds: int = Field(default=300, ge=0, le=MAX_SCALE_DOWN_DELAY_SECONDS)
     """How long the signal must stay low before replicas are removed."""
+    min_replicas_when_active: int = Field(default=1, ge=1, le=MAX_REPLICAS)
+    """With `minReplicas: 0`: replicas a Model at zero wakes to when requests wait for it, and
+    the fewest it keeps while active (then the normal algorithm scales it)."""
+    scale_to_zero_after: Duration = "10m"
+    """With `minReplicas: 0`: how long the Model must be idle (the metric recommends 0 replicas
+    and nothing waits) before it goes to zero."""
+    wake_signal: WakeSignalSpec = Field(default_factory=WakeSignalSpec)
+    """With `minReplicas: 0`: what says requests are waiting for a Model at zero."""
 
     @model_validator(mode="after")
     def _bounds(self) -> AutoscalingSpec:
         if self.max_replicas < self.min_replicas:
             raise ValueError("autoscaling.maxReplicas must be >= minReplicas")
+        if self.min_replicas_when_active > self.max_replicas:
+            raise ValueError("autoscaling.minReplicasWhenActive must be <= maxReplicas")
         return self
+
+    @property
+    def scales_to_zero(self) -> bool:
+        """minReplicas 0: the Model may park at zero and be woken by waiting requests."""
+        return self.min_replicas == 0
+
+    @property
+    def scale_to_zero_after_seconds(self) -> float:
+        return parse_duration(self.scale_to_zero_after).total_seconds()
 
 
 GPUS_NOT_ZERO_MESSAGE = (
@@ -560,6 +608,23 @@ class CacheStatus(StatusModel):
     """Whether the loader Job for the current source has succeeded."""
 
 
+class ColdStart(StatusModel):
+    """Where the last wake from zero spent its time (timestamps from the pods, as observed)."""
+
+    signal_at: datetime
+    """When the operator first saw requests waiting for the Model at zero."""
+    pending_requests: float | None = None
+    """The waiting requests it saw then."""
+    scheduled_at: datetime | None = None
+    """When the first new pod was bound to a node."""
+    started_at: datetime | None = None
+    """When its engine container started (the image was pulled by then)."""
+    ready_at: datetime | None = None
+    """When the first new pod became Ready (it can take the held requests)."""
+    seconds_to_ready: float | None = None
+    """readyAt - signalAt."""
+
+
 class AutoscalerState(StatusModel):
     """What the autoscaler decided last and the scale-down window it is in (status.autoscaler)."""
 
@@ -577,9 +642,16 @@ class AutoscalerState(StatusModel):
     """Highest recommendation since belowTargetSince: where the pending scale-down will land."""
     reason: str = ""
     """CamelCase reason of the last decision: ScaledUp, ScaledDown, Steady, ScaleDownPending,
-    LimitedByMaxReplicas, NoData or Clamped."""
+    LimitedByMaxReplicas, NoData, Clamped, and with scale to zero WokenFromZero, AtZero,
+    ScaleToZeroPending or ScaledToZero."""
     message: str = ""
     """The numbers behind the last decision, for humans."""
+    pending_requests: float | None = None
+    """Last reading of the wake signal (requests waiting for the Model), with minReplicas 0."""
+    idle_since: datetime | None = None
+    """Start of the current idle run (scale to zero after `scaleToZeroAfter` of it)."""
+    cold_start: ColdStart | None = None
+    """Phases of the last wake from zero."""
 
 
 class ModelStatus(StatusModel):

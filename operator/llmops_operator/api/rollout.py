@@ -110,11 +110,100 @@ class GatewayAPIRouting(ApiModel):
     it with a Gateway API ReferenceGrant (from Model in the Model's namespace to HTTPRoute)."""
 
 
+DEFAULT_ENDPOINT_PICKER_IMAGE = "registry.k8s.io/gateway-api-inference-extension/epp:v1.0.0"
+"""The reference endpoint picker of the Gateway API Inference Extension, matching its v1 CRD."""
+ENDPOINT_PICKER_PORT = 9002
+"""The picker's ext-proc gRPC port (its `--grpc-port` default)."""
+
+
+class ParentRef(ApiModel):
+    """A Gateway the operator-created HTTPRoute attaches to."""
+
+    name: SubdomainName
+    """Name of the Gateway."""
+    namespace: LabelName | None = None
+    """Namespace of the Gateway. Default: the route's namespace (the Gateway's `allowedRoutes`
+    decides whether it takes a route from there)."""
+    section_name: SubdomainName | None = None
+    """Listener of the Gateway to attach to. Default: all listeners that allow the route."""
+
+
+class PickerResources(ApiModel):
+    """CPU and memory of the operator-deployed picker (Kubernetes quantities)."""
+
+    requests: dict[str, Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=lambda: {"cpu": "100m", "memory": "256Mi"}, max_length=8
+    )
+    """Requests, e.g. `{cpu: 500m, memory: 1Gi}`."""
+    limits: dict[str, Annotated[str, Field(max_length=64)]] = Field(default_factory=dict, max_length=8)
+    """Limits. Default: none."""
+
+
+class EndpointPickerSpec(ApiModel):
+    """The endpoint picker (EPP) each InferencePool names: one the operator deploys per pool, or
+    the user's own Service."""
+
+    service: LabelName | None = None
+    """Name of an endpoint picker Service the user runs (in the Model's namespace). Set: the
+    operator deploys no picker and every pool points at this Service. Omitted: the operator
+    deploys one picker (Deployment + Service) per pool, owned by the Model."""
+    port: int = Field(default=ENDPOINT_PICKER_PORT, ge=1, le=65535)
+    """Port of the picker Service (ext-proc gRPC)."""
+    image: str = Field(default=DEFAULT_ENDPOINT_PICKER_IMAGE, min_length=1, max_length=512)
+    """Image of the operator-deployed picker."""
+    args: list[Annotated[str, Field(max_length=1024)]] = Field(default_factory=list, max_length=64)
+    """Extra flags for the operator-deployed picker, after the ones the operator sets (pool
+    name and namespace, the engine's queue and KV-cache metric names); a flag given here
+    replaces the operator's."""
+    resources: PickerResources = Field(default_factory=PickerResources)
+    """CPU and memory of the operator-deployed picker."""
+    failure_mode: Literal["FailOpen", "FailClose"] = "FailClose"
+    """What the gateway does when the picker does not answer: FailClose rejects the request,
+    FailOpen forwards it to any endpoint of the pool."""
+
+
+class InferencePoolRouting(ApiModel):
+    """Shift traffic between one InferencePool per revision, weighted in an HTTPRoute."""
+
+    http_route: SubdomainName
+    """Name of the HTTPRoute whose backendRefs become the stable and canary InferencePools. An
+    existing route is patched (only the backendRefs that point at this Model, under the
+    operator's field manager); a missing one in the Model's namespace is created when
+    `parentRefs` is set (owned by the Model)."""
+    namespace: LabelName | None = None
+    """Namespace of the HTTPRoute. Default: the Model's namespace. Another namespace needs two
+    ReferenceGrants: one in the route's namespace from Model (llmops.dev) in the Model's
+    namespace to HTTPRoute (the operator uses that route for the Model), one in the Model's
+    namespace from HTTPRoute in the route's namespace to InferencePool (the gateway follows
+    the backendRefs). The operator never creates a route in another namespace."""
+    parent_refs: list[ParentRef] = Field(default_factory=list, max_length=32)
+    """Gateways of a route the operator creates in the Model's namespace (with an existing route
+    the operator keeps these parents on it)."""
+    endpoint_picker: EndpointPickerSpec = Field(default_factory=EndpointPickerSpec)
+    """The endpoint picker the pools name."""
+
+
 class TrafficRouting(ApiModel):
     """How the canary weight becomes traffic. Empty: replica ratio."""
 
+    model_config = _cel(
+        (
+            "!(has(self.gatewayAPI) && has(self.inferencePool))",
+            "set at most one of gatewayAPI and inferencePool",
+        ),
+    )
+
     gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
-    """Use HTTPRoute backendRef weights instead of the replica ratio."""
+    """Use HTTPRoute backendRef weights across the revision Services instead of the replica ratio."""
+    inference_pool: InferencePoolRouting | None = None
+    """Use HTTPRoute backendRef weights across one InferencePool per revision (Gateway API
+    Inference Extension): the gateway's endpoint picker routes within each pool."""
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> TrafficRouting:
+        if self.gateway_api is not None and self.inference_pool is not None:
+            raise ValueError("set at most one of gatewayAPI and inferencePool")
+        return self
 
 
 class CanarySpec(ApiModel):

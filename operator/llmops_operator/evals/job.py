@@ -24,6 +24,7 @@ from llmops_operator.api.common import (
     OPERATOR_COMMAND,
 )
 from llmops_operator.evals import verdict
+from llmops_operator.resources import pod_identity
 
 EVAL_COMPONENT = "eval"
 JUDGE_KEY_ENV_PREFIX = "LLMOPS_JUDGE_API_KEY_"
@@ -184,24 +185,5 @@ def eval_identity(
         "labels": _labels(eval_run),
         "ownerReferences": [dict(owner)],
     }
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)},
-        verdict.key_secret(eval_run, verdict_key, owner),
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": dict(meta),
-            "rules": role_rules(eval_run, gate),
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": dict(meta),
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": name,
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
-        },
-    ]
+    account, role, binding = pod_identity(meta, role_rules(eval_run, gate))
+    return [account, verdict.key_secret(eval_run, verdict_key, owner), role, binding]

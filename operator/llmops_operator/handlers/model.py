@@ -15,10 +15,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmops_operator import reference_grants
-from llmops_operator.api.common import GROUP, LABEL_REVISION, SecretKeyRef
+from llmops_operator.api.common import GROUP, LABEL_MODEL, LABEL_REVISION, SecretKeyRef
 from llmops_operator.api.model import ModelSpec
-from llmops_operator.api.rollout import RolloutStatus
+from llmops_operator.api.rollout import InferencePoolRouting, RolloutStatus
 from llmops_operator.autoscaling.decide import Signals
+from llmops_operator.autoscaling.scale_to_zero import Pending, wake_query
 from llmops_operator.autoscaling.signals import UnsupportedSignalError, read_signals
 from llmops_operator.gpu.inventory import inventory
 from llmops_operator.kube.apply import PassResult, execute, record_failure
@@ -31,6 +32,7 @@ from llmops_operator.reference_grants import ObjectRef
 from llmops_operator.revisions import deployment_name
 from llmops_operator.rollout.analysis.rounds import Taken
 from llmops_operator.rollout.analysis.run import take_measurements
+from llmops_operator.rollout.traffic.gateway import GATEWAY_GROUP
 from llmops_operator.runtime.context import OperatorContext
 from llmops_operator.runtime.failures import Failure, summary
 from llmops_operator.runtime.pass_cache import fingerprint
@@ -196,8 +198,10 @@ def _spec_reads(
     namespace = model["metadata"]["namespace"]
     reads: dict[str, Any] = {
         "secret": _check_secret(ctx, namespace, spec.source.credentials_secret_ref),
-        **_http_route(ctx, namespace, spec),
+        **(route := _http_route(ctx, namespace, spec)),
         "autoscaling_signals": _autoscaling_signals(ctx, model, spec, now),
+        "wake_pending": _wake_pending(ctx, model, spec, now),
+        **_pool_world(ctx, model, spec, route.get("http_route")),
     }
     if spec.resources.gpus == "auto":
         # Hugging Face metadata, cached per repo and revision; public repos only, the operator
@@ -267,28 +271,94 @@ def _check_secret(ctx: OperatorContext, namespace: str, ref: SecretKeyRef | None
     )
 
 
+def _route_target(spec: ModelSpec) -> tuple[str | None, str] | None:
+    """(namespace or None for the Model's, name) of the HTTPRoute the canary routes through."""
+    routing = spec.rollout.canary.traffic_routing if spec.rollout.canary else None
+    target = routing and (routing.gateway_api or routing.inference_pool)
+    return (target.namespace, target.http_route) if target else None
+
+
+def _inference_pool(spec: ModelSpec) -> InferencePoolRouting | None:
+    routing = spec.rollout.canary.traffic_routing if spec.rollout.canary else None
+    return routing.inference_pool if routing is not None else None
+
+
+def _grants(ctx: OperatorContext, namespace: str) -> list[dict[str, Any]]:
+    try:
+        return ctx.kube.list("ReferenceGrant", namespace)
+    except NotFound:  # the Gateway API CRDs lack ReferenceGrant: nothing is granted
+        return []
+
+
 def _http_route(ctx: OperatorContext, namespace: str, spec: ModelSpec) -> dict[str, Any]:
     """The HTTPRoute, read only when it is in the Model's namespace or a ReferenceGrant in its own
     namespace allows the Model's namespace to use it (the operator's own permission is not
     lent to a tenant)."""
-    routing = spec.rollout.canary.traffic_routing if spec.rollout.canary else None
-    if routing is None or routing.gateway_api is None:
+    target = _route_target(spec)
+    if target is None:
         return {}
-    route_namespace = routing.gateway_api.namespace or namespace
-    route_name = routing.gateway_api.http_route
+    route_namespace, route_name = target[0] or namespace, target[1]
     source = ObjectRef(GROUP, "Model", namespace, "")
-    target = ObjectRef("gateway.networking.k8s.io", "HTTPRoute", route_namespace, route_name)
+    target_ref = ObjectRef(GATEWAY_GROUP, "HTTPRoute", route_namespace, route_name)
     try:
-        if route_namespace != namespace:
-            try:
-                grants = ctx.kube.list("ReferenceGrant", route_namespace)
-            except NotFound:  # the Gateway API CRDs lack ReferenceGrant: nothing is granted
-                grants = []
-            if not reference_grants.allows(grants, source, target):
-                return {"http_route_denied": reference_grants.not_permitted_message(source, target)}
+        if route_namespace != namespace and not reference_grants.allows(
+            _grants(ctx, route_namespace), source, target_ref
+        ):
+            return {"http_route_denied": reference_grants.not_permitted_message(source, target_ref)}
         return {"http_route": ctx.kube.get_or_none("HTTPRoute", route_namespace, route_name)}
     except KubeError:
         return {}
+
+
+def _pool_world(
+    ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec, route: dict[str, Any] | None
+) -> dict[str, Any]:
+    """With inferencePool routing: the Model's pools, the route's Gateways that do not exist,
+    and the ReferenceGrants a route in another namespace needs to refer to the pools (API
+    reads, no writes)."""
+    routing = _inference_pool(spec)
+    if routing is None:
+        return {}
+    meta = model["metadata"]
+    namespace = meta["namespace"]
+    route_namespace = routing.namespace or namespace
+    try:
+        pools = ctx.kube.list("InferencePool", namespace, f"{LABEL_MODEL}={meta['name']}")
+        parents = ((route or {}).get("spec") or {}).get("parentRefs") or [
+            p.to_wire() for p in routing.parent_refs
+        ]
+        missing = [
+            f"{p.get('namespace') or route_namespace}/{p['name']}"
+            for p in parents
+            if p.get("kind", "Gateway") == "Gateway"
+            and p.get("group", GATEWAY_GROUP) == GATEWAY_GROUP
+            and ctx.kube.get_or_none("Gateway", p.get("namespace") or route_namespace, p["name"]) is None
+        ]
+        grants = _grants(ctx, namespace) if route_namespace != namespace else None
+    except KubeError as exc:
+        log.warning("Model %s/%s: reading InferencePool routing objects: %s", namespace, meta["name"], exc)
+        return {"pool_read_error": str(exc)}
+    return {"inference_pools": pools, "missing_gateways": tuple(missing), "reference_grants": grants}
+
+
+def _wake_pending(
+    ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec, now: datetime
+) -> Pending | None:
+    """Requests waiting for a Model that may scale to zero (Prometheus I/O)."""
+    policy = spec.autoscaling
+    if policy is None or not policy.scales_to_zero:
+        return None
+    meta = model["metadata"]
+    try:
+        query = wake_query(policy.wake_signal, meta["namespace"], meta["name"])
+    except ValueError as exc:
+        return Pending(None, now, f"wakeSignal: {exc}")
+    result = PrometheusProvider(ctx.settings.prometheus_url).query(query)
+    if result.kind == "error":
+        return Pending(None, now, f"reading the wake signal: {result.message}")
+    # a flow-control queue with nothing in it exports no series: no data is 0 waiting
+    waiting = result.value if result.kind == "value" and result.value is not None else 0.0
+    return Pending(waiting, now)
 
 
 def measure(

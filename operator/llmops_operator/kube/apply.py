@@ -190,6 +190,9 @@ def _delete(ctx: OperatorContext, kind: str, namespace: str, object_name: str) -
     cache = _cache(ctx, kind)
     if cache is None:  # not watched (an eval run's ServiceAccount, Role, ...): by its name
         ctx.kube.delete(kind, namespace, object_name)
+        # forget the last apply: an object of an unwatched kind (InferencePool) is applied
+        # again when a later pass wants it back (e.g. a retried revision)
+        ctx.applied_hash.pop((kind, namespace, object_name), None)
         return
     observed = cache.get(namespace, object_name)
     if observed is None:

@@ -13,6 +13,7 @@ from llmops_operator.api.rollout import RolloutStatus
 from llmops_operator.conditions import Reason
 from llmops_operator.evals import job as eval_jobs
 from llmops_operator.evals.gate import eval_result, eval_run
+from llmops_operator.model_plan.routing import traffic_gate
 from llmops_operator.model_plan.world import PENDING_POLL_SECONDS, Pass
 from llmops_operator.rollout import machine
 
@@ -88,6 +89,7 @@ def plan_canary(
             p.world.jobs,
             p.world.verdict_key,
         ),
+        traffic_blocked=traffic_gate(p, spec, stable, desired),
     )
     actions, new_rollout = machine.step(spec.rollout, rollout, obs, p.world.now)
     replicas: dict[str, int] = {}

@@ -13,6 +13,7 @@ from llmops_operator.conditions import Reason
 from llmops_operator.gpu import planner
 from llmops_operator.gpu.inventory import sticky_plan
 from llmops_operator.model_plan.rollout import Split
+from llmops_operator.model_plan.routing import plan_inference_routing
 from llmops_operator.model_plan.world import PENDING_POLL_SECONDS, Pass
 from llmops_operator.rollout.traffic.gateway import httproute_weights
 
@@ -77,7 +78,9 @@ def hold(
     if stable:
         p.plan.scale[revisions.deployment_name(p.name, stable)] = total
     p.requeue(PENDING_POLL_SECONDS * 2)
-    plan_services(p, spec, ref, [stable] if stable else [], stable, weight=0)
+    serving = [stable] if stable else []
+    plan_services(p, spec, ref, serving, stable, weight=0)
+    plan_inference_routing(p, spec, ref, {stable: total} if stable else {}, stable, None, 0)
 
 
 def apply_split(
@@ -109,6 +112,7 @@ def apply_split(
         and spec.rollout.canary.traffic_routing.gateway_api
     ):
         plan_route(p, spec, split.stable, split.canary, split.weight, serving)
+    plan_inference_routing(p, spec, ref, split.replicas, split.stable, split.canary, split.weight)
 
 
 def plan_services(

@@ -16,6 +16,7 @@ from llmops_operator.api.common import API_VERSION, Condition
 from llmops_operator.api.model import ModelSpec, ModelStatus
 from llmops_operator.api.rollout import Measurement
 from llmops_operator.autoscaling.decide import Signals
+from llmops_operator.autoscaling.scale_to_zero import Pending
 from llmops_operator.conditions import Reason
 from llmops_operator.evals.job import DEFAULT_ENDPOINT_TEMPLATE
 from llmops_operator.gpu.planner import GpuNodeInfo, ModelFacts
@@ -60,6 +61,17 @@ class World:
     """The load signal read from Prometheus for `spec.autoscaling` (None: none read)."""
     endpoint_template: str = DEFAULT_ENDPOINT_TEMPLATE
     """How eval Jobs reach a revision's Service (see `evals.job.endpoint`)."""
+    wake_pending: Pending | None = None
+    """Requests waiting for a Model that may scale to zero (`autoscaling.wakeSignal`)."""
+    inference_pools: Sequence[Mapping[str, Any]] = ()
+    """The Model's InferencePools (inferencePool traffic routing)."""
+    missing_gateways: Sequence[str] = ()
+    """`namespace/name` of the route's parent Gateways that do not exist."""
+    reference_grants: Sequence[Mapping[str, Any]] | None = None
+    """ReferenceGrants of the Model's namespace, read when the route lives elsewhere (may the
+    route refer to the Model's InferencePools?)."""
+    pool_read_error: str | None = None
+    """Why the InferencePool routing objects could not be read."""
     configmaps: Sequence[Mapping[str, Any]] = ()
     """The Model's own ConfigMaps (prompt bundles), for retention."""
     measurements_pending: bool = False

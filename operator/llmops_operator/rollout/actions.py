@@ -38,6 +38,9 @@ class Observed:
     """Measurements the caller took on this pass in answer to RunAnalysis."""
     eval_result: EvalResult | None = None
     """Result of the EvalRun for the current gate step; None if none was reported."""
+    traffic_blocked: str | None = None
+    """Why the canary may not take more traffic now (a route the gateway refused, a canary
+    pool whose endpoint picker is not ready); setWeight steps that raise the weight wait."""
     measurements_pending: bool = False
     """A round of measurements was asked for and has not answered yet: no step completes on
     older measurements (a hung Prometheus must never let a rollout walk on)."""

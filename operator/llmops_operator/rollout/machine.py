@@ -305,6 +305,11 @@ def _step_set_weight(p: CanaryPass, s: CanaryStep) -> bool:
         p.st.message = f"step {p.st.step_index}: waiting for canary {p.canary}: {ready}/{need} replicas ready"
         p.requeue.append(REPLICA_POLL_SECONDS)
         return False
+    if p.observed.traffic_blocked and target > p.st.weight:
+        blocked = p.observed.traffic_blocked
+        p.st.message = f"step {p.st.step_index}: holding at weight {p.st.weight}: {blocked}"
+        p.requeue.append(REPLICA_POLL_SECONDS)
+        return False
     if p.st.weight != target:
         p.event("WeightSet", f"canary {p.canary} weight {p.st.weight} -> {target}")
         p.st.weight = target

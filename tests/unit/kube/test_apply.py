@@ -177,6 +177,21 @@ def test_execute_skips_an_unchanged_status_and_stops_when_the_model_is_gone() ->
     assert kube.calls == [("status", "Model", "m")]
 
 
+def test_an_unwatched_object_deleted_by_a_plan_is_applied_again_when_wanted_back() -> None:
+    """A retried revision gets its InferencePool back: the apply-skip forgets deleted objects."""
+    ctx, kube = _ctx()
+    model = {"metadata": {"name": "m", "namespace": "ns"}, "status": {}}
+    pool = _obj("InferencePool", "m-r1", selector={})
+    execute(ctx, model, ModelPlan(apply=[pool]), NOW)
+    execute(ctx, model, ModelPlan(delete=[("InferencePool", "m-r1")]), NOW)
+    execute(ctx, model, ModelPlan(apply=[pool]), NOW)
+    assert [c for c in kube.calls if c[1] == "InferencePool"] == [
+        ("apply", "InferencePool", "m-r1"),
+        ("delete", "InferencePool", "m-r1"),
+        ("apply", "InferencePool", "m-r1"),
+    ]
+
+
 def _conditions(ctx: OperatorContext) -> dict[str, dict[str, Any]]:
     model = ctx.store.models.get("ns", "m")
     assert model is not None

@@ -64,6 +64,7 @@ class World:
     eval_result: EvalResult | None = None
     """What the gate's EvalRun reports, once a StartEvalRun created it."""
     eval_runs: list[StartEvalRun] = field(default_factory=list)
+    traffic_blocked: str | None = None
     aborts: list[Abort] = field(default_factory=list)
     weights: list[int] = field(default_factory=list)
     measured: list[tuple[datetime, tuple[str, ...]]] = field(default_factory=list)
@@ -80,6 +81,7 @@ class World:
             ready_replicas=dict(self.ready),
             measurements=measurements,
             eval_result=self.eval_result if self.eval_runs else None,
+            traffic_blocked=self.traffic_blocked,
         )
 
     def measure(self, spec: RolloutSpec, names: tuple[str, ...], now: datetime) -> tuple:
@@ -190,6 +192,18 @@ def test_canary_is_scaled_before_traffic_moves_and_stable_keeps_full_size() -> N
     assert rollout(status).weight == 0 and rollout(status).step_index == 0
     world.ready[NEW] = 2
     actions, status = run_pass(spec, status, world, T0 + timedelta(seconds=5))
+    assert rollout(status).weight == 50 and rollout(status).step_index == 1
+
+
+def test_blocked_traffic_holds_the_weight_and_the_step_until_cleared() -> None:
+    spec = make_spec([{"setWeight": 50}, {"pause": {}}])
+    world = World(ready={OLD: 4, NEW: 2}, traffic_blocked="endpoint picker chat-x-epp is not ready")
+    actions, status = run_pass(spec, "{}", world, T0)
+    assert rollout(status).step_index == 0 and rollout(status).weight == 0
+    assert "chat-x-epp" in rollout(status).message
+    assert ScaleRevision(OLD, 4) in actions  # stable keeps its size meanwhile
+    world.traffic_blocked = None
+    actions, status = run_pass(spec, status, world, T0 + timedelta(seconds=10))
     assert rollout(status).weight == 50 and rollout(status).step_index == 1
 
 

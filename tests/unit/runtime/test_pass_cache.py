@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from llmops_operator.api.rollout import Measurement
 from llmops_operator.autoscaling.decide import Signals
+from llmops_operator.autoscaling.scale_to_zero import Pending
 from llmops_operator.gpu.planner import GpuNodeInfo, ModelFacts
 from llmops_operator.model_plan import SecretCheck, World
 from llmops_operator.monitoring.cost import Rates
@@ -71,6 +72,11 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     ),
     "prices": st.builds(Prices, st.none(), st.none() | names),
     "cost_refresh": st.integers(1, 900).map(lambda s: timedelta(seconds=s)),
+    "wake_pending": st.none() | st.builds(Pending, st.none() | st.floats(0, 100), st.just(NOW), names),
+    "inference_pools": objects,
+    "missing_gateways": st.lists(names, max_size=2).map(tuple),
+    "reference_grants": st.none() | objects,
+    "pool_read_error": st.none() | names,
 }
 
 

@@ -393,6 +393,21 @@ def test_histograms_are_cumulative_and_counters_never_decrease(shape: str, steps
         previous = current
 
 
+def test_pending_requests_for_a_model_at_zero_are_the_flow_control_queue() -> None:
+    emitter = Emitter([])  # no pods: the Model is at zero
+    assert "inference_extension_flow_control_queue_size" not in emitter.render()
+    emitter.control({"op": "set_pending", "namespace": "ns", "pool": "chat-aaaaaaaaaa", "requests": 3})
+    families = {f.name: f for f in text_string_to_metric_families(emitter.render())}
+    [sample] = families["inference_extension_flow_control_queue_size"].samples
+    assert sample.labels == {"namespace": "ns", "inference_pool": "chat-aaaaaaaaaa", "priority": "0"}
+    assert sample.value == 3
+    assert emitter.state()["pending"] == [{"namespace": "ns", "pool": "chat-aaaaaaaaaa", "requests": 3.0}]
+    emitter.set_pending("ns", "chat-aaaaaaaaaa", 0)
+    assert "inference_extension_flow_control_queue_size" not in emitter.render()
+    with pytest.raises(ValueError):
+        emitter.set_pending("ns", "p", -1)
+
+
 def test_noise_is_per_request_poisson_bernoulli_and_long_tailed() -> None:
     """Counts vary like Poisson arrivals, errors like Bernoulli draws, TTFT has a long right tail."""
     windows, errors = [], []

@@ -14,11 +14,14 @@ rules too). Argo CD must ignore the weights: see docs/rollouts.md.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from llmops_operator.revisions import revision_service_name as revision_service
+
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+HTTPROUTE_API_VERSION = f"{GATEWAY_GROUP}/v1"
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,38 @@ def _is_model_ref(ref: dict[str, Any], names: set[str]) -> bool:
     kind = ref.get("kind", "Service")
     group = ref.get("group", "")
     return kind == "Service" and group in ("", "core") and ref.get("name") in names
+
+
+def replace_model_refs(
+    route: dict[str, Any],
+    is_model_ref: Callable[[dict[str, Any]], bool],
+    wanted: list[dict[str, Any]],
+) -> RoutePatch:
+    """Apply body for `route` in which every rule holding a Model backendRef (as `is_model_ref`
+    says) gets those refs replaced by `wanted`; other refs, rules and fields stay as they are."""
+    rules = copy.deepcopy(route.get("spec", {}).get("rules", []))
+    changed = 0
+    for rule in rules:
+        refs = rule.get("backendRefs", [])
+        if not any(is_model_ref(r) for r in refs):
+            continue
+        others = [r for r in refs if not is_model_ref(r)]
+        rule["backendRefs"] = others + copy.deepcopy(wanted)
+        changed += 1
+    meta = route.get("metadata", {})
+    body = {
+        "apiVersion": route.get("apiVersion", HTTPROUTE_API_VERSION),
+        "kind": "HTTPRoute",
+        "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
+        "spec": {"rules": rules},
+    }
+    return RoutePatch(body=body, rules_changed=changed)
+
+
+def check_weight(weight: int) -> None:
+    """A canary weight is a percentage."""
+    if not 0 <= weight <= 100:
+        raise ValueError(f"weight must be within 0..100, got {weight}")
 
 
 def httproute_weights(
@@ -50,8 +85,7 @@ def httproute_weights(
     `known_revisions` are older revisions of the Model whose Services may still be referenced
     (they are replaced, so a removed revision never stays in the route).
     """
-    if not 0 <= weight <= 100:
-        raise ValueError(f"weight must be within 0..100, got {weight}")
+    check_weight(weight)
     names = {model, revision_service(model, stable_revision)}
     names |= {revision_service(model, r) for r in known_revisions}
     if canary_revision:
@@ -61,24 +95,7 @@ def httproute_weights(
         wanted.append({"name": revision_service(model, canary_revision), "port": port, "weight": weight})
     else:
         wanted[0]["weight"] = 100
-
-    rules = copy.deepcopy(route.get("spec", {}).get("rules", []))
-    changed = 0
-    for rule in rules:
-        refs = rule.get("backendRefs", [])
-        if not any(_is_model_ref(r, names) for r in refs):
-            continue
-        others = [r for r in refs if not _is_model_ref(r, names)]
-        rule["backendRefs"] = others + copy.deepcopy(wanted)
-        changed += 1
-    meta = route.get("metadata", {})
-    body = {
-        "apiVersion": route.get("apiVersion", "gateway.networking.k8s.io/v1"),
-        "kind": "HTTPRoute",
-        "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
-        "spec": {"rules": rules},
-    }
-    return RoutePatch(body=body, rules_changed=changed)
+    return replace_model_refs(route, lambda ref: _is_model_ref(ref, names), wanted)
 
 
 def route_weights(route: dict[str, Any], model: str) -> dict[str, int]:
