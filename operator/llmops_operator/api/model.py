@@ -24,8 +24,9 @@ from llmops_operator.api.common import (
     StatusModel,
     SubdomainName,
 )
+from llmops_operator.api.durations import Duration, parse_duration
 from llmops_operator.api.monitoring import CostStatus, MonitoringSpec, QualityTrend
-from llmops_operator.api.rollout import Duration, RolloutSpec, RolloutStatus, parse_duration
+from llmops_operator.api.rollout import RolloutSpec, RolloutStatus
 
 EngineType = Literal["vllm", "tensorrt-llm", "onnxruntime"]
 Phase = Literal["Pending", "Progressing", "Paused", "Ready", "Degraded", "Failed"]

@@ -186,7 +186,7 @@ class InferencePoolRouting(ApiModel):
 class TrafficRouting(ApiModel):
     """How the canary weight becomes traffic. Empty: replica ratio."""
 
-    model_config = _cel(
+    model_config = cel_rules(
         (
             "!(has(self.gatewayAPI) && has(self.inferencePool))",
             "set at most one of gatewayAPI and inferencePool",
