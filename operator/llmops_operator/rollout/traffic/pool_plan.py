@@ -160,13 +160,16 @@ def traffic_gate(w: PoolWorld, stable: str | None, canary: str | None) -> str | 
 def _stale(w: PoolWorld, serving: Sequence[str]) -> list[tuple[str, str]]:
     """(kind, name) of the pools and pickers of revisions no longer serving."""
     wanted = {revisions.inference_pool_name(w.ref.name, r) for r in serving}
-    stale = [("InferencePool", p["metadata"]["name"]) for p in w.pools if p["metadata"]["name"] not in wanted]
+    delete: list[tuple[str, str]] = []
+    for pool in w.pools:
+        if pool["metadata"]["name"] not in wanted:
+            delete.append(("InferencePool", pool["metadata"]["name"]))
     for deployment in w.deployments:
         labels = deployment["metadata"].get("labels") or {}
         if labels.get(LABEL_COMPONENT) == PICKER_COMPONENT and labels.get(LABEL_POOL) not in wanted:
-            stale.append(("Deployment", deployment["metadata"]["name"]))
-            stale.append(("Service", deployment["metadata"]["name"]))
-    return stale
+            delete.append(("Deployment", deployment["metadata"]["name"]))
+            delete.append(("Service", deployment["metadata"]["name"]))
+    return delete
 
 
 def plan_pools(
