@@ -21,7 +21,8 @@ from typing import Any
 
 from llmops_operator import engines
 from llmops_operator.api.common import LABEL_COMPONENT, LABEL_MODEL, LABEL_REVISION, MANAGED_LABELS
-from llmops_operator.api.model import ModelSpec, RevisionRecord
+from llmops_operator.api.model import ModelSpec
+from llmops_operator.api.model_status import RevisionRecord
 from llmops_operator.hashing import digest
 
 HASH_LENGTH = 10

@@ -18,7 +18,7 @@ import yaml
 
 from gitops_health import GROUP_DIR, HEALTH_ROOT, KINDS, argocd_health, health_binary, kstatus
 from llmops_operator.api.evals import EvalGateStatus, EvalRunStatus
-from llmops_operator.api.model import ModelStatus
+from llmops_operator.api.model_status import ModelStatus
 from llmops_operator.api.prompt import PromptVersionStatus
 from llmops_operator.conditions import eval_run_conditions
 from llmops_operator.evals.gate import eval_gate_status

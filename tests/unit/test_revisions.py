@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmops_operator import prompts
-from llmops_operator.api.model import ModelSpec, RevisionRecord
+from llmops_operator.api.model import ModelSpec
+from llmops_operator.api.model_status import RevisionRecord
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.revisions import (
     ObservedRevision,

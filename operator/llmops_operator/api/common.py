@@ -6,11 +6,12 @@ Every CRD schema in `crds/` is generated from pydantic models that derive from
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 GROUP = "llmops.dev"
@@ -122,3 +123,34 @@ class ConfigMapKeyRef(ApiModel):
     """ConfigMap name."""
     key: DataKey
     """Key within the ConfigMap."""
+
+
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+
+
+def _quantity(value: Any) -> Any:
+    """Accept `cpu: 8` as well as `cpu: "8"`, like Kubernetes does, and keep strings on the wire."""
+    if isinstance(value, bool):
+        raise ValueError("a quantity is a number or a string such as 500m or 64Gi")
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 8, 500m, 64Gi)")
+    return value
+
+
+Quantity = Annotated[
+    str,
+    BeforeValidator(_quantity),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "pattern": QUANTITY_PATTERN,
+            "x-kubernetes-int-or-string": True,
+        }
+    ),
+]
+"""A Kubernetes resource quantity (`8`, `500m`, `64Gi`)."""

@@ -90,7 +90,7 @@ KINDS: tuple[CrdKind, ...] = (
         plural="models",
         short_names=("llm",),
         spec_model="llmops_operator.api.model:ModelSpec",
-        status_model="llmops_operator.api.model:ModelStatus",
+        status_model="llmops_operator.api.model_status:ModelStatus",
         description="A deployable release of an LLM: weights, engine, GPUs, prompts, and how new "
         "revisions are rolled out.",
         printer_columns=(

@@ -10,23 +10,21 @@ with the same message.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from llmops_operator.api.common import (
     ApiModel,
-    Condition,
-    DataKey,
     LabelName,
+    Quantity,
     SecretKeyRef,
-    StatusModel,
     SubdomainName,
 )
 from llmops_operator.api.durations import Duration, parse_duration
-from llmops_operator.api.monitoring import CostStatus, MonitoringSpec, QualityTrend
-from llmops_operator.api.rollout import RolloutSpec, RolloutStatus
+from llmops_operator.api.env import EnvVar
+from llmops_operator.api.monitoring import MonitoringSpec
+from llmops_operator.api.rollout import RolloutSpec
 
 EngineType = Literal["vllm", "tensorrt-llm", "onnxruntime"]
 Phase = Literal["Pending", "Progressing", "Paused", "Ready", "Degraded", "Failed"]
@@ -65,11 +63,6 @@ URI_RULES: list[tuple[str, str, str]] = [
     ("pvc://", PVC_URI, "pvc:// URIs name a PersistentVolumeClaim and a path: pvc://<claim>/<path>"),
 ]
 
-QUANTITY_PATTERN = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
-
 
 def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in rules]}
@@ -80,30 +73,6 @@ def _wire_default(model: type[ApiModel]) -> dict[str, Any]:
     nested object see every field when the API server validates the default."""
     return {"default": model().to_wire()}
 
-
-def _quantity(value: Any) -> Any:
-    """Accept `cpu: 8` as well as `cpu: "8"`, like Kubernetes does, and keep strings on the wire."""
-    if isinstance(value, bool):
-        raise ValueError("a quantity is a number or a string such as 500m or 64Gi")
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value):
-        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 8, 500m, 64Gi)")
-    return value
-
-
-Quantity = Annotated[
-    str,
-    BeforeValidator(_quantity),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "integer"}, {"type": "string"}],
-            "pattern": QUANTITY_PATTERN,
-            "x-kubernetes-int-or-string": True,
-        }
-    ),
-]
-"""A Kubernetes resource quantity (`8`, `500m`, `64Gi`)."""
 
 GpuCount = Annotated[int, Field(ge=0, le=MAX_GPUS_PER_REPLICA)] | Literal["auto"]
 """A GPU count, or `auto` for the planner to decide."""
@@ -178,111 +147,6 @@ class SourceSpec(ApiModel):
     def location(self) -> str:
         """The URI without its scheme: `org/repo`, `bucket/prefix` or `claim/path`."""
         return self.uri.split("://", 1)[1]
-
-
-class SecretKeySelector(ApiModel):
-    """Selects a key of a Secret (Kubernetes SecretKeySelector)."""
-
-    name: SubdomainName
-    """Secret name."""
-    key: DataKey
-    """Key within the Secret."""
-    optional: bool | None = None
-    """Whether the Secret or key may be missing."""
-
-
-class ConfigMapKeySelector(ApiModel):
-    """Selects a key of a ConfigMap (Kubernetes ConfigMapKeySelector)."""
-
-    name: SubdomainName
-    """ConfigMap name."""
-    key: DataKey
-    """Key within the ConfigMap."""
-    optional: bool | None = None
-    """Whether the ConfigMap or key may be missing."""
-
-
-class FieldSelector(ApiModel):
-    """Selects a field of the pod (Kubernetes ObjectFieldSelector)."""
-
-    field_path: str = Field(min_length=1, max_length=256)
-    """Path of the field, e.g. `metadata.name` or `status.podIP`."""
-    api_version: str | None = Field(default=None, max_length=64)
-    """Schema version of fieldPath, default v1."""
-
-
-class ResourceFieldSelector(ApiModel):
-    """Selects a container resource (Kubernetes ResourceFieldSelector)."""
-
-    resource: str = Field(min_length=1, max_length=128)
-    """Resource name, e.g. `limits.memory`."""
-    container_name: LabelName | None = None
-    """Container name; default the serving container."""
-    divisor: Quantity | None = None
-    """Output format of the value, e.g. `1Mi`."""
-
-
-class EnvVarSource(ApiModel):
-    """Where an environment variable's value comes from. Exactly one field is set."""
-
-    model_config = {
-        "json_schema_extra": _cel(
-            (
-                "[has(self.secretKeyRef), has(self.configMapKeyRef), has(self.fieldRef), "
-                "has(self.resourceFieldRef)].filter(x, x).size() == 1",
-                "valueFrom sets exactly one of secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef",
-            )
-        )
-    }
-
-    secret_key_ref: SecretKeySelector | None = None
-    """A key of a Secret."""
-    config_map_key_ref: ConfigMapKeySelector | None = None
-    """A key of a ConfigMap."""
-    field_ref: FieldSelector | None = None
-    """A field of the pod."""
-    resource_field_ref: ResourceFieldSelector | None = None
-    """A resource of the container."""
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> EnvVarSource:
-        chosen = (self.secret_key_ref, self.config_map_key_ref, self.field_ref, self.resource_field_ref)
-        if sum(c is not None for c in chosen) != 1:
-            raise ValueError(
-                "valueFrom sets exactly one of secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef"
-            )
-        return self
-
-
-HF_TOKEN_LITERAL_MESSAGE = (
-    "HF_TOKEN must not be a literal value: set source.credentialsSecretRef (or valueFrom.secretKeyRef)"
-)
-
-
-class EnvVar(ApiModel):
-    """An environment variable of the serving container (Kubernetes EnvVar)."""
-
-    model_config = {
-        "json_schema_extra": _cel(
-            ("!(has(self.value) && has(self.valueFrom))", "set value or valueFrom, not both"),
-            ("self.name != 'HF_TOKEN' || !has(self.value)", HF_TOKEN_LITERAL_MESSAGE),
-        )
-    }
-
-    name: str = Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-    """Variable name."""
-    value: str | None = Field(default=None, max_length=32768)
-    """Literal value."""
-    value_from: EnvVarSource | None = None
-    """Value taken from a Secret, ConfigMap, pod field or resource."""
-
-    @model_validator(mode="after")
-    def _one_source(self) -> EnvVar:
-        if self.value is not None and self.value_from is not None:
-            raise ValueError(f"env {self.name}: set value or valueFrom, not both")
-        if self.name == "HF_TOKEN" and self.value is not None:
-            raise ValueError(HF_TOKEN_LITERAL_MESSAGE)
-        return self
 
 
 class EngineSpec(ApiModel):
@@ -563,130 +427,3 @@ MODEL_NAME_VALIDATIONS: list[dict[str, str]] = [
     },
 ]
 """Root-level CEL rules on `metadata.name`; the CRD generator attaches them to the root."""
-
-
-# ---------------------------------------------------------------------------------------------
-# status
-# ---------------------------------------------------------------------------------------------
-
-
-class RevisionRecord(StatusModel):
-    """One revision in the Model's history."""
-
-    revision: str
-    """Revision hash."""
-    created_at: datetime
-    """When the operator first saw this revision."""
-    outcome: str = "Progressing"
-    """Progressing, Stable, Superseded, RolledBack or Failed (see `revisions.OUTCOMES`)."""
-    reason: str = ""
-    """Why it ended that way, e.g. the failing analysis metric."""
-
-
-class PlanStatus(StatusModel):
-    """What the GPU planner chose for the current revision."""
-
-    gpus: int
-    """GPUs per replica."""
-    gpu_product: str | None = None
-    """GPU product the pods are meant for (`nvidia.com/gpu.product`)."""
-    tensor_parallel_size: int = 1
-    """Tensor parallel degree."""
-    estimated_memory_gib: float | None = Field(default=None, alias="estimatedMemoryGiB")
-    """Estimated GPU memory per replica (weights + KV cache + overhead), GiB."""
-    reason: str = ""
-    """How the plan was made, or why nothing fits."""
-
-
-class CacheStatus(StatusModel):
-    """The weight cache."""
-
-    pvc_name: str | None = None
-    """Name of the PersistentVolumeClaim."""
-    path: str | None = None
-    """Directory of the current source inside the PVC."""
-    ready: bool = False
-    """Whether the loader Job for the current source has succeeded."""
-
-
-class ColdStart(StatusModel):
-    """Where the last wake from zero spent its time (timestamps from the pods, as observed)."""
-
-    signal_at: datetime
-    """When the operator first saw requests waiting for the Model at zero."""
-    pending_requests: float | None = None
-    """The waiting requests it saw then."""
-    scheduled_at: datetime | None = None
-    """When the first new pod was bound to a node."""
-    started_at: datetime | None = None
-    """When its engine container started (the image was pulled by then)."""
-    ready_at: datetime | None = None
-    """When the first new pod became Ready (it can take the held requests)."""
-    seconds_to_ready: float | None = None
-    """readyAt - signalAt."""
-
-
-class AutoscalerState(StatusModel):
-    """What the autoscaler decided last and the scale-down window it is in (status.autoscaler)."""
-
-    desired_replicas: int = 0
-    """Replicas the autoscaler asks for across the Model's serving revisions."""
-    recommendation: int | None = None
-    """Replicas the last signal asked for, within bounds, before rate limits and stabilization."""
-    last_value: float | None = None
-    """The last metric value read (None: no data)."""
-    last_scale_time: datetime | None = None
-    """When desiredReplicas last changed."""
-    below_target_since: datetime | None = None
-    """Start of the current run of recommendations below desiredReplicas (None: not in one)."""
-    stabilized_recommendation: int | None = None
-    """Highest recommendation since belowTargetSince: where the pending scale-down will land."""
-    reason: str = ""
-    """CamelCase reason of the last decision: ScaledUp, ScaledDown, Steady, ScaleDownPending,
-    LimitedByMaxReplicas, NoData, Clamped, and with scale to zero WokenFromZero, AtZero,
-    ScaleToZeroPending or ScaledToZero."""
-    message: str = ""
-    """The numbers behind the last decision, for humans."""
-    pending_requests: float | None = None
-    """Last reading of the wake signal (requests waiting for the Model), with minReplicas 0."""
-    idle_since: datetime | None = None
-    """Start of the current idle run (scale to zero after `scaleToZeroAfter` of it)."""
-    cold_start: ColdStart | None = None
-    """Phases of the last wake from zero."""
-
-
-class ModelStatus(StatusModel):
-    """Observed state of a Model, written by the operator (users write only `rollout` controls)."""
-
-    observed_generation: int | None = None
-    """The spec generation the status was computed from."""
-    phase: Phase = "Pending"
-    """Pending, Progressing, Paused, Ready, Degraded or Failed."""
-    conditions: list[Condition] = Field(default_factory=list, max_length=32)
-    """Ready, Progressing, CacheReady, Scheduled and rollout conditions."""
-    stable_revision: str | None = None
-    """The revision serving all traffic outside a rollout."""
-    canary_revision: str | None = None
-    """The revision being rolled out, if any."""
-    rollout: RolloutStatus | None = None
-    """Progress of the current rollout."""
-    revisions: list[RevisionRecord] = Field(default_factory=list, max_length=128)
-    """Revision history, newest first, pruned to `rollout.revisionHistoryLimit`."""
-    plan: PlanStatus | None = None
-    """GPU plan of the desired revision."""
-    replicas: int = 0
-    """Pods of all revisions (scale subresource)."""
-    ready_replicas: int = 0
-    """Ready pods of all revisions."""
-    selector: str | None = None
-    """Label selector of the Model's pods (scale subresource)."""
-    endpoint: str | None = None
-    """OpenAI-compatible base URL inside the cluster, e.g. http://NAME.NAMESPACE.svc:8000/v1."""
-    cache: CacheStatus | None = None
-    """Weight cache state, when the cache is enabled."""
-    autoscaler: AutoscalerState | None = None
-    """The autoscaler's last decision and the signal it saw, when `spec.autoscaling` is set."""
-    quality: list[QualityTrend] = Field(default_factory=list, max_length=8)
-    """Trend of each scheduled evaluation of the serving revision."""
-    cost: CostStatus | None = None
-    """Token throughput, GPU-hours and cost of the serving revisions."""

@@ -29,7 +29,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from llmops_operator.api.model import AutoscalerState, AutoscalingSpec
+from llmops_operator.api.model import AutoscalingSpec
+from llmops_operator.api.model_status import AutoscalerState
 
 SIGNAL_MAX_AGE = timedelta(minutes=2)
 """Signals measured longer ago than this are treated as no data."""

@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from llmops_operator.api.common import LABEL_REVISION
-from llmops_operator.api.model import AutoscalerState, AutoscalingSpec, ColdStart, WakeSignalSpec
+from llmops_operator.api.model import AutoscalingSpec, WakeSignalSpec
+from llmops_operator.api.model_status import AutoscalerState, ColdStart
 from llmops_operator.autoscaling import decide as autoscaler
 from llmops_operator.metrics_source.builtins import render_query
 from llmops_operator.revisions import HASH_LENGTH

@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from llmops_operator.api.model import EnvVar, ModelSpec
+from llmops_operator.api.env import EnvVar
+from llmops_operator.api.model import ModelSpec
 from llmops_operator.gpu.planner import Plan
 
 CONTAINER_NAME = "engine"

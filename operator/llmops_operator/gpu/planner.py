@@ -21,7 +21,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from llmops_operator.api.model import ModelSpec, PlanStatus
+from llmops_operator.api.model import ModelSpec
+from llmops_operator.api.model_status import PlanStatus
 
 DEFAULT_GPUS = 1
 """GPUs per replica for `gpus: auto` when the model's size is unknown."""

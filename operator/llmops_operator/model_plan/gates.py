@@ -6,7 +6,8 @@ from __future__ import annotations
 from llmops_operator import conditions as cond
 from llmops_operator import prompts, resources, revisions
 from llmops_operator.api.common import LABEL_REVISION
-from llmops_operator.api.model import CacheStatus, ModelSpec
+from llmops_operator.api.model import ModelSpec
+from llmops_operator.api.model_status import CacheStatus
 from llmops_operator.api.prompt import PromptVersionSpec
 from llmops_operator.conditions import Reason
 from llmops_operator.model_plan.world import Pass

@@ -8,7 +8,8 @@ from typing import Any
 
 from llmops_operator import conditions as cond
 from llmops_operator import engines, reference_grants, resources, revisions
-from llmops_operator.api.model import ModelSpec, PlanStatus
+from llmops_operator.api.model import ModelSpec
+from llmops_operator.api.model_status import PlanStatus
 from llmops_operator.conditions import Reason
 from llmops_operator.gpu import planner
 from llmops_operator.gpu.inventory import sticky_plan

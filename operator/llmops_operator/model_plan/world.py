@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from llmops_operator import conditions as cond
 from llmops_operator import resources, retention
 from llmops_operator.api.common import API_VERSION, Condition
-from llmops_operator.api.model import ModelSpec, ModelStatus
+from llmops_operator.api.model import ModelSpec
+from llmops_operator.api.model_status import ModelStatus
 from llmops_operator.api.rollout import Measurement
 from llmops_operator.autoscaling.decide import Signals
 from llmops_operator.autoscaling.scale_to_zero import Pending

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from llmops_operator.api.model import ModelSpec, ModelStatus
+from llmops_operator.api.model import ModelSpec
+from llmops_operator.api.model_status import ModelStatus
 
 
 def spec(**overrides: Any) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmops_operator.api.model import AutoscalerState, AutoscalingSpec, ColdStart, WakeSignalSpec
+from llmops_operator.api.model import AutoscalingSpec, WakeSignalSpec
+from llmops_operator.api.model_status import AutoscalerState, ColdStart
 from llmops_operator.autoscaling.decide import Signals
 from llmops_operator.autoscaling.scale_to_zero import (
     AT_ZERO,

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmops_operator.api.model import ModelSpec, ModelStatus
+from llmops_operator.api.model import ModelSpec
+from llmops_operator.api.model_status import ModelStatus
 from llmops_operator.gpu.planner import GpuNodeInfo
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
 from llmops_operator.revisions import revision_hash
