@@ -48,6 +48,39 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 GROUP, VERSION = "llmops.dev", "v1alpha1"
 PROMPT, GATE = "soak-bot", "soak-gate"
+WEIGHTS_CLAIM = "soak-weights"
+"""A claim every Model serves from (onnxruntime serves a local repository; no GPUs needed)."""
+
+
+def weights_volume(core: k8s.CoreV1Api, namespace: str) -> str:
+    """A hostPath PV pre-bound to the claim, and the claim: the dev cluster has no provisioner."""
+    pv = f"{namespace}-weights"
+    core.create_persistent_volume(
+        {
+            "metadata": {"name": pv},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadOnlyMany", "ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": "",
+                "claimRef": {"namespace": namespace, "name": WEIGHTS_CLAIM},
+                "hostPath": {"path": f"/tmp/llmops-soak/{pv}"},
+            },
+        }
+    )
+    core.create_namespaced_persistent_volume_claim(
+        namespace,
+        {
+            "metadata": {"name": WEIGHTS_CLAIM},
+            "spec": {
+                "accessModes": ["ReadOnlyMany"],
+                "storageClassName": "",
+                "volumeName": pv,
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    return pv
 
 
 def prompt_version(version: int) -> dict[str, Any]:
@@ -90,7 +123,7 @@ def model(name: str, version: int) -> dict[str, Any]:
         "kind": "Model",
         "metadata": {"name": name},
         "spec": {
-            "source": {"uri": f"hf://bench/{name}"},
+            "source": {"uri": f"pvc://{WEIGHTS_CLAIM}/{name}"},
             "engine": {"type": "onnxruntime"},
             "resources": {"gpus": 0, "cpu": "10m", "memory": "16Mi"},
             "placement": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}]},
@@ -120,7 +153,11 @@ def sample(api: k8s.ApiClient, namespace: str, operator: psutil.Process) -> dict
         httpx.get(f"http://127.0.0.1:{etcd_port}/metrics", timeout=10).text,
         ("etcd_debugging_mvcc_keys_total",),
     )
-    response = api.call_api("GET", api.configuration.host + "/metrics", _preload_content=True)
+    url = api.configuration.host + "/metrics"
+    headers = {"Accept": "text/plain"}
+    api.update_params_for_auth(headers, [], ["BearerToken"], url, "GET", None)
+    response = api.call_api("GET", url, header_params=headers)
+    response.read()
     objects = scrape(response.data.decode(), ("apiserver_resource_objects", "apiserver_storage_objects"))
     custom = k8s.CustomObjectsApi(api)
     batch = k8s.BatchV1Api(api)
@@ -164,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     core, custom = k8s.CoreV1Api(api), k8s.CustomObjectsApi(api)
     namespace = f"soak-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": namespace}})
+    pv = weights_volume(core, namespace)
     stub = OpenAIStub(port=0, defaultAnswer="Hello! How can I help?").start()
     runner = JobRunner(
         api, os.environ.get("KUBECONFIG", str(REPO / ".cluster" / "kubeconfig")), namespace
@@ -229,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         runner.stop()
         stub.stop()
         core.delete_namespace(namespace, propagation_policy="Background")
+        core.delete_persistent_volume(pv)
     result = {"models": args.models, "rollouts": args.rollouts, "start": start, "end": end, "rounds": rounds}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))

@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +153,18 @@ class OperatorProcess:
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read())
 
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Until /readyz answers 200: the caches have listed and leader election runs (a
+        process start takes long on a loaded machine)."""
+        wait_for(
+            lambda: self.health("/readyz")[0] == 200,
+            timeout,
+            0.2,
+            "the operator ready (/readyz)",
+            tolerate_errors=True,
+            describe=self.log_tail,
+        )
+
     def passes(self, namespace: str, model: str) -> float:
         """Reconcile passes this operator process made over one Model (its own metric)."""
         text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
@@ -248,6 +260,58 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
         f"{tracebacks} tracebacks in {proc.log_path}; the first:\n"
         + session_log[session_log.index("Traceback") :][:3000]
     )
+
+
+@pytest.fixture
+def own_namespace(cluster: Any) -> Iterator[str]:
+    """A namespace outside this session's prefix, so only the test's own operators watch it."""
+    name = f"x{NAMESPACE_PREFIX}{uuid.uuid4().hex[:6]}"
+    cluster.core.create_namespace({"metadata": {"name": name, "labels": {"llmops.dev/test": "true"}}})
+    yield name
+    cluster.core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture
+def own_operators(
+    cluster: Any, operator: OperatorProcess, own_namespace: str
+) -> Iterator[Callable[..., OperatorProcess]]:
+    """Start operators of the test's own, watching only `own_namespace`, with the session
+    operator's settings (eval endpoints, prices) plus `env`; all stopped at the end. Each has
+    a log file of its own."""
+    started: list[OperatorProcess] = []
+
+    def start(
+        prometheus_url: str | None = None,
+        lease_id: str | None = None,
+        identity: str | None = None,
+        **env: str,
+    ) -> OperatorProcess:
+        proc = OperatorProcess(
+            str(cluster.kubeconfig),
+            prometheus_url or operator.prometheus_url,
+            {**operator.extra_env, **env},
+            namespace_glob=own_namespace,
+            lease_id=lease_id,
+            identity=identity,
+        )
+        proc.log_path = proc.log_path.with_name(f"operator-{own_namespace}-{len(started)}.log")
+        proc.start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def own_job_runner(cluster: Any, own_namespace: str) -> Iterator[JobRunner]:
+    """The eval Jobs of `own_namespace`, run as local processes."""
+    runner = JobRunner(
+        cluster.api_client, str(cluster.kubeconfig), own_namespace, log_dir=LOG_DIR / "eval-jobs"
+    ).start()
+    yield runner
+    runner.stop()
 
 
 @pytest.fixture

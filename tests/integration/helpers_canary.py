@@ -207,6 +207,8 @@ class DeploymentCensus:
     interval: float = 0.5
     max_per_model: dict[tuple[str, str], int] = field(default_factory=dict)
     duplicates: list[str] = field(default_factory=list)
+    uids: dict[str, set[str]] = field(default_factory=dict)
+    """Every UID seen per Deployment: two mean it was deleted and created again."""
     polls: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -216,6 +218,7 @@ class DeploymentCensus:
             items = self.kube.items("deployments", ns, DEPLOYMENT_LABEL)
             per_model: dict[str, list[str]] = {}
             for d in items:
+                self.uids.setdefault(f"{ns}/{d['metadata']['name']}", set()).add(d["metadata"]["uid"])
                 per_model.setdefault(d["metadata"]["labels"][DEPLOYMENT_LABEL], []).append(
                     d["metadata"]["labels"].get(REVISION_LABEL, "")
                 )
@@ -225,6 +228,11 @@ class DeploymentCensus:
                 if len(set(revs)) != len(revs):
                     self.duplicates.append(f"{ns}/{model}: revisions {revs}")
         self.polls += 1
+
+    @property
+    def recreated(self) -> dict[str, set[str]]:
+        """Deployments deleted and created again while counted (a serving one never is)."""
+        return {name: uids for name, uids in self.uids.items() if len(uids) > 1}
 
     def _run(self) -> None:
         while not self._stop.is_set():

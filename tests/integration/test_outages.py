@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,15 +121,6 @@ def test_api_server_stopped_90s_mid_rollout_every_rollout_finishes_and_pods_stay
 
 
 @pytest.fixture
-def own_namespace(cluster: Any) -> Iterator[str]:
-    """A namespace outside this session's prefix, so only the test's own operator watches it."""
-    name = f"x{NAMESPACE_PREFIX}prom-{uuid.uuid4().hex[:6]}"
-    cluster.core.create_namespace({"metadata": {"name": name, "labels": {"llmops.dev/test": "true"}}})
-    yield name
-    cluster.core.delete_namespace(name, propagation_policy="Background")
-
-
-@pytest.fixture
 def gated_prometheus(prometheus: Any) -> Iterator[PrometheusGate]:
     gate = PrometheusGate(prometheus.url).start()
     yield gate
@@ -138,23 +128,16 @@ def gated_prometheus(prometheus: Any) -> Iterator[PrometheusGate]:
 
 
 @pytest.fixture
-def prom_operator(
-    cluster: Any, operator: Any, own_namespace: str, gated_prometheus: PrometheusGate
-) -> Iterator[Any]:
-    proc = type(operator)(
-        str(cluster.kubeconfig),
-        gated_prometheus.url,
-        {"LLMOPS_PROMETHEUS_TIMEOUT_SECONDS": str(PROMETHEUS_TIMEOUT)},
-        namespace_glob=own_namespace,
-    )
-    proc.log_path = proc.log_path.with_name(f"operator-{own_namespace}.log")
-    proc.start()
-    yield proc
-    proc.stop()
+def prom_operator(own_operators: Any, gated_prometheus: PrometheusGate) -> Any:
+    return own_operators(gated_prometheus.url, LLMOPS_PROMETHEUS_TIMEOUT_SECONDS=str(PROMETHEUS_TIMEOUT))
 
 
 def rollout_of(model: dict[str, Any]) -> dict[str, Any]:
     return (model.get("status") or {}).get("rollout") or {}
+
+
+def pause_reasons(model: dict[str, Any]) -> list[str]:
+    return [c["reason"] for c in rollout_of(model).get("pauseConditions") or []]
 
 
 def test_prometheus_hung_a_users_abort_takes_effect_within_one_pass_and_the_hang_is_an_error(
@@ -198,3 +181,59 @@ def test_prometheus_hung_a_users_abort_takes_effect_within_one_pass_and_the_hang
     assert took < PROMETHEUS_TIMEOUT, f"the abort waited {took:.1f}s for a hung Prometheus"
     assert model.status()["stableRevision"] == model.stable
     assert gated_prometheus.mode == "hang"
+
+
+def test_prometheus_stopped_for_three_intervals_mid_rollouts_holds_every_canary_then_all_finish(
+    kube: Kubectl, own_namespace: str, prom_operator: Any, gated_prometheus: PrometheusGate
+) -> None:
+    """errorPolicy Pause (the default): a monitoring outage past consecutiveErrorLimit holds
+    every canary at its step; none is promoted, none rolled back, and all finish afterwards.
+    Prometheus is gone until every canary's pause step is over plus three analysis intervals,
+    so without the hold each would have walked on to promotion during the outage."""
+    interval, pause = 2.0, 25.0
+    steps = [{"setWeight": 50}, {"pause": {"duration": f"{pause:.0f}s"}}, {"setWeight": 100}]
+    spec_analysis = analysis(f"{interval:.0f}s", ALWAYS_ONE, mode="threshold", consecutiveErrorLimit=1)
+    models = [CanaryModel(kube, own_namespace, f"p{i}", lambda: prom_operator.log_tail(40)) for i in range(5)]
+    for m in models:
+        spec = canary_spec(steps, spec_analysis, replicas=1, tag=m.name)
+        kube.apply(model_manifest(m.name, spec), own_namespace)
+    for m in models:
+        m.stable = m.wait_phase("Ready", 120)["status"]["stableRevision"]
+    for m in models:
+        m.when_args_change()
+    paused_since = []
+    for m in models:
+        m.wait(lambda s: rollout_of(s).get("stepIndex") == 1, 60, "the pause step")
+        paused_since.append(time.monotonic())
+
+    gated_prometheus.set("down")
+    try:
+        for m in models:  # every canary is held by the policy, and the operator said why
+            held = m.wait(
+                lambda s: s if "AnalysisError" in pause_reasons(s) else None,
+                30,
+                "pause condition AnalysisError",
+            )
+            assert "unreachable" in held["status"]["rollout"]["pauseConditions"][0]["message"]
+        # each Model is looked at all along, until its pause step would have ended long ago
+        while time.monotonic() < max(paused_since) + pause + 3 * interval:
+            for m in models:
+                status = m.status()
+                assert status.get("stableRevision") == m.stable, f"{m.name} promoted during the outage"
+                assert not (status.get("rollout") or {}).get("abort"), (
+                    f"{m.name} rolled back during the outage"
+                )
+    finally:
+        gated_prometheus.set("forward")
+    for m in models:
+        m.wait(
+            lambda s, m=m: (
+                (s.get("status") or {}).get("stableRevision") == m.canary
+                and not (s.get("status") or {}).get("canaryRevision")
+            ),
+            90,
+            "promoted after the outage",
+        )
+        assert m.revision_record(m.canary).get("outcome") == "Stable"
+        reasons = [r for _, r, _ in m.events()]
+        assert "RolledBack" not in reasons and "Resumed" in reasons, reasons

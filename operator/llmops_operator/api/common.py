@@ -83,14 +83,10 @@ class ApiModel(BaseModel):
 
 
 class StatusModel(ApiModel):
-    """Status models tolerate fields written by newer operator versions."""
+    """Status models tolerate fields written by newer operator versions (the rest of the config
+    is ApiModel's: pydantic merges a subclass's config into its parent's)."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="ignore",
-        use_attribute_docstrings=True,
-    )
+    model_config = ConfigDict(extra="ignore")
 
 
 class Condition(StatusModel):

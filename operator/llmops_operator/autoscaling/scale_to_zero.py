@@ -76,6 +76,31 @@ def _waiting(pending: Pending | None, now: datetime) -> tuple[float | None, str]
     return pending.value, ""
 
 
+def _at_zero(
+    policy: AutoscalingSpec, prev: AutoscalerState, waiting: float | None, why: str, now: datetime
+) -> tuple[int, AutoscalerState]:
+    """A Model at zero wakes on a waiting request (the cold start begins now), else stays there."""
+    if waiting is not None and waiting > 0:
+        target = policy.min_replicas_when_active
+        return target, AutoscalerState(
+            desired_replicas=target,
+            last_scale_time=now,
+            reason=WOKEN,
+            message=f"{waiting:g} request(s) waiting for the Model at zero: 0 -> {target}",
+            pending_requests=waiting,
+            cold_start=ColdStart(signal_at=now, pending_requests=waiting),
+        )
+    message = why or "no request is waiting"
+    return 0, AutoscalerState(
+        desired_replicas=0,
+        last_scale_time=prev.last_scale_time,
+        reason=AT_ZERO,
+        message=f"at zero: {message}",
+        pending_requests=waiting,
+        cold_start=prev.cold_start,
+    )
+
+
 def decide(
     policy: AutoscalingSpec,
     signals: autoscaler.Signals | None,
@@ -91,26 +116,7 @@ def decide(
     prev = state or AutoscalerState(desired_replicas=current)
     waiting, why = _waiting(pending, now)
     if current <= 0:
-        if waiting is not None and waiting > 0:
-            target = policy.min_replicas_when_active
-            return target, AutoscalerState(
-                desired_replicas=target,
-                last_scale_time=now,
-                reason=WOKEN,
-                message=f"{waiting:g} request(s) waiting for the Model at zero: 0 -> {target}",
-                pending_requests=waiting,
-                cold_start=ColdStart(signal_at=now, pending_requests=waiting),
-            )
-        message = why or "no request is waiting"
-        return 0, AutoscalerState(
-            desired_replicas=0,
-            last_scale_time=prev.last_scale_time,
-            reason=AT_ZERO,
-            message=f"at zero: {message}",
-            pending_requests=waiting,
-            cold_start=prev.cold_start,
-        )
-
+        return _at_zero(policy, prev, waiting, why, now)
     active = policy.model_copy(update={"min_replicas": policy.min_replicas_when_active})
     replicas, new = autoscaler.decide(active, signals, state, current, now)
     value, _ = autoscaler.usable_value(signals, now)

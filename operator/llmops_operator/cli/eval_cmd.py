@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from llmops_operator.api.evals import EvalGateSpec, EvalRunSpec
 from llmops_operator.api.prompt import PromptVersionSpec
+from llmops_operator.cli.subcommands import Subcommands
 from llmops_operator.conditions import eval_run_conditions
 from llmops_operator.evals import case_record, html_report, report, verdict
 from llmops_operator.evals.job import judge_key_env, judge_key_refs
@@ -45,7 +46,7 @@ class InputError(ValueError):
     """The files or objects given cannot make an evaluation; reported as Error."""
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subcommands) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "eval",
         help="run an EvalGate against an OpenAI-compatible endpoint (local/CI, or the in-cluster Job)",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmops_operator.cli import eval_cmd, plan_cmd
+from llmops_operator.cli.subcommands import Subcommands
 from llmops_operator.loader import load_weights
 
 
@@ -192,7 +193,7 @@ SERVING_FLAGS = (
 """The `run` flags after the leader election ones: health, cost."""
 
 
-def _add_run(subparsers: argparse._SubParsersAction) -> None:
+def _add_run(subparsers: Subcommands) -> None:
     run = subparsers.add_parser("run", help="run the operator against the current kubeconfig or in-cluster")
     run.add_argument(
         "--namespace",
@@ -230,7 +231,7 @@ def _add_leader_election(run: argparse.ArgumentParser) -> None:
         flag.add(run)
 
 
-def _add_load_weights(subparsers: argparse._SubParsersAction) -> None:
+def _add_load_weights(subparsers: Subcommands) -> None:
     load = subparsers.add_parser(
         "load-weights", help="download model weights into a cache volume (loader Job)"
     )

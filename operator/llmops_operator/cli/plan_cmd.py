@@ -20,13 +20,14 @@ from pydantic import ValidationError
 from llmops_operator import resources
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.cli.eval_cmd import InputError, load_documents
+from llmops_operator.cli.subcommands import Subcommands
 from llmops_operator.gpu.planner import GpuNodeInfo
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
 
 OPERATOR_IMAGE = "llmops-operator:plan"
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: Subcommands) -> argparse.ArgumentParser:
     plan = subparsers.add_parser("plan", help="print what a Model becomes (objects, conditions); no cluster")
     plan.add_argument(
         "-f",

@@ -151,28 +151,6 @@ def common_mounts() -> list[dict[str, Any]]:
     ]
 
 
-def container(
-    spec: ModelSpec,
-    default_image: str,
-    command: list[str],
-    args: list[str],
-    env: list[dict[str, Any]],
-    ports: list[dict[str, Any]],
-    probe_spec: dict[str, Any],
-) -> dict[str, Any]:
-    """The container dict, with the user's image and env overrides applied."""
-    return {
-        "name": CONTAINER_NAME,
-        "image": spec.engine.image or default_image,
-        "command": command,
-        "args": args,
-        "env": merge_env(env, spec.engine.env),
-        "ports": ports,
-        **probe_spec,
-        "volumeMounts": common_mounts(),
-    }
-
-
 def container_port(name: str, number: int) -> dict[str, Any]:
     """A named TCP container port (Services target it by name)."""
     return {"name": name, "containerPort": number, "protocol": "TCP"}
@@ -187,8 +165,18 @@ def output(
     ports: list[dict[str, Any]],
     probe_spec: dict[str, Any],
 ) -> EngineOutput:
-    """An engine's output: its container and the volumes every engine mounts."""
+    """An engine's output: its container, with the user's image and env overrides applied, and
+    the volumes every engine mounts."""
     return {
-        "container": container(spec, default_image, command, args, env, ports, probe_spec),
+        "container": {
+            "name": CONTAINER_NAME,
+            "image": spec.engine.image or default_image,
+            "command": command,
+            "args": args,
+            "env": merge_env(env, spec.engine.env),
+            "ports": ports,
+            **probe_spec,
+            "volumeMounts": common_mounts(),
+        },
         "volumes": common_volumes(),
     }

@@ -94,32 +94,63 @@ def eval_run(
     owner: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The EvalRun of a gate step: the candidate (and stable, as baseline) and its bound prompt."""
-    endpoint_of_revision = endpoint_of(model, namespace, spec, endpoint_template)
-    run_spec: dict[str, Any] = {
-        "gate": action.gate,
-        "model": model,
-        "revision": action.revision,
-        "endpoint": endpoint_of_revision(action.revision),
-    }
-    if action.stable_revision:
-        run_spec["baselineRevision"] = action.stable_revision
-        run_spec["baselineEndpoint"] = endpoint_of_revision(action.stable_revision)
     gate = next((g for g in eval_gates if g["metadata"]["name"] == action.gate), None)
-    gate_prompt = (((gate or {}).get("spec") or {}).get("prompt") or {}).get("name")
-    bound = next((ref.version for ref in spec.prompts if ref.name == gate_prompt), None)
-    if bound is not None:
-        run_spec["promptVersion"] = bound
+    return eval_run_object(
+        eval_run_name(action.revision, action.gate, action.step_index, started_at),
+        namespace,
+        model,
+        action.gate,
+        action.revision,
+        endpoint_of(model, namespace, spec, endpoint_template),
+        owner,
+        baseline=action.stable_revision,
+        prompt_version=bound_prompt_version(spec, gate),
+    )
+
+
+def eval_run_object(
+    name: str,
+    namespace: str,
+    model: str,
+    gate: str,
+    revision: str,
+    endpoint_of_revision: Callable[[str], str],
+    owner: Mapping[str, Any],
+    *,
+    baseline: str | None = None,
+    prompt_version: int | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """An EvalRun of `gate` against `revision` (and `baseline`), owned by the Model: the one
+    shape of both gate-step and scheduled runs."""
+    run_spec: dict[str, Any] = {
+        "gate": gate,
+        "model": model,
+        "revision": revision,
+        "endpoint": endpoint_of_revision(revision),
+    }
+    if baseline:
+        run_spec["baselineRevision"] = baseline
+        run_spec["baselineEndpoint"] = endpoint_of_revision(baseline)
+    if prompt_version is not None:
+        run_spec["promptVersion"] = prompt_version
     return {
         "apiVersion": API_VERSION,
         "kind": "EvalRun",
         "metadata": {
-            "name": eval_run_name(action.revision, action.gate, action.step_index, started_at),
+            "name": name,
             "namespace": namespace,
-            "labels": {**revisions.revision_labels(model, action.revision, component="eval")},
+            "labels": {**revisions.revision_labels(model, revision, component="eval"), **(labels or {})},
             "ownerReferences": [dict(owner)],
         },
         "spec": run_spec,
     }
+
+
+def bound_prompt_version(spec: ModelSpec, gate: Mapping[str, Any] | None) -> int | None:
+    """The version the Model binds of the prompt the gate evaluates, if it binds one."""
+    gate_prompt = (((gate or {}).get("spec") or {}).get("prompt") or {}).get("name")
+    return next((ref.version for ref in spec.prompts if ref.name == gate_prompt), None)
 
 
 def newest_runs(eval_runs: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:

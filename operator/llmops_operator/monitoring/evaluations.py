@@ -14,6 +14,7 @@ from typing import Any
 from llmops_operator import revisions
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.monitoring import QualityTrend, ScheduledEvaluation
+from llmops_operator.evals.gate import bound_prompt_version
 from llmops_operator.monitoring import quality, schedule
 
 STUCK_GRACE = timedelta(minutes=2)
@@ -144,7 +145,7 @@ def _one(
         if due > now:
             wait = (due - now).total_seconds()
         elif serving_ready and not held:
-            bound = _bound_version(spec, gate)
+            bound = bound_prompt_version(spec, gate)
             plan.start.append(ScheduledRun(run_name(gate_name, serving, due), gate_name, serving, bound))
             next_run = sched.next_after(now)
             wait = (next_run - now).total_seconds()
@@ -174,12 +175,6 @@ def _runs_of(
         else _as_error(r, "its eval Job failed before recording a result")
         for r in quality.scheduled_runs(eval_runs, gate)
     ]
-
-
-def _bound_version(spec: ModelSpec, gate: Mapping[str, Any]) -> int | None:
-    """The prompt version the Model binds for the prompt the gate evaluates, if any."""
-    gate_prompt = ((gate.get("spec") or {}).get("prompt") or {}).get("name")
-    return next((p.version for p in spec.prompts if p.name == gate_prompt), None)
 
 
 def _as_error(run: quality.RunResult, message: str) -> quality.RunResult:

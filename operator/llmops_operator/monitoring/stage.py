@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from llmops_operator import conditions as cond
-from llmops_operator import revisions
-from llmops_operator.api.common import API_VERSION, LABEL_REVISION, Condition
+from llmops_operator.api.common import LABEL_REVISION, Condition
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.monitoring import CostStatus, QualityTrend
 from llmops_operator.evals import job as eval_jobs
 from llmops_operator.evals import verdict
+from llmops_operator.evals.gate import eval_run_object
 from llmops_operator.gpu.inventory import deployed_gpus
 from llmops_operator.monitoring import cost as costs
 from llmops_operator.monitoring.evaluations import plan_evaluations
@@ -127,28 +127,18 @@ def _evaluations(inputs: MonitorInputs, result: MonitorResult) -> None:
 def _eval_run(
     inputs: MonitorInputs, name: str, gate: str, revision: str, prompt_version: int | None
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "gate": gate,
-        "model": inputs.name,
-        "revision": revision,
-        "endpoint": inputs.endpoint_of(revision),
-    }
-    if prompt_version is not None:
-        spec["promptVersion"] = prompt_version
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "EvalRun",
-        "metadata": {
-            "name": name,
-            "namespace": inputs.namespace,
-            "labels": {
-                **revisions.revision_labels(inputs.name, revision, component="eval"),
-                SCHEDULE_LABEL: gate,
-            },
-            "ownerReferences": [dict(inputs.owner)],
-        },
-        "spec": spec,
-    }
+    """A scheduled EvalRun: labelled with its gate, so the schedule finds its history."""
+    return eval_run_object(
+        name,
+        inputs.namespace,
+        inputs.name,
+        gate,
+        revision,
+        inputs.endpoint_of,
+        inputs.owner,
+        prompt_version=prompt_version,
+        labels={SCHEDULE_LABEL: gate},
+    )
 
 
 def _product(inputs: MonitorInputs, revision: str) -> str | None:

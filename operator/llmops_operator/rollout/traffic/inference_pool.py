@@ -134,7 +134,6 @@ def endpoint_picker(
     selector = {LABEL_MODEL: revisions.model_labels(ref.name)[LABEL_MODEL], LABEL_POOL: pool}
     args = picker_args(engine_type, pool, ref.namespace, picker.port, picker.args)
     pod_labels = {**revisions.model_labels(ref.name), LABEL_COMPONENT: PICKER_COMPONENT, LABEL_POOL: pool}
-    grpc_probe = {"grpc": {"port": PICKER_HEALTH_PORT, "service": "inference-extension"}, "periodSeconds": 5}
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -147,22 +146,7 @@ def endpoint_picker(
                 "spec": {
                     "serviceAccountName": picker_account_name(ref.name),
                     "securityContext": pod_security.restricted_pod(),
-                    "containers": [
-                        {
-                            "name": "epp",
-                            "image": picker.image,
-                            "args": args,
-                            "ports": [
-                                {"name": "grpc", "containerPort": picker.port},
-                                {"name": "grpc-health", "containerPort": PICKER_HEALTH_PORT},
-                                {"name": "metrics", "containerPort": PICKER_METRICS_PORT},
-                            ],
-                            "resources": picker.resources.to_wire(),
-                            "securityContext": pod_security.restricted_container(),
-                            "readinessProbe": grpc_probe,
-                            "livenessProbe": {**grpc_probe, "initialDelaySeconds": 5, "periodSeconds": 10},
-                        }
-                    ],
+                    "containers": [_picker_container(picker, args)],
                 },
             },
         },
@@ -180,6 +164,25 @@ def endpoint_picker(
         },
     }
     return [deployment, service]
+
+
+def _picker_container(picker: EndpointPickerSpec, args: list[str]) -> dict[str, Any]:
+    """The picker's container: gRPC for the gateway, gRPC health, metrics; restricted."""
+    grpc_probe = {"grpc": {"port": PICKER_HEALTH_PORT, "service": "inference-extension"}, "periodSeconds": 5}
+    return {
+        "name": "epp",
+        "image": picker.image,
+        "args": args,
+        "ports": [
+            {"name": "grpc", "containerPort": picker.port},
+            {"name": "grpc-health", "containerPort": PICKER_HEALTH_PORT},
+            {"name": "metrics", "containerPort": PICKER_METRICS_PORT},
+        ],
+        "resources": picker.resources.to_wire(),
+        "securityContext": pod_security.restricted_container(),
+        "readinessProbe": grpc_probe,
+        "livenessProbe": {**grpc_probe, "initialDelaySeconds": 5, "periodSeconds": 10},
+    }
 
 
 def picker_account_name(model: str) -> str:

@@ -157,6 +157,21 @@ def traffic_gate(w: PoolWorld, stable: str | None, canary: str | None) -> str | 
     return picker_problem(w, canary)
 
 
+def _stale(w: PoolWorld, serving: Sequence[str]) -> list[tuple[str, str]]:
+    """(kind, name) of the pools and pickers of revisions no longer serving."""
+    wanted = {revisions.inference_pool_name(w.ref.name, r) for r in serving}
+    delete: list[tuple[str, str]] = []
+    for pool in w.pools:
+        if pool["metadata"]["name"] not in wanted:
+            delete.append(("InferencePool", pool["metadata"]["name"]))
+    for deployment in w.deployments:
+        labels = deployment["metadata"].get("labels") or {}
+        if labels.get(LABEL_COMPONENT) == PICKER_COMPONENT and labels.get(LABEL_POOL) not in wanted:
+            delete.append(("Deployment", deployment["metadata"]["name"]))
+            delete.append(("Service", deployment["metadata"]["name"]))
+    return delete
+
+
 def plan_pools(
     w: PoolWorld, serving: Sequence[str], stable: str | None, canary: str | None, weight: int
 ) -> PoolPlan:
@@ -169,15 +184,7 @@ def plan_pools(
     for revision in serving:
         plan.apply.append(inference_pool(w.ref, w.engine_type, revision, picker, w.owner))
         plan.apply.extend(endpoint_picker(w.ref, w.engine_type, revision, picker, w.owner))
-    wanted = {revisions.inference_pool_name(w.ref.name, r) for r in serving}
-    for pool in w.pools:
-        if pool["metadata"]["name"] not in wanted:
-            plan.delete.append(("InferencePool", pool["metadata"]["name"]))
-    for deployment in w.deployments:
-        labels = deployment["metadata"].get("labels") or {}
-        if labels.get(LABEL_COMPONENT) == PICKER_COMPONENT and labels.get(LABEL_POOL) not in wanted:
-            plan.delete.append(("Deployment", deployment["metadata"]["name"]))
-            plan.delete.append(("Service", deployment["metadata"]["name"]))
+    plan.delete.extend(_stale(w, serving))
 
     # A route the gateway has not answered for yet (e.g. our own last weight change) keeps its
     # weight; only a refusal, or a canary pool that cannot serve, takes the canary out.
