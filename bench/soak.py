@@ -171,6 +171,7 @@ def sample(api: k8s.ApiClient, namespace: str, operator: psutil.Process) -> dict
             batch.list_namespaced_job(namespace, label_selector="llmops.dev/component=eval").items
         ),
         "operator_rss_mib": round(rss / 2**20, 1),
+        "objects_by_resource": {k: v for k, v in sorted(objects.items()) if v},
     }
 
 
@@ -274,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'':18}{'start':>12}{'end':>12}")
     for key in ("etcd_keys", "api_objects", "events", "evalruns", "eval_jobs", "operator_rss_mib"):
         print(f"{key:18}{start[key]:>12}{end[key]:>12}")
+    before, after = start["objects_by_resource"], end["objects_by_resource"]
+    grown = {k: after.get(k, 0) - before.get(k, 0) for k in sorted({*before, *after})}
+    print("objects grown by resource:", {k: v for k, v in grown.items() if v})
     return 0
 
 

@@ -32,7 +32,7 @@ import json
 import os
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,22 +95,27 @@ class Bench:
         pool = f"{NAME}-{revision}"
 
         def parked() -> bool:
+            """At zero with no pod left Ready (a terminating pod can still count as Ready)."""
             at_zero = (self.status().get("autoscaler") or {}).get("reason") == "AtZero"
-            return at_zero and int(self.deployment(revision).spec.replicas or 0) == 0
+            deployment = self.deployment(revision)
+            return (
+                at_zero
+                and int(deployment.spec.replicas or 0) == 0
+                and not int(deployment.status.ready_replicas or 0)
+            )
 
         wait(parked, 120, "the Model at zero")
         signal_wall, signal = datetime.now(UTC), time.monotonic()
         self.emitter.set_pending(self.namespace, pool, 3)
         wait(lambda: int(self.deployment(revision).status.ready_replicas or 0) >= 1, 120, "a Ready pod")
         latency = time.monotonic() - signal
-        cold = wait(
-            lambda: (
-                (self.status().get("autoscaler") or {}).get("coldStart", {}).get("readyAt")
-                and self.status()["autoscaler"]["coldStart"]
-            ),
-            30,
-            "coldStart.readyAt",
-        )
+
+        def this_wake() -> dict[str, Any] | None:
+            cold = (self.status().get("autoscaler") or {}).get("coldStart") or {}
+            fresh = cold.get("signalAt") and parse(cold["signalAt"]) >= signal_wall - timedelta(seconds=1)
+            return cold if fresh and cold.get("readyAt") else None
+
+        cold = wait(this_wake, 30, "coldStart.readyAt of this wake")
         seen = (parse(cold["signalAt"]) - signal_wall).total_seconds()
         self.emitter.set_pending(self.namespace, pool, 0)
         run = {
