@@ -90,12 +90,7 @@ def _pass(ctx: OperatorContext, model: dict[str, Any], now: datetime) -> PassRes
     """Gather, plan (again with measurements when the plan asks), execute; None when the Lease
     was lost meanwhile."""
     spec = _spec(model)
-    try:
-        world = gather(ctx, model, spec, now)
-    except KubeError as exc:
-        failures = [Failure("read", "", exc.message or str(exc))]
-        record_failure(ctx, model, failures, now)
-        return PassResult(None, failures)
+    world = gather(ctx, model, spec, now)  # a failed read is recorded by reconcile_model
     key, started = (model["metadata"]["namespace"], model["metadata"]["name"]), time.monotonic()
     unchanged = ctx.passes.skip(key, fingerprint(world), started)
     if unchanged is not None:

@@ -117,9 +117,14 @@ class OperatorContext:
         ctx.facts = FactsCache(
             HuggingFaceHub(),
             executor=ThreadPoolExecutor(2, thread_name_prefix="model-facts"),
-            on_ready=lambda models: [ctx.queue.add(key) for key in models],
+            on_ready=ctx.requeue,
         )
         return ctx
+
+    def requeue(self, keys: set[Any]) -> None:
+        """Queue these Models for a pass (e.g. once the Hub answered for them)."""
+        for key in keys:
+            self.queue.add(key)
 
     def forget_model(self, key: Key) -> None:
         namespace, name = key
