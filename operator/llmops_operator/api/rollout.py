@@ -352,8 +352,14 @@ class MetricCounts(StatusModel):
     consecutive_error: int = 0
     """Errors in a row (compared with consecutiveErrorLimit); reset by any other outcome."""
     looks: int = 0
-    """Measurements that judged data in this rollout (mode confidence spends the
-    false-rollback budget over them)."""
+    """Measurements that judged data in this rollout."""
+    weights: int = 0
+    """Weights judged in this rollout (mode confidence spends the false-rollback budget per
+    weight, then per look at it)."""
+    weight_looks: int = 0
+    """Measurements that judged data since `weightSince`."""
+    weight_since: datetime | None = None
+    """The weight change the data of the latest measurement began at."""
 
 
 class AnalysisStatus(StatusModel):

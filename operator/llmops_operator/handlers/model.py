@@ -31,7 +31,7 @@ from llmops_operator.monitoring.cost import Rates
 from llmops_operator.reference_grants import ObjectRef
 from llmops_operator.revisions import deployment_name
 from llmops_operator.rollout.analysis.rounds import Taken
-from llmops_operator.rollout.analysis.run import take_measurements
+from llmops_operator.rollout.analysis.run import planned_weights, take_measurements
 from llmops_operator.rollout.traffic.gateway import GATEWAY_GROUP
 from llmops_operator.runtime.context import OperatorContext
 from llmops_operator.runtime.failures import Failure, summary
@@ -392,6 +392,7 @@ def measure(
             now,
             progress,
             cost=cost,
+            weights=planned_weights(spec.rollout.canary.steps if spec.rollout.canary else []),
         )
 
     key = (meta["namespace"], meta["name"])

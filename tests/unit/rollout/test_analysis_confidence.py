@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmops_operator.api.analysis import AnalysisSpec
-from llmops_operator.api.rollout import AnalysisStatus, MetricCounts, RolloutStatus
+from llmops_operator.api.rollout import AnalysisStatus, Measurement, MetricCounts, RolloutStatus
 from llmops_operator.metrics_source.provider import QueryResult, SeriesResult
+from llmops_operator.rollout.analysis.assess import record
 from llmops_operator.rollout.analysis.confidence import (
     Data,
     Rate,
@@ -208,7 +209,12 @@ def test_take_measurements_judges_counts_since_the_weight_change_and_the_recent_
         weight=25,
         weight_changed_at=NOW - timedelta(seconds=60),
         analysis=AnalysisStatus(
-            last_measured_at=NOW - timedelta(seconds=10), counts={"ttft": MetricCounts(looks=4)}
+            last_measured_at=NOW - timedelta(seconds=10),
+            counts={
+                "ttft": MetricCounts(
+                    looks=9, weights=2, weight_looks=4, weight_since=NOW - timedelta(seconds=60)
+                )
+            },
         ),
     )
     out = take_measurements(s, ["ttft", "errors"], provider, "vllm", "ns", "m", "new", "old", NOW, rollout)
@@ -219,9 +225,25 @@ def test_take_measurements_judges_counts_since_the_weight_change_and_the_recent_
     assert all(at == NOW for _, _, at in provider.asked)
     assert {at for _, at in provider.started} == {NOW - timedelta(seconds=60), NOW - timedelta(seconds=20)}
     assert out[0].since == NOW - timedelta(seconds=60)
-    w = look_window(s, rollout, "ttft", NOW)
-    assert (w.look, w.metrics, w.has_recent) == (5, 2, True)
-    assert look_window(s, rollout, "errors", NOW).look == 1
+    w = look_window(s, rollout, "ttft", NOW, weights=3)
+    assert (w.look, w.weight, w.weights, w.metrics, w.has_recent) == (5, 2, 3, 2, True)
+    errors = look_window(s, rollout, "errors", NOW)
+    assert (errors.look, errors.weight) == (1, 1)
+    # the next weight: its first look, at the rollout's third weight
+    moved = rollout.model_copy(update={"weight": 50, "weight_changed_at": NOW - timedelta(seconds=5)})
+    w = look_window(s, moved, "ttft", NOW, weights=3)
+    assert (w.look, w.weight) == (1, 3)
+
+
+def test_record_counts_the_looks_at_each_weight() -> None:
+    status = AnalysisStatus()
+    changes = [NOW - timedelta(seconds=90)] * 3 + [NOW - timedelta(seconds=30)] * 2
+    for since in changes:
+        m = Measurement(metric="ttft", phase="Inconclusive", measured_at=NOW, since=since)
+        status = record(status, [m], NOW)
+    error = Measurement(metric="ttft", phase="Error", measured_at=NOW, since=changes[-1])
+    c = record(status, [error], NOW).counts["ttft"]
+    assert (c.looks, c.weights, c.weight_looks, c.weight_since) == (5, 2, 2, changes[-1])
 
 
 def test_custom_queries_and_queue_depth_stay_point_estimates() -> None:

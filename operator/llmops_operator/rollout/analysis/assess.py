@@ -185,6 +185,10 @@ def record(status: AnalysisStatus, measurements: list[Measurement], now: datetim
         else:
             c.consecutive_error = 0
             c.looks += 1
+            if m.since is not None:
+                if m.since != c.weight_since:
+                    c.weights, c.weight_looks, c.weight_since = c.weights + 1, 0, m.since
+                c.weight_looks += 1
             if m.phase == "Successful":
                 c.successful += 1
             elif m.phase == "Failed":

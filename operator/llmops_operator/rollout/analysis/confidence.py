@@ -3,10 +3,10 @@
 A measurement judges the counts since the current weight was set (`Window.since`), so every
 request counts once per rollout step however often it is looked at, and evidence adds up at
 low traffic. Failed needs a bound past a threshold at the look's share of the false-rollback
-budget (`stats.look_alpha`, split over the metrics); the metric's recent `window` is tested
-too (half the share each), so a regression that starts mid-step is not diluted by the
-healthy minutes before it. Successful needs the opposite bound inside every
-threshold at `confidence`. Anything between is Inconclusive: too little evidence, never a
+budget (`stats.look_alpha`: per weight, then per look at it; split over the metrics); the
+metric's recent `window` is tested too (half the share each), so a regression that starts
+mid-step is not diluted by the healthy minutes before it. Successful needs the opposite bound
+inside every threshold at `confidence`. Anything between is Inconclusive: too little evidence, never a
 rollback. Pure: the queries are run by `run.py`.
 """
 
@@ -44,7 +44,11 @@ class Window:
     now: datetime
     recent: datetime | None = None
     look: int = 1
-    """This look's number in the rollout (1-based), for the budget."""
+    """This look's number at the current weight (1-based), for the budget."""
+    weight: int = 1
+    """Which of the rollout's weights this is (1-based), for the budget."""
+    weights: int = 1
+    """Weights the rollout's steps set."""
     metrics: int = 1
     """Metrics sharing the budget."""
 
@@ -200,7 +204,7 @@ def judge(
     judged in messages, e.g. `p95` or `rate`."""
     threshold = thresholds_text(metric)
     alpha = 1.0 - spec.confidence
-    budget = look_alpha(alpha, window.look) / max(1, window.metrics)
+    budget = look_alpha(alpha, window.look, window.weight, window.weights) / max(1, window.metrics)
     recent_alpha = budget / 2 if window.has_recent and canary.recent is not None else None
     fail_alpha = recent_alpha or budget
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from llmops_operator.api.analysis import AnalysisSpec, MetricSpec
 from llmops_operator.api.durations import parse_duration
-from llmops_operator.api.rollout import Measurement, RolloutStatus
+from llmops_operator.api.rollout import CanaryStep, Measurement, MetricCounts, RolloutStatus
 from llmops_operator.metrics_source.builtins import (
     DEFAULT_WINDOW,
     FEEDBACK_METRIC,
@@ -50,22 +50,34 @@ class _QueryError(Exception):
     """A count query failed: the measurement is an Error with this message."""
 
 
-def look_window(spec: AnalysisSpec, rollout: RolloutStatus | None, metric: str, now: datetime) -> Window:
+def look_window(
+    spec: AnalysisSpec, rollout: RolloutStatus | None, metric: str, now: datetime, weights: int = 1
+) -> Window:
     """What a look at `metric` judges now: the data since the weight was set (else since the
-    step began, else one window back), the metric's recent `window`, the look number."""
+    step began, else one window back), the metric's recent `window`, and where the look stands
+    in the budget (which of the `weights` the steps set, which look at it)."""
     window = next((m.window for m in spec.metrics if m.name == metric and m.window), DEFAULT_WINDOW)
     fallback = now - parse_duration(window)
     if rollout is None:
-        return Window(since=fallback, now=now, metrics=len(spec.metrics))
-    since = rollout.weight_changed_at or rollout.step_started_at or fallback
-    counts = rollout.analysis.counts.get(metric)
+        return Window(since=fallback, now=now, weights=weights, metrics=len(spec.metrics))
+    since = min(rollout.weight_changed_at or rollout.step_started_at or fallback, now - timedelta(seconds=1))
+    counts = rollout.analysis.counts.get(metric) or MetricCounts()
+    same = counts.weight_since == since
     return Window(
-        since=min(since, now - timedelta(seconds=1)),
+        since=since,
         now=now,
         recent=now - parse_duration(window),
-        look=(counts.looks if counts else 0) + 1,
+        look=(counts.weight_looks if same else 0) + 1,
+        weight=counts.weights + (0 if same else 1),
+        weights=weights,
         metrics=len(spec.metrics),
     )
+
+
+def planned_weights(steps: Iterable[CanaryStep]) -> int:
+    """How many weights above 0 the steps set (never decreasing, so each is one stretch of
+    analysis data judged from its own weight change)."""
+    return max(1, len({s.set_weight for s in steps if s.set_weight}))
 
 
 def _range(start: datetime, end: datetime) -> str:
@@ -84,6 +96,7 @@ def take_measurements(
     now: datetime,
     rollout: RolloutStatus | None = None,
     cost: CostRates | None = None,
+    weights: int = 1,
 ) -> list[Measurement]:
     """Measure the named metrics for the canary (and the stable revision for ratio thresholds).
 
@@ -93,7 +106,8 @@ def take_measurements(
     few requests is Inconclusive and the metric itself is not queried. Feedback counts votes,
     and no votes at all is Inconclusive whatever `onNoData` says: an application that exports
     no feedback says nothing about the canary. `cost` is what each revision spends per hour,
-    for the cost builtins.
+    for the cost builtins; `weights` is how many weights the rollout's steps set (the
+    false-rollback budget is split over them, `stats.look_alpha`).
 
     In mode confidence, rates and latency builtins are judged from their counts
     (`confidence.judge`) over the window `look_window` derives from `rollout`; queueDepth and
@@ -110,7 +124,7 @@ def take_measurements(
         if checker is None:
             out.append(_point(look, metric, with_stable))
         else:
-            window = look_window(spec, rollout, metric.name, now)
+            window = look_window(spec, rollout, metric.name, now, weights)
             out.append(_judge_counts(look, metric, checker, stable_revision if with_stable else None, window))
     return out
 

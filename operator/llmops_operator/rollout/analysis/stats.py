@@ -11,8 +11,10 @@ buckets, and the per-look error budget. Pure functions, no I/O.
   the interval comes from a multinomial bootstrap over both revisions' bucket counts (normal
   interval on the log ratio with the bootstrap's standard error, so tiny error budgets need no
   huge resample counts). `resolution` says what the buckets can resolve at all.
-* Repeated looks: `look_alpha` spends a rollout's false-rollback budget over looks
-  (alpha * 6 / (pi^2 k^2) at look k, which sums to alpha over any number of looks).
+* Repeated looks: `look_alpha` spends a rollout's false-rollback budget over its weights
+  (an equal part for each weight its steps set, a spare part for any beyond) and each
+  weight's part over the looks at that weight (6 / (pi^2 k^2) of it at look k, which sums to
+  the part over any number of looks).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import numpy as np
 _NORMAL = NormalDist()
 BOOTSTRAP_RESAMPLES = 400
 SPENDING_SCALE = 6.0 / math.pi**2
+SPARE_SHARE = 0.1
+"""The budget's share kept for weights beyond those the steps set (a restart keeps its weight)."""
 RESOLUTION_SHARE = 0.5
 """Buckets are too coarse when a canary exactly at the threshold would read as less than this
 share of the threshold's effect (on the log scale)."""
@@ -39,9 +43,17 @@ def z_of(alpha: float) -> float:
     return _NORMAL.inv_cdf(1.0 - alpha)
 
 
-def look_alpha(alpha: float, look: int) -> float:
-    """The share of the budget `alpha` spent at look `look` (1-based); the shares sum to alpha."""
-    return alpha * SPENDING_SCALE / max(1, look) ** 2
+def look_alpha(alpha: float, look: int, weight: int = 1, weights: int = 1) -> float:
+    """The share of the budget `alpha` spent at look `look` (1-based) at the `weight`-th weight
+    (1-based) of a rollout whose steps set `weights`. Each of those gets (1 - SPARE_SHARE) /
+    weights, any later one SPARE_SHARE x 6 / (pi^2 m^2) (m counted past `weights`), and a
+    weight's part goes 6 / (pi^2 k^2) to its look k: the shares sum to at most alpha."""
+    weights, weight = max(1, weights), max(1, weight)
+    if weight <= weights:
+        part = (1.0 - SPARE_SHARE) / weights
+    else:
+        part = SPARE_SHARE * SPENDING_SCALE / (weight - weights) ** 2
+    return alpha * part * SPENDING_SCALE / max(1, look) ** 2
 
 
 def wilson_bounds(events: float, total: float, alpha: float) -> tuple[float, float]:
