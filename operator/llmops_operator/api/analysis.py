@@ -6,6 +6,7 @@ pydantic validators. The verdicts themselves are in `rollout/analysis/`.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Literal
 
@@ -32,8 +33,48 @@ BuiltinMetric = Literal[
     "feedbackPositiveRate",
 ]
 AnalysisMode = Literal["confidence", "threshold"]
+SERIES_SELECTOR_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([^{}]|\{\{ *[a-zA-Z]+ *\}\})*\})?$"
+"""A metric name with optional label matchers whose values may hold `{{placeholders}}`."""
+SELECTOR_PLACEHOLDERS = ("revision", "namespace", "model")
+_PLACEHOLDER = re.compile(r"\{\{ *([a-zA-Z]+) *\}\}")
+_REVISION_CEL = "[{][{] *revision *[}][}]"
 IntervalDuration = bounded_duration(MAX_INTERVAL)
 WindowDuration = bounded_duration(MAX_WINDOW)
+
+
+class CounterRatio(ApiModel):
+    """A metric that is a ratio of two counters, e.g. refusals out of answers: `events` /
+    `total` over the window. In mode confidence it is judged like errorRate, with exact bounds
+    on the counts (docs/rollouts.md); `minRequests` counts `total`."""
+
+    model_config = cel_rules(
+        (
+            f"self.events.matches('{_REVISION_CEL}') && self.total.matches('{_REVISION_CEL}')",
+            'events and total must each select one revision: add llmops_revision="{{revision}}"',
+        ),
+    )
+
+    events: str = Field(min_length=1, max_length=1024, pattern=SERIES_SELECTOR_PATTERN)
+    """Series selector of the counters of the events, e.g. `llm_refusals_total{namespace="{{namespace}}",
+    llmops_model="{{model}}", llmops_revision="{{revision}}"}`: a counter name and label
+    matchers, no functions (the operator reads the counters' values itself). Placeholders:
+    `{{revision}}` (required: the revision measured), `{{namespace}}`, `{{model}}`."""
+    total: str = Field(min_length=1, max_length=1024, pattern=SERIES_SELECTOR_PATTERN)
+    """Series selector of the counters of all requests the events are a share of (events
+    included); same form and placeholders as `events`."""
+
+    @field_validator("events", "total")
+    @classmethod
+    def _selects_one_revision(cls, selector: str) -> str:
+        names = _PLACEHOLDER.findall(selector)
+        unknown = sorted(set(names) - set(SELECTOR_PLACEHOLDERS))
+        if unknown:
+            known = ", ".join(f"{{{{{p}}}}}" for p in SELECTOR_PLACEHOLDERS)
+            raise ValueError(f"unknown placeholder {{{{{unknown[0]}}}}} in {selector!r}; known: {known}")
+        if "revision" not in names:
+            hint = 'llmops_revision="{{revision}}"'
+            raise ValueError(f"{selector!r} must select one revision: add {hint}")
+        return selector
 
 
 class MetricSpec(ApiModel):
@@ -44,7 +85,10 @@ class MetricSpec(ApiModel):
     """
 
     model_config = cel_rules(
-        ("has(self.builtin) != has(self.query)", "set exactly one of builtin or query"),
+        (
+            "[has(self.builtin), has(self.query), has(self.ratio)].filter(x, x).size() == 1",
+            "set exactly one of builtin, query or ratio",
+        ),
         (
             "has(self.min) || has(self.max) || has(self.maxRatioToStable) || has(self.minRatioToStable)",
             "set at least one threshold: min, max, maxRatioToStable or minRatioToStable",
@@ -64,6 +108,10 @@ class MetricSpec(ApiModel):
     """Custom PromQL returning one number. Placeholders: `{{revision}}` (the revision being
     measured), `{{stableRevision}}`, `{{namespace}}`, `{{model}}`, `{{window}}`. Ratio
     thresholds run the query a second time with `{{revision}}` set to the stable revision."""
+    ratio: CounterRatio | None = None
+    """A ratio of two counters (events out of total), judged with confidence bounds on the
+    counts like errorRate; for signals the builtins lack (refusals, tool-call failures, cache
+    misses out of lookups)."""
     min: float | None = None
     """Fail when the canary's value is below this."""
     max: float | None = None
@@ -77,8 +125,8 @@ class MetricSpec(ApiModel):
 
     @model_validator(mode="after")
     def _one_source_and_a_threshold(self) -> MetricSpec:
-        if (self.builtin is None) == (self.query is None):
-            raise ValueError(f"metric {self.name!r}: set exactly one of builtin or query")
+        if sum(x is not None for x in (self.builtin, self.query, self.ratio)) != 1:
+            raise ValueError(f"metric {self.name!r}: set exactly one of builtin, query or ratio")
         if all(t is None for t in (self.min, self.max, self.max_ratio_to_stable, self.min_ratio_to_stable)):
             raise ValueError(
                 f"metric {self.name!r}: set at least one threshold: min, max, maxRatioToStable "
@@ -131,8 +179,9 @@ class AnalysisSpec(ApiModel):
     min_requests: int = Field(default=20, ge=0, le=1_000_000_000)
     """Fewest requests the canary (and, for ratio thresholds, the stable revision) must have
     served in a metric's window for its measurement to count; fewer is Inconclusive (a canary
-    that served none at all counts as `onNoData`). Applies to errorRate and the latency
-    builtins; queueDepth and custom queries are not gated. 0 turns the check off."""
+    that served none at all counts as `onNoData`). Applies to errorRate, the latency builtins
+    and `ratio` metrics (counting `total`); queueDepth and custom queries are not gated. 0
+    turns the check off."""
     metrics: list[MetricSpec] = Field(default_factory=list, max_length=MAX_METRICS)
     """The metrics. Empty: no background analysis (and no analysis steps allowed)."""
 

@@ -390,6 +390,9 @@ def metric_query(
     window = metric.window or DEFAULT_WINDOW
     if metric.builtin is not None:
         return builtin_query(engine, metric.builtin, Selector(namespace, model, revision), window, cost)
+    if metric.ratio is not None:
+        events, total = ratio_counters(metric, Selector(namespace, model, revision))
+        return _share(f"sum(rate({events}[{window}]))", f"sum(rate({total}[{window}]))")
     assert metric.query is not None
     return render_query(
         metric.query,
@@ -465,3 +468,17 @@ def bucket_counters(engine: Engine, builtin: BuiltinMetric, selector: Selector) 
     if not names:
         return None
     return tuple(f"{name}_bucket{{{selector.labels()}}}" for name in names)
+
+
+def ratio_counters(metric: MetricSpec, selector: Selector) -> tuple[str, str]:
+    """The (events, total) series selectors of a `ratio` metric for one revision. Raises
+    QueryTemplateError for a value that cannot be rendered."""
+    assert metric.ratio is not None
+    values = {"revision": selector.revision, "namespace": selector.namespace, "model": selector.model}
+    return render_query(metric.ratio.events, values), render_query(metric.ratio.total, values)
+
+
+def ratio_count_query(metric: MetricSpec, selector: Selector) -> str:
+    """PromQL for the requests (`total`) a `ratio` metric stands on over its window."""
+    window = metric.window or DEFAULT_WINDOW
+    return f"sum(increase({ratio_counters(metric, selector)[1]}[{window}]))"

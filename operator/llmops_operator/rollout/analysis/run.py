@@ -19,10 +19,13 @@ from llmops_operator.metrics_source.builtins import (
     VOTE_COUNTED,
     CostRates,
     Engine,
+    QueryTemplateError,
     Selector,
     bucket_counters,
     metric_query,
     rate_counters,
+    ratio_count_query,
+    ratio_counters,
     request_count_query,
 )
 from llmops_operator.metrics_source.provider import MetricProvider, QueryResult
@@ -109,9 +112,9 @@ def take_measurements(
     for the cost builtins; `weights` is how many weights the rollout's steps set (the
     false-rollback budget is split over them, `stats.look_alpha`).
 
-    In mode confidence, rates and latency builtins are judged from their counts
-    (`confidence.judge`) over the window `look_window` derives from `rollout`; queueDepth and
-    custom queries carry no counts and are judged as in mode threshold.
+    In mode confidence, rates, `ratio` metrics and latency builtins are judged from their
+    counts (`confidence.judge`) over the window `look_window` derives from `rollout`;
+    queueDepth and custom queries carry no counts and are judged as in mode threshold.
     """
     look = _Look(spec, provider, engine, namespace, model, canary_revision, stable_revision, now, cost)
     wanted = set(metric_names)
@@ -212,6 +215,8 @@ def _count_query(
     spec: AnalysisSpec, metric: MetricSpec, engine: Engine, namespace: str, model: str, revision: str
 ) -> str | None:
     """The request-count query gating `metric`, or None when it is not gated."""
+    if metric.ratio is not None and spec.min_requests > 0:
+        return ratio_count_query(metric, Selector(namespace, model, revision))
     if metric.builtin is None or (spec.min_requests <= 0 and metric.builtin not in VOTE_COUNTED):
         return None  # votes are always counted: no votes is never judged
     window = metric.window or DEFAULT_WINDOW
@@ -220,6 +225,8 @@ def _count_query(
 
 def _checker(spec: AnalysisSpec, metric: MetricSpec, engine: Engine) -> Checker | None:
     """How to judge `metric` from counts, or None when it is judged as a point estimate."""
+    if spec.mode == "confidence" and metric.ratio is not None:
+        return rate_checks(metric)
     if spec.mode != "confidence" or metric.builtin is None:
         return None
     if engine in RATE_COUNTERS.get(metric.builtin, {}):
@@ -235,16 +242,19 @@ def _judge_counts(
 ) -> Measurement:
     """Query one metric's counters for both revisions (since the weight change and over the recent
     window) and judge."""
-    assert metric.builtin is not None
     builtin = metric.builtin
 
     def counts(revision: str, start: datetime) -> Rate | Buckets:
         selector = Selector(look.namespace, look.model, revision)
         read = _Reader(look.provider, start, window.now)
+        if metric.ratio is not None:
+            events, total = read.increases(list(ratio_counters(metric, selector)), 1)
+            return Rate(min(_sum(events), _sum(total)), _sum(total))  # events are among the total
+        assert builtin is not None
         rate = rate_counters(look.engine, builtin, selector)
         if rate is not None:
             events, others = read.increases([*rate[0], *rate[1]], len(rate[0]))
-            return Rate(sum(v for _, v in events), sum(v for _, v in events + others))
+            return Rate(_sum(events), _sum(events) + _sum(others))
         selectors = bucket_counters(look.engine, builtin, selector)
         assert selectors is not None
         by_le: dict[float, float] = {}
@@ -261,10 +271,16 @@ def _judge_counts(
     try:
         canary = data(look.canary_revision)
         stable = data(stable_revision) if stable_revision is not None else None
+    except QueryTemplateError as err:
+        return unjudged(metric, "Error", f"cannot build the query: {err}", window.now, since=window.since)
     except _QueryError as err:
         return unjudged(metric, "Error", f"query error: {err}", window.now, since=window.since)
     label = "p95" if builtin in QUANTILE_BUILTINS else "rate"
     return judge(metric, look.spec, checker, canary, stable, window, label)
+
+
+def _sum(increases: list[Increase]) -> float:
+    return sum(v for _, v in increases)
 
 
 @dataclass(frozen=True)
