@@ -23,7 +23,7 @@ from typing import Any
 import kopf
 
 from llmops_operator.api.common import GROUP, LABEL_MODEL, MANAGED_LABELS, VERSION
-from llmops_operator.gpu.inventory import gpu_node
+from llmops_operator.gpu.inventory import parse_node
 from llmops_operator.handlers.eval_gates import reconcile_eval_gate
 from llmops_operator.handlers.model import reconcile_model
 from llmops_operator.handlers.prompt_versions import reconcile_prompt_version
@@ -237,17 +237,19 @@ def node_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     if type == "DELETED":
         ctx.store.nodes.pop(name, None)
         return
-    node = {
-        "labels": dict(meta.get("labels") or {}),
-        "allocatable": dict((body.get("status") or {}).get("allocatable") or {}),
-    }
-    _, problem = gpu_node(name, node)
-    before = ctx.store.nodes.pop(name, None) or {}
-    ctx.store.nodes[name] = {**node, "problem": problem}
-    if problem and problem != before.get("problem"):
+    before = ctx.store.nodes.get(name)
+    if (
+        before is not None
+        and meta.get("resourceVersion")
+        and before.resource_version == meta["resourceVersion"]
+    ):
+        return  # parsed already (a relist repeats every node)
+    node = parse_node(name, body)
+    ctx.store.nodes[name] = node
+    if node.problem and node.problem != (before.problem if before else None):
         involved = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "uid": meta.get("uid")}}
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        message = f"{problem}; node {name} is left out of GPU planning until it is fixed"
+        message = f"{node.problem}; node {name} is left out of GPU planning until it is fixed"
         ctx.events.submit(_post_node_event, ctx, involved, message, stamp)
 
 
