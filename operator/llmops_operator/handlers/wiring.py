@@ -153,27 +153,39 @@ def _enqueue_owner(obj: dict[str, Any]) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "models")
-def model_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
-    obj = _ctx().store.on_event("Model", type, event["object"])
+async def model_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
+    """On the event loop (a cache update and a queue add, no I/O, so no hop to a thread per
+    event); only re-checking PromptVersions this Model binds or is listed by goes to a thread."""
+    ctx = _ctx()
+    obj = ctx.store.on_event("Model", type, event["object"])
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
     if type == "DELETED":
-        _ctx().queue.forget(key)
-        _ctx().forget_model(key)
+        ctx.queue.forget(key)
+        ctx.forget_model(key)
     else:
-        _ctx().queue.add(key)
-    _refresh_used_by(obj)
+        ctx.queue.add(key)
+    versions = _used_by_versions(ctx, obj)
+    if versions:
+        await asyncio.to_thread(_refresh_used_by, ctx, versions)
 
 
-def _refresh_used_by(model: dict[str, Any]) -> None:
-    """PromptVersion usedBy follows Model bindings: re-check the versions this Model binds or
-    is listed by (a status write happens only when usedBy changed)."""
-    ctx = _ctx()
+def _used_by_versions(ctx: OperatorContext, model: dict[str, Any]) -> list[dict[str, Any]]:
+    """PromptVersions whose usedBy may change with this Model: those it binds or is listed by."""
     namespace, name = model["metadata"]["namespace"], model["metadata"]["name"]
     bound = {p.get("name") for p in (model.get("spec") or {}).get("prompts") or []}
+    found = []
     for (pv_namespace, _), pv in list(ctx.store.prompt_versions.objects.items()):
         listed = name in ((pv.get("status") or {}).get("usedBy") or [])
         if pv_namespace == namespace and ((pv.get("spec") or {}).get("prompt") in bound or listed):
-            reconcile_prompt_version(ctx, pv)
+            found.append(pv)
+    return found
+
+
+def _refresh_used_by(ctx: OperatorContext, versions: list[dict[str, Any]]) -> None:
+    """PromptVersion usedBy follows Model bindings (a status write happens only when usedBy
+    changed)."""
+    for pv in versions:
+        reconcile_prompt_version(ctx, pv)
 
 
 def _child_handler(kind: str, *resource: str, labels: dict[str, Any]) -> None:
