@@ -30,7 +30,7 @@ from llmops_operator.monitoring.cost import Rates
 from llmops_operator.reference_grants import ObjectRef
 from llmops_operator.revisions import deployment_name
 from llmops_operator.rollout.analysis.rounds import Taken
-from llmops_operator.rollout.analysis.run import planned_weights, take_measurements
+from llmops_operator.rollout.analysis.run import look_plan, take_measurements
 from llmops_operator.rollout.traffic.gateway import GATEWAY_GROUP
 from llmops_operator.runtime.context import OperatorContext
 from llmops_operator.runtime.failures import Failure, summary
@@ -377,6 +377,7 @@ def measure(
     reachable = ctx.metrics.prometheus_reachable
     progress = _rollout_status(plan.status if plan.status.get("rollout") else observed)
     cost = cost_rates(plan.status)
+    looks = look_plan(spec.rollout.canary.steps if spec.rollout.canary else [], analysis.interval_delta)
 
     def run() -> list[Any]:
         return take_measurements(
@@ -391,7 +392,7 @@ def measure(
             now,
             progress,
             cost=cost,
-            weights=planned_weights(spec.rollout.canary.steps if spec.rollout.canary else []),
+            plan=looks,
         )
 
     key = (meta["namespace"], meta["name"])

@@ -225,13 +225,13 @@ def test_take_measurements_judges_counts_since_the_weight_change_and_the_recent_
     assert all(at == NOW for _, _, at in provider.asked)
     assert {at for _, at in provider.started} == {NOW - timedelta(seconds=60), NOW - timedelta(seconds=20)}
     assert out[0].since == NOW - timedelta(seconds=60)
-    w = look_window(s, rollout, "ttft", NOW, weights=3)
-    assert (w.look, w.weight, w.weights, w.metrics, w.has_recent) == (5, 2, 3, 2, True)
+    w = look_window(s, rollout, "ttft", NOW, plan=(8, 8, None))
+    assert (w.look, w.weight, w.plan, w.metrics, w.has_recent) == (5, 2, (8, 8, None), 2, True)
     errors = look_window(s, rollout, "errors", NOW)
     assert (errors.look, errors.weight) == (1, 1)
     # the next weight: its first look, at the rollout's third weight
     moved = rollout.model_copy(update={"weight": 50, "weight_changed_at": NOW - timedelta(seconds=5)})
-    w = look_window(s, moved, "ttft", NOW, weights=3)
+    w = look_window(s, moved, "ttft", NOW, plan=(8, 8, None))
     assert (w.look, w.weight) == (1, 3)
 
 

@@ -157,18 +157,31 @@ def test_look_alpha_spends_at_most_the_budget_over_any_number_of_looks() -> None
     assert shares == sorted(shares, reverse=True)
 
 
-@settings(max_examples=60, deadline=None)
-@given(weights=st.integers(1, 12), extra=st.integers(0, 6))
-def test_look_alpha_over_weights_and_looks_stays_within_the_budget(weights: int, extra: int) -> None:
-    """Every weight the steps set, any beyond (a restart), any number of looks at each: the
-    union bound holds. A later weight starts again at its first look, never stricter than a
-    late look at one weight would be."""
-    assert look_alpha(0.05, 7, 2, weights) == pytest.approx(look_alpha(0.05, 1, 2, weights) / 49)
-    # look k spends the first look's share / k^2: over every look, that share x pi^2 / 6
-    total = sum(look_alpha(0.05, 1, w, weights) for w in range(1, weights + extra + 1)) * math.pi**2 / 6
+@settings(max_examples=80, deadline=None)
+@given(plan=st.lists(st.none() | st.integers(1, 40), min_size=1, max_size=8), extra=st.integers(0, 6))
+def test_look_alpha_over_weights_and_looks_stays_within_the_budget(
+    plan: list[int | None], extra: int
+) -> None:
+    """Every weight the steps set, any beyond (a restart), the looks each plans and any number
+    past them: the union bound holds. Planned looks share evenly; past the plan, and at a weight
+    with no plan, look k spends the first such look's share / k^2 (pi^2 / 6 of it in all)."""
+    total = 0.0
+    for weight in range(1, len(plan) + extra + 1):
+        planned = plan[weight - 1] if weight <= len(plan) else None
+        even = [look_alpha(0.05, k, weight, plan) for k in range(1, (planned or 0) + 1)]
+        assert len(set(even)) <= 1
+        beyond = look_alpha(0.05, (planned or 0) + 1, weight, plan)
+        assert look_alpha(0.05, (planned or 0) + 7, weight, plan) == pytest.approx(beyond / 49)
+        total += sum(even) + beyond * math.pi**2 / 6
     assert total <= 0.05 + 1e-12
-    assert look_alpha(0.05, 1, weights, weights) == look_alpha(0.05, 1, 1, weights)
-    assert look_alpha(0.05, 1, weights + 1, weights) < look_alpha(0.05, 1, weights, weights)
+
+
+def test_a_planned_weight_spends_evenly_where_one_schedule_over_the_rollout_dwindled() -> None:
+    """bench/rollback_latency.py's steps: two weights, 7 looks planned at each. The fourth look
+    at the second weight (look 11 of the rollout) may spend 9 times what it could before."""
+    before = 0.05 * 6 / math.pi**2 / 11**2
+    assert look_alpha(0.05, 4, 2, (7, 7)) == pytest.approx(0.05 * 0.45 * 0.9 / 7)
+    assert look_alpha(0.05, 4, 2, (7, 7)) > 9 * before
 
 
 def binned(samples: np.ndarray, bounds: tuple[float, ...] = TTFT_BUCKETS) -> Buckets:

@@ -47,8 +47,8 @@ class Window:
     """This look's number at the current weight (1-based), for the budget."""
     weight: int = 1
     """Which of the rollout's weights this is (1-based), for the budget."""
-    weights: int = 1
-    """Weights the rollout's steps set."""
+    plan: tuple[int | None, ...] = (None,)
+    """Looks planned at each weight the rollout's steps set (None: no end planned)."""
     metrics: int = 1
     """Metrics sharing the budget."""
 
@@ -204,7 +204,7 @@ def judge(
     judged in messages, e.g. `p95` or `rate`."""
     threshold = thresholds_text(metric)
     alpha = 1.0 - spec.confidence
-    budget = look_alpha(alpha, window.look, window.weight, window.weights) / max(1, window.metrics)
+    budget = look_alpha(alpha, window.look, window.weight, window.plan) / max(1, window.metrics)
     recent_alpha = budget / 2 if window.has_recent and canary.recent is not None else None
     fail_alpha = recent_alpha or budget
 

@@ -54,15 +54,19 @@ class _QueryError(Exception):
 
 
 def look_window(
-    spec: AnalysisSpec, rollout: RolloutStatus | None, metric: str, now: datetime, weights: int = 1
+    spec: AnalysisSpec,
+    rollout: RolloutStatus | None,
+    metric: str,
+    now: datetime,
+    plan: tuple[int | None, ...] = (None,),
 ) -> Window:
     """What a look at `metric` judges now: the data since the weight was set (else since the
     step began, else one window back), the metric's recent `window`, and where the look stands
-    in the budget (which of the `weights` the steps set, which look at it)."""
+    in the budget (which weight of the `plan`, which look at it)."""
     window = next((m.window for m in spec.metrics if m.name == metric and m.window), DEFAULT_WINDOW)
     fallback = now - parse_duration(window)
     if rollout is None:
-        return Window(since=fallback, now=now, weights=weights, metrics=len(spec.metrics))
+        return Window(since=fallback, now=now, plan=plan, metrics=len(spec.metrics))
     since = min(rollout.weight_changed_at or rollout.step_started_at or fallback, now - timedelta(seconds=1))
     counts = rollout.analysis.counts.get(metric) or MetricCounts()
     same = counts.weight_since == since
@@ -72,15 +76,45 @@ def look_window(
         recent=now - parse_duration(window),
         look=(counts.weight_looks if same else 0) + 1,
         weight=counts.weights + (0 if same else 1),
-        weights=weights,
+        plan=plan,
         metrics=len(spec.metrics),
     )
 
 
-def planned_weights(steps: Iterable[CanaryStep]) -> int:
-    """How many weights above 0 the steps set (never decreasing, so each is one stretch of
-    analysis data judged from its own weight change)."""
-    return max(1, len({s.set_weight for s in steps if s.set_weight}))
+PLAN_SLACK_LOOKS = 2
+"""Looks planned at a weight beyond its steps' durations (waiting for replicas, rounding)."""
+
+
+def look_plan(steps: Iterable[CanaryStep], interval: timedelta) -> tuple[int | None, ...]:
+    """The looks planned at each weight above 0 the steps set (never decreasing, so each is one
+    stretch of data judged from its own weight change): the time its pause and analysis steps
+    take over the interval, None when one has no planned end (a pause without duration, an
+    evalGate)."""
+    plan: list[int | None] = []
+    seconds: float | None = 0.0
+    weight = 0
+
+    def close() -> None:
+        if weight > 0:
+            planned = None if seconds is None else math.ceil(seconds / interval.total_seconds())
+            plan.append(None if planned is None else planned + PLAN_SLACK_LOOKS)
+
+    for step in steps:
+        if step.set_weight is not None and step.set_weight != weight:
+            close()
+            weight, seconds = step.set_weight, 0.0
+        elif seconds is not None and step.pause is not None:
+            seconds = (
+                None
+                if step.pause.duration is None
+                else seconds + parse_duration(step.pause.duration).total_seconds()
+            )
+        elif seconds is not None and step.analysis is not None:
+            seconds += interval.total_seconds()
+        elif step.eval_gate is not None:
+            seconds = None
+    close()
+    return tuple(plan) or (None,)
 
 
 def _range(start: datetime, end: datetime) -> str:
@@ -99,7 +133,7 @@ def take_measurements(
     now: datetime,
     rollout: RolloutStatus | None = None,
     cost: CostRates | None = None,
-    weights: int = 1,
+    plan: tuple[int | None, ...] = (None,),
 ) -> list[Measurement]:
     """Measure the named metrics for the canary (and the stable revision for ratio thresholds).
 
@@ -109,8 +143,8 @@ def take_measurements(
     few requests is Inconclusive and the metric itself is not queried. Feedback counts votes,
     and no votes at all is Inconclusive whatever `onNoData` says: an application that exports
     no feedback says nothing about the canary. `cost` is what each revision spends per hour,
-    for the cost builtins; `weights` is how many weights the rollout's steps set (the
-    false-rollback budget is split over them, `stats.look_alpha`).
+    for the cost builtins; `plan` is the looks planned at each weight the rollout's steps
+    set (`look_plan`; the false-rollback budget is spent over it, `stats.look_alpha`).
 
     In mode confidence, rates, `ratio` metrics and latency builtins are judged from their
     counts (`confidence.judge`) over the window `look_window` derives from `rollout`;
@@ -127,7 +161,7 @@ def take_measurements(
         if checker is None:
             out.append(_point(look, metric, with_stable))
         else:
-            window = look_window(spec, rollout, metric.name, now, weights)
+            window = look_window(spec, rollout, metric.name, now, plan)
             out.append(_judge_counts(look, metric, checker, stable_revision if with_stable else None, window))
     return out
 

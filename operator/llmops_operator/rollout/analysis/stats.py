@@ -13,8 +13,9 @@ buckets, and the per-look error budget. Pure functions, no I/O.
   huge resample counts). `resolution` says what the buckets can resolve at all.
 * Repeated looks: `look_alpha` spends a rollout's false-rollback budget over its weights
   (an equal part for each weight its steps set, a spare part for any beyond) and each
-  weight's part over the looks at that weight (6 / (pi^2 k^2) of it at look k, which sums to
-  the part over any number of looks).
+  weight's part over the looks at that weight: evenly over the looks its steps plan, with a
+  spare part for looks past them (6 / (pi^2 m^2) of it at the m-th), which sums to the part
+  over any number of looks.
 """
 
 from __future__ import annotations
@@ -43,17 +44,25 @@ def z_of(alpha: float) -> float:
     return _NORMAL.inv_cdf(1.0 - alpha)
 
 
-def look_alpha(alpha: float, look: int, weight: int = 1, weights: int = 1) -> float:
+def look_alpha(alpha: float, look: int, weight: int = 1, plan: Sequence[int | None] = (None,)) -> float:
     """The share of the budget `alpha` spent at look `look` (1-based) at the `weight`-th weight
-    (1-based) of a rollout whose steps set `weights`. Each of those gets (1 - SPARE_SHARE) /
-    weights, any later one SPARE_SHARE x 6 / (pi^2 m^2) (m counted past `weights`), and a
-    weight's part goes 6 / (pi^2 k^2) to its look k: the shares sum to at most alpha."""
-    weights, weight = max(1, weights), max(1, weight)
+    (1-based) of a rollout whose steps set `len(plan)` weights, `plan[j]` looks planned at
+    weight j+1 (None: no end planned, e.g. a pause without duration).
+
+    Each planned weight gets (1 - SPARE_SHARE) / len(plan), any later one SPARE_SHARE x
+    6 / (pi^2 m^2) (m counted past the plan). A weight's part goes in equal shares of
+    (1 - SPARE_SHARE) to its planned looks and SPARE_SHARE x 6 / (pi^2 m^2) to the m-th look
+    past them, or, with no plan, 6 / (pi^2 k^2) to look k. The shares sum to at most alpha."""
+    weights, weight, look = max(1, len(plan)), max(1, weight), max(1, look)
     if weight <= weights:
-        part = (1.0 - SPARE_SHARE) / weights
+        part, planned = (1.0 - SPARE_SHARE) / weights, (list(plan) or [None])[weight - 1]
     else:
-        part = SPARE_SHARE * SPENDING_SCALE / (weight - weights) ** 2
-    return alpha * part * SPENDING_SCALE / max(1, look) ** 2
+        part, planned = SPARE_SHARE * SPENDING_SCALE / (weight - weights) ** 2, None
+    if planned is None:
+        return alpha * part * SPENDING_SCALE / look**2
+    if look <= planned:
+        return alpha * part * (1.0 - SPARE_SHARE) / planned
+    return alpha * part * SPARE_SHARE * SPENDING_SCALE / (look - planned) ** 2
 
 
 def wilson_bounds(events: float, total: float, alpha: float) -> tuple[float, float]:
