@@ -225,18 +225,20 @@ def _pod_spec(
     return pod_spec
 
 
-def deployment(
+def render_revision(
     model: ModelRef,
     spec: ModelSpec,
     revision: str,
     plan: Plan,
-    engine: EngineOutput,
     replicas: int,
     *,
     prompts_configmap: str | None = None,
     owner: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The Deployment `<model>-<revision>` running `engine`'s container with GPU scheduling."""
+    """The Deployment `<model>-<revision>` running the engine's container with GPU scheduling
+    (raises `EngineConfigError` with a message)."""
+    prompts_mount = PROMPTS_MOUNT if prompts_configmap else None
+    engine = engines.build(EngineInputs(spec, model.name, plan, prompts_mount, weights_path(spec)))
     labels = revisions.revision_labels(model.name, revision)
     pod_spec = _pod_spec(model, spec, plan, engine, prompts_configmap)
     engine_info = engines.get_engine(spec.engine.type)
@@ -262,24 +264,6 @@ def deployment(
             },
         },
     }
-
-
-def render_revision(
-    model: ModelRef,
-    spec: ModelSpec,
-    revision: str,
-    plan: Plan,
-    replicas: int,
-    *,
-    prompts_configmap: str | None = None,
-    owner: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Engine container + Deployment in one call (raises `EngineConfigError` with a message)."""
-    prompts_mount = PROMPTS_MOUNT if prompts_configmap else None
-    engine = engines.build(EngineInputs(spec, model.name, plan, prompts_mount, weights_path(spec)))
-    return deployment(
-        model, spec, revision, plan, engine, replicas, prompts_configmap=prompts_configmap, owner=owner
-    )
 
 
 def _service_ports(engine_type: str) -> list[dict[str, Any]]:
@@ -479,7 +463,6 @@ __all__ = [
     "ModelRef",
     "cache_loader_job",
     "cache_pvc",
-    "deployment",
     "endpoint",
     "job_state",
     "owner_reference",
