@@ -34,6 +34,9 @@ from llmops_operator.runtime.context import OperatorContext, configure_logging
 from llmops_operator.runtime.leader import LeaderElector, LeaseConfig
 
 log = logging.getLogger("llmops.runtime")
+REGISTRY = kopf.OperatorRegistry()
+"""The handlers below, and nothing else: importing this module changes no global state, and
+`run_operator` hands kopf this registry."""
 CONTEXT: OperatorContext | None = None
 MANAGED = dict(MANAGED_LABELS)
 STARTUP_GRACE_SECONDS = float(os.environ.get("LLMOPS_STARTUP_GRACE_SECONDS", "2"))
@@ -70,7 +73,13 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
-@kopf.on.startup()
+@kopf.on.login(registry=REGISTRY)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The kubeconfig or in-cluster credentials, as kopf's default registry logs in."""
+    return kopf.login_via_client(**kwargs)
+
+
+@kopf.on.startup(registry=REGISTRY)
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     """Only event handlers: kopf adds no finalizer or annotation to user objects."""
     settings.posting.level = logging.INFO
@@ -119,7 +128,7 @@ def _became_leader(ctx: OperatorContext) -> None:
         ctx.loop.run_in_executor(None, reconcile_eval_gate, ctx, gate)
 
 
-@kopf.on.cleanup()
+@kopf.on.cleanup(registry=REGISTRY)
 async def stop_workers(**_: Any) -> None:
     """On SIGTERM: no new passes, the Lease is released once the passes in flight are done
     (so the next replica takes over at once), and the Events already decided are still posted."""
@@ -152,7 +161,7 @@ def _enqueue_owner(obj: dict[str, Any]) -> None:
         _ctx().queue.add((meta["namespace"], model))
 
 
-@kopf.on.event(GROUP, VERSION, "models")
+@kopf.on.event(GROUP, VERSION, "models", registry=REGISTRY)
 def model_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
     obj = _ctx().store.on_event("Model", type, event["object"])
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
@@ -182,7 +191,7 @@ def _child_handler(kind: str, *resource: str, labels: dict[str, Any]) -> None:
         _enqueue_owner(_ctx().store.on_event(kind, type, event["object"]))
 
     handler.__name__ = handler.__qualname__ = f"{kind.lower()}_event"
-    kopf.on.event(*resource, labels=labels)(handler)
+    kopf.on.event(*resource, labels=labels, registry=REGISTRY)(handler)
 
 
 _child_handler("Deployment", "apps", "v1", "deployments", labels=MANAGED)
@@ -193,7 +202,7 @@ _child_handler("ConfigMap", "v1", "configmaps", labels=MANAGED)
 _child_handler("Pod", "v1", "pods", labels={LABEL_MODEL: kopf.PRESENT})
 
 
-@kopf.on.event(GROUP, VERSION, "evalruns", labels={LABEL_MODEL: kopf.PRESENT})
+@kopf.on.event(GROUP, VERSION, "evalruns", labels={LABEL_MODEL: kopf.PRESENT}, registry=REGISTRY)
 def eval_run_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
     """An EvalRun feeds its Model's gate step, and is its EvalGate's last run."""
     ctx = _ctx()
@@ -204,7 +213,7 @@ def eval_run_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
         reconcile_eval_gate(ctx, gate)
 
 
-@kopf.on.event(GROUP, VERSION, "promptversions")
+@kopf.on.event(GROUP, VERSION, "promptversions", registry=REGISTRY)
 def prompt_version_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """A new or changed PromptVersion may unblock Models that bind it, and gets validated."""
     ctx = _ctx()
@@ -219,7 +228,7 @@ def prompt_version_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         reconcile_prompt_version(ctx, obj)
 
 
-@kopf.on.event(GROUP, VERSION, "evalgates")
+@kopf.on.event(GROUP, VERSION, "evalgates", registry=REGISTRY)
 def eval_gate_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """Cache the gate for rollouts, and say at apply time when its assertions cannot compile."""
     obj = _ctx().store.on_event("EvalGate", type, body)
@@ -227,7 +236,7 @@ def eval_gate_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         reconcile_eval_gate(_ctx(), obj)
 
 
-@kopf.on.event("v1", "nodes")
+@kopf.on.event("v1", "nodes", registry=REGISTRY)
 def node_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """GPU inventory for the planner; a Warning Event on a node whose GPU labels do not parse
     (once per change of what is wrong), which is then left out of planning."""
@@ -316,6 +325,7 @@ def run_operator(args: argparse.Namespace) -> int:
     namespaces = list(args.namespace or [])
     asyncio.run(
         kopf.operator(
+            registry=REGISTRY,
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=True,
