@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers_model import Kubectl
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmops_sim.emitter import Emitter
@@ -331,3 +332,18 @@ def job_runner(cluster: Any, namespace: str) -> Iterator[JobRunner]:
     ).start()
     yield runner
     runner.stop()
+
+
+@pytest.fixture(scope="session")
+def kube(cluster: Any) -> Kubectl:
+    """kubectl against the session's dev cluster (JSON in, JSON out)."""
+    return Kubectl(cluster.kubeconfig)
+
+
+@pytest.fixture
+def stub(openai_stub: OpenAIStub) -> Iterator[OpenAIStub]:
+    """The session's OpenAI stub with unknown routes answering errors, so a revision whose route
+    a test forgot to configure can never pass a gate by accident; reset to `good` after."""
+    openai_stub.configure(mode="error")
+    yield openai_stub
+    openai_stub.configure(mode="good")
