@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmops_operator import engines, pod_security, revisions
-from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT, OPERATOR_COMMAND
+from llmops_operator.api.common import API_VERSION, OPERATOR_COMMAND
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines.base import CONTAINER_NAME, EngineInputs, EngineOutput
 from llmops_operator.gpu.planner import Plan
@@ -287,7 +287,7 @@ def shared_service(
         "metadata": _metadata(
             revisions.shared_service_name(model.name),
             model,
-            {**revisions.model_labels(model.name), LABEL_COMPONENT: "service"},
+            revisions.component_labels(model.name, "service"),
             owner,
         ),
         "spec": {
@@ -366,7 +366,7 @@ def cache_pvc(model: ModelRef, spec: ModelSpec, owner: Mapping[str, Any] | None 
         "metadata": _metadata(
             revisions.cache_pvc_name(model.name),
             model,
-            {**revisions.model_labels(model.name), LABEL_COMPONENT: "cache"},
+            revisions.component_labels(model.name, "cache"),
             owner,
         ),
         "spec": pvc_spec,
@@ -386,7 +386,7 @@ def cache_loader_job(
     ref = spec.source.credentials_secret_ref
     if ref is not None:
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
-    labels = {**revisions.model_labels(model.name), LABEL_COMPONENT: LOADER_COMPONENT}
+    labels = revisions.component_labels(model.name, LOADER_COMPONENT)
     volumes, mounts = _loader_volumes(model, spec)
     return {
         "apiVersion": "batch/v1",
