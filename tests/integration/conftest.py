@@ -245,6 +245,10 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_start = proc.log_path.stat().st_size if proc.log_path.exists() else 0
     proc.start()
+    # the first test's waits start once the caches have listed, not while the process imports
+    # (seconds on a loaded machine: test_valid_prompt_version_gets_valid_status_and_content_hash
+    # timed out at 30 s as the first test of a session)
+    proc.wait_ready()
     # Prometheus scrapes the operator's own metrics (the dashboard and alerts read them)
     target = f"llmops-operator-{proc.metrics_port}"
     prometheus.add_target(target, f"127.0.0.1:{proc.metrics_port}", {"job": "llmops-operator"})
