@@ -14,6 +14,7 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -203,9 +204,10 @@ class Prometheus:
             f"Prometheus target {address} to be up",
         )
 
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        """Instant query; returns the result vector."""
-        response = self.client.get(f"{self.url}/api/v1/query", params={"query": promql})
+    def query(self, promql: str, at: datetime | None = None) -> list[dict[str, Any]]:
+        """Instant query (now, or evaluated at `at`); returns the result vector."""
+        params = {"query": promql, **({"time": f"{at.timestamp():.3f}"} if at is not None else {})}
+        response = self.client.get(f"{self.url}/api/v1/query", params=params)
         response.raise_for_status()
         body = response.json()
         if body.get("status") != "success":
