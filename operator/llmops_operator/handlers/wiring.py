@@ -23,7 +23,7 @@ from typing import Any
 import kopf
 
 from llmops_operator.api.common import GROUP, LABEL_MODEL, MANAGED_LABELS, VERSION
-from llmops_operator.gpu.inventory import gpu_node
+from llmops_operator.gpu.inventory import parse_node
 from llmops_operator.handlers.eval_gates import reconcile_eval_gate
 from llmops_operator.handlers.model import reconcile_model
 from llmops_operator.handlers.prompt_versions import reconcile_prompt_version
@@ -162,27 +162,39 @@ def _enqueue_owner(obj: dict[str, Any]) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "models", registry=REGISTRY)
-def model_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
-    obj = _ctx().store.on_event("Model", type, event["object"])
+async def model_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
+    """On the event loop (a cache update and a queue add, no I/O, so no hop to a thread per
+    event); only re-checking PromptVersions this Model binds or is listed by goes to a thread."""
+    ctx = _ctx()
+    obj = ctx.store.on_event("Model", type, event["object"])
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
     if type == "DELETED":
-        _ctx().queue.forget(key)
-        _ctx().forget_model(key)
+        ctx.queue.forget(key)
+        ctx.forget_model(key)
     else:
-        _ctx().queue.add(key)
-    _refresh_used_by(obj)
+        ctx.queue.add(key)
+    versions = _used_by_versions(ctx, obj)
+    if versions:
+        await asyncio.to_thread(_refresh_used_by, ctx, versions)
 
 
-def _refresh_used_by(model: dict[str, Any]) -> None:
-    """PromptVersion usedBy follows Model bindings: re-check the versions this Model binds or
-    is listed by (a status write happens only when usedBy changed)."""
-    ctx = _ctx()
+def _used_by_versions(ctx: OperatorContext, model: dict[str, Any]) -> list[dict[str, Any]]:
+    """PromptVersions whose usedBy may change with this Model: those it binds or is listed by."""
     namespace, name = model["metadata"]["namespace"], model["metadata"]["name"]
     bound = {p.get("name") for p in (model.get("spec") or {}).get("prompts") or []}
+    found = []
     for (pv_namespace, _), pv in list(ctx.store.prompt_versions.objects.items()):
         listed = name in ((pv.get("status") or {}).get("usedBy") or [])
         if pv_namespace == namespace and ((pv.get("spec") or {}).get("prompt") in bound or listed):
-            reconcile_prompt_version(ctx, pv)
+            found.append(pv)
+    return found
+
+
+def _refresh_used_by(ctx: OperatorContext, versions: list[dict[str, Any]]) -> None:
+    """PromptVersion usedBy follows Model bindings (a status write happens only when usedBy
+    changed)."""
+    for pv in versions:
+        reconcile_prompt_version(ctx, pv)
 
 
 def _child_handler(kind: str, *resource: str, labels: dict[str, Any]) -> None:
@@ -246,17 +258,19 @@ def node_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     if type == "DELETED":
         ctx.store.nodes.pop(name, None)
         return
-    node = {
-        "labels": dict(meta.get("labels") or {}),
-        "allocatable": dict((body.get("status") or {}).get("allocatable") or {}),
-    }
-    _, problem = gpu_node(name, node)
-    before = ctx.store.nodes.pop(name, None) or {}
-    ctx.store.nodes[name] = {**node, "problem": problem}
-    if problem and problem != before.get("problem"):
+    before = ctx.store.nodes.get(name)
+    if (
+        before is not None
+        and meta.get("resourceVersion")
+        and before.resource_version == meta["resourceVersion"]
+    ):
+        return  # parsed already (a relist repeats every node)
+    node = parse_node(name, body)
+    ctx.store.nodes[name] = node
+    if node.problem and node.problem != (before.problem if before else None):
         involved = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "uid": meta.get("uid")}}
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        message = f"{problem}; node {name} is left out of GPU planning until it is fixed"
+        message = f"{node.problem}; node {name} is left out of GPU planning until it is fixed"
         ctx.events.submit(_post_node_event, ctx, involved, message, stamp)
 
 
