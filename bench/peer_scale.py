@@ -16,7 +16,7 @@ and a toleration for the GPU taint, so they spread over the same seven KWOK node
 containers, so the image is never pulled. Every listener of the manager binds 127.0.0.1.
 
     KUBECONFIG=.cluster/kubeconfig python bench/peer_scale.py --binary /tmp/kubeai-manager \\
-        --crd /tmp/kubeai-src/charts/kubeai/templates/crds/kubeai.org_models.yaml --counts 100,500
+        --crd /tmp/kubeai-src/manifests/crds/kubeai.org_models.yaml --counts 100,500
 
 Results: a table on stdout and JSON in bench/results/peer_scale.json.
 """
@@ -46,6 +46,7 @@ from kubernetes import watch as k8s_watch
 from reconcile_scale import RESULTS, RssSampler, _free_port, _wait, percentile
 
 GROUP, VERSION, PLURAL = "kubeai.org", "v1", "models"
+AUTOSCALER_STATE = "kubeai-autoscaler-state"
 
 
 def peer_config(metrics_port: int) -> dict[str, Any]:
@@ -70,7 +71,7 @@ def peer_config(metrics_port: int) -> dict[str, Any]:
         "modelAutoscaling": {
             "interval": "10s",
             "timeWindow": "10m",
-            "stateConfigMapName": "kubeai-autoscaler-state",
+            "stateConfigMapName": AUTOSCALER_STATE,
         },
         "messaging": {"streams": []},
     }
@@ -160,6 +161,8 @@ def peer_namespace(core: k8s.CoreV1Api, count: int) -> Iterator[str]:
     namespace = f"bench-peer-{count}-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": namespace, "labels": {"llmops.dev/bench": "peer-scale"}}})
     try:
+        # the peer's autoscaler keeps its state here and will not start without it
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": AUTOSCALER_STATE}})
         yield namespace
     finally:
         print(f"  cleanup: deleting namespace {namespace}", flush=True)
