@@ -10,7 +10,9 @@ and measure
 - the API requests the operator's reconciles made (`llmops_api_requests` on its metrics
   endpoint; kopf's own list/watch requests are not counted there).
 
-Goal (issue 3): 500 Models all Ready within 60 s of the last apply, operator RSS under 250 MiB.
+Goals (issue 10, at 500 and 1000 Models): <= 20 ms of operator CPU per Model from create to
+Ready; 1000 Models all Ready within 30 s of the last apply; peak RSS <= 200 MiB at 1000; at rest
+(`--idle S`) <= 1% of one core and <= 1 API request per Model per 10 minutes.
 
 The dev cluster has 40 GPUs, so only `--gpu-models` Models (default 12) are vLLM with one GPU,
 spread over H100, A100 and L4. The rest are ONNX Runtime on CPU (`gpus: 0`, `pvc://models/bench`,
@@ -58,9 +60,13 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 GROUP, VERSION, PLURAL = "llmops.dev", "v1alpha1", "models"
 GPU_PRODUCTS = ("NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB", "NVIDIA-L4")
-GOAL_READY_SECONDS = 60.0
-GOAL_RSS_MIB = 250.0
-GOAL_COUNT = 500
+GOAL_READY_SECONDS = 30.0
+GOAL_RSS_MIB = 200.0
+GOAL_COUNT = 1000
+GOAL_CPU_MS_PER_MODEL = 20.0
+GOAL_CPU_COUNT = 500
+GOAL_IDLE_CORE_PERCENT = 1.0
+GOAL_IDLE_REQUESTS_PER_MODEL_10MIN = 1.0
 # Experiment only (--operator-workers): the reconcile worker count, patched in before kopf starts.
 WORKERS_PATCH = """
 import os
@@ -132,8 +138,10 @@ class RunResult:
     reconciles: dict[str, float] = field(default_factory=dict)
     reconcile_seconds_sum: float | None = None
     operator_log: str = ""
-    goal_ready: bool | None = None
-    goal_rss: bool | None = None
+    goals: dict[str, bool] = field(default_factory=dict)
+    """Issue 10's goals that apply at this count: name -> met."""
+    load_average: float | None = None
+    """The machine's 1-minute load average when all were Ready (the figures' context)."""
     cpu_seconds_to_ready: float | None = None
     """Operator CPU (user + system) from the first create until every Model is Ready."""
     cpu_ms_per_model: float | None = None
@@ -580,6 +588,7 @@ def run_once(
                 all_ready = watcher.wait_for(set(created_at), args.timeout)
                 done = time.monotonic()
                 cpu_at_ready = sampler.cpu_seconds()
+                load_average = os.getloadavg()[0]
                 metrics_at_ready = scrape(operator.metrics_url, tries=3) or {}
                 time.sleep(args.settle)
                 metrics_settled = scrape(operator.metrics_url, tries=3) or {}
@@ -626,13 +635,28 @@ def run_once(
         result.idle = idle.per_model(count)
     if not all_ready:
         print(f"  only {result.ready}/{count} Ready after {done - last_apply:.0f}s", flush=True)
-    if count >= GOAL_COUNT:
-        result.goal_ready = (
-            result.all_ready_after_last_apply_seconds is not None
-            and result.all_ready_after_last_apply_seconds <= GOAL_READY_SECONDS
-        )
-        result.goal_rss = result.peak_rss_mib < GOAL_RSS_MIB
+    result.load_average = round(load_average, 1)
+    result.goals = goals(result)
     return result
+
+
+def goals(result: RunResult) -> dict[str, bool]:
+    """Issue 10's goals that apply at the run's count (CPU from 500 Models, the rest at 1000)."""
+    out: dict[str, bool] = {}
+    if result.count >= GOAL_CPU_COUNT and result.cpu_ms_per_model is not None:
+        out[f"cpu<={GOAL_CPU_MS_PER_MODEL:.0f}ms/Model"] = result.cpu_ms_per_model <= GOAL_CPU_MS_PER_MODEL
+    if result.count >= GOAL_COUNT:
+        ready = result.all_ready_after_last_apply_seconds
+        out[f"ready<={GOAL_READY_SECONDS:.0f}s"] = ready is not None and ready <= GOAL_READY_SECONDS
+        out[f"rss<={GOAL_RSS_MIB:.0f}MiB"] = result.peak_rss_mib <= GOAL_RSS_MIB
+        if result.idle:
+            out[f"idle<={GOAL_IDLE_CORE_PERCENT:g}%core"] = (
+                result.idle["core_percent"] <= GOAL_IDLE_CORE_PERCENT
+            )
+            out[f"idle<={GOAL_IDLE_REQUESTS_PER_MODEL_10MIN:g}req/Model/10min"] = (
+                result.idle["api_requests_per_model_per_10min"] <= GOAL_IDLE_REQUESTS_PER_MODEL_10MIN
+            )
+    return out
 
 
 def _round(value: float | None) -> float | None:
@@ -649,18 +673,22 @@ def print_table(results: list[RunResult]) -> None:
 
     headers = [
         "N", "apply s", "ready", "all Ready s", "p50 s", "p99 s", "max s",
-        "RSS MiB", "API req", "req/Model", "reconciles", "goal",
+        "RSS MiB", "API req", "req/Model", "reconciles", "CPU ms/Model", "idle %core",
+        "idle req/Model/10min", "load", "goals",
     ]  # fmt: skip
     rows = []
     for r in results:
-        goal = "-" if r.goal_ready is None else ("met" if r.goal_ready and r.goal_rss else "MISSED")
+        missed = [name for name, met in r.goals.items() if not met]
+        goal = "-" if not r.goals else ("met" if not missed else "MISSED " + ",".join(missed))
         per_model = r.api_requests / r.count if r.api_requests is not None else None
         rows.append(
             [
                 fmt(r.count), fmt(r.apply_seconds), f"{r.ready}/{r.count}",
                 fmt(r.all_ready_after_last_apply_seconds), fmt(r.latency_p50_seconds),
                 fmt(r.latency_p99_seconds), fmt(r.latency_max_seconds), fmt(r.peak_rss_mib),
-                fmt(r.api_requests), fmt(per_model), fmt(int(sum(r.reconciles.values()))), goal,
+                fmt(r.api_requests), fmt(per_model), fmt(int(sum(r.reconciles.values()))),
+                fmt(r.cpu_ms_per_model), fmt(r.idle.get("core_percent")),
+                fmt(r.idle.get("api_requests_per_model_per_10min")), fmt(r.load_average), goal,
             ]
         )  # fmt: skip
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
@@ -672,7 +700,12 @@ def print_table(results: list[RunResult]) -> None:
         f"\nall Ready s: last create -> every Model phase Ready; p50/p99/max: per-Model create -> Ready."
         f"\nRSS: operator peak (process + children, 0.2 s samples). API req: llmops_api_requests at"
         f" all-Ready (reconcile requests only; kopf's list/watch requests are not counted)."
-        f"\nGoal at N>={GOAL_COUNT}: all Ready <= {GOAL_READY_SECONDS:.0f}s, RSS < {GOAL_RSS_MIB:.0f} MiB."
+        f"\nCPU ms/Model: operator CPU (user + system) from the first create to all Ready, per Model."
+        f"\nidle: with --idle, at rest after all Ready (% of one core; API requests per Model per 10 min)."
+        f"\nGoals: CPU <= {GOAL_CPU_MS_PER_MODEL:.0f} ms/Model at N>={GOAL_CPU_COUNT}; at N>={GOAL_COUNT}"
+        f" all Ready <= {GOAL_READY_SECONDS:.0f}s, RSS <= {GOAL_RSS_MIB:.0f} MiB,"
+        f" idle <= {GOAL_IDLE_CORE_PERCENT:g}% of a"
+        f" core and <= {GOAL_IDLE_REQUESTS_PER_MODEL_10MIN:g} request per Model per 10 min."
     )
 
 
@@ -724,7 +757,14 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "command": " ".join([Path(sys.executable).name, *sys.argv]),
-                "goal": {"count": GOAL_COUNT, "ready_seconds": GOAL_READY_SECONDS, "rss_mib": GOAL_RSS_MIB},
+                "goal": {
+                    "count": GOAL_COUNT,
+                    "ready_seconds": GOAL_READY_SECONDS,
+                    "rss_mib": GOAL_RSS_MIB,
+                    "cpu_ms_per_model": GOAL_CPU_MS_PER_MODEL,
+                    "idle_core_percent": GOAL_IDLE_CORE_PERCENT,
+                    "idle_requests_per_model_per_10min": GOAL_IDLE_REQUESTS_PER_MODEL_10MIN,
+                },
                 "runs": [asdict(r) for r in results],
             },
             indent=2,
@@ -732,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
         + "\n"
     )
     print(f"\nwrote {output.relative_to(REPO) if output.is_relative_to(REPO) else output}")
-    ok = all(r.goal_ready is not False and r.goal_rss is not False for r in results)
+    ok = all(all(r.goals.values()) for r in results)
     return 0 if ok else 1
 
 

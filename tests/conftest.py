@@ -14,12 +14,14 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import kubernetes
 import pytest
+from hypothesis import settings
 
 from llmops_sim.emitter import Emitter
 from polling import wait_for
@@ -33,6 +35,11 @@ SESSION = uuid.uuid4().hex[:4]
 never touches namespaces of another session sharing the dev cluster."""
 NAMESPACE_PREFIX = f"t{SESSION}-"
 os.environ["LLMOPS_TEST_NAMESPACE_PREFIX"] = NAMESPACE_PREFIX
+
+settings.register_profile("llmops", deadline=None)
+settings.load_profile("llmops")
+"""No hypothesis deadline for any property: speed lives in bench/, and on a loaded 2-core machine
+a 200 ms deadline failed a correct example (test_monitoring_cost, 2026-12-02)."""
 
 
 def _fail(cause: str, fix: str) -> None:
@@ -197,9 +204,10 @@ class Prometheus:
             f"Prometheus target {address} to be up",
         )
 
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        """Instant query; returns the result vector."""
-        response = self.client.get(f"{self.url}/api/v1/query", params={"query": promql})
+    def query(self, promql: str, at: datetime | None = None) -> list[dict[str, Any]]:
+        """Instant query (now, or evaluated at `at`); returns the result vector."""
+        params = {"query": promql, **({"time": f"{at.timestamp():.3f}"} if at is not None else {})}
+        response = self.client.get(f"{self.url}/api/v1/query", params=params)
         response.raise_for_status()
         body = response.json()
         if body.get("status") != "success":

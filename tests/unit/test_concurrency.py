@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from llmops_operator.gpu.inventory import ParsedNode
 from llmops_operator.runtime.queue import WorkQueue
 from llmops_operator.runtime.store import Store
 
@@ -69,7 +70,7 @@ def test_caches_survive_concurrent_writers_and_readers() -> None:
                 store.on_event("Deployment", "DELETED", obj("ns", name, rv, "m"))
             else:
                 store.on_event("Deployment", "ADDED", obj("ns", name, rv, f"m{rng.randrange(3)}"))
-            store.nodes[f"n{rng.randrange(50)}"] = {"labels": {}, "allocatable": {}}
+            store.nodes[f"n{rng.randrange(50)}"] = ParsedNode(str(rv), None, None)
             if rng.random() < 0.3:
                 store.nodes.pop(f"n{rng.randrange(50)}", None)
 
@@ -81,7 +82,8 @@ def test_caches_survive_concurrent_writers_and_readers() -> None:
                 assert deployment["metadata"]["labels"]["llmops.dev/model"] in ("m0", "m1", "m2")
             store.deployments.in_namespace("ns")
             for _name, node in store.nodes.items():
-                assert "labels" in node
+                assert node.info is None
+            assert store.nodes.inventory() in (None, ())
 
     errors = _hammer(*([writer] * (THREADS // 2)), *([reader] * (THREADS // 2)))
     assert errors == []

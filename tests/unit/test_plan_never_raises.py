@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from crd_strategies import from_crd_schema
 from llmops_operator.api.common import LABEL_MODEL, LABEL_REVISION
 from llmops_operator.evals.gate import eval_gate_status
-from llmops_operator.gpu.inventory import inventory
+from llmops_operator.gpu.inventory import ParsedNode, inventory, parse_node
 from llmops_operator.model_plan import SecretCheck, World, plan_model
 from llmops_operator.prompts import prompt_version_status
 
@@ -124,9 +124,12 @@ NODE_LABELS = st.dictionaries(
 )
 
 
-def _node(labels: Mapping[str, str], gpus: str) -> dict[str, Any]:
+def _node(labels: Mapping[str, str], gpus: str) -> ParsedNode:
     """A node cache entry as the Node watch stores it."""
-    return {"labels": dict(labels), "allocatable": {"nvidia.com/gpu": gpus, "cpu": "8", "memory": "64Gi"}}
+    allocatable = {"nvidia.com/gpu": gpus, "cpu": "8", "memory": "64Gi"}
+    return parse_node(
+        "gpu-node", {"metadata": {"labels": dict(labels)}, "status": {"allocatable": allocatable}}
+    )
 
 
 @PROPERTY
@@ -152,7 +155,7 @@ def test_a_model_pass_never_raises(
     model |= {"spec": spec, "status": status}
     named = {status.get("stableRevision"), status.get("canaryRevision")} - {None, ""}
     deployments = {str(r): _deployment("chat", str(r), ready) for r in named}
-    nodes = inventory({"gpu-node": _node(labels, gpus)}) if labels else None  # None: no capacity check
+    nodes = inventory([_node(labels, gpus)]) if labels else None  # None: no capacity check
     for step in range(PASSES):  # later passes start from the status the previous one wrote
         world = World(
             model=copy.deepcopy(model),

@@ -322,6 +322,8 @@ class Emitter:
     ) -> None:
         self._seed = seed
         self._page: bytes | None = None
+        self._page_seq = 0
+        self._renders = 0
         self._generation = 0
         self._stopping = threading.Event()
         self._renderer: threading.Thread | None = None
@@ -356,15 +358,28 @@ class Emitter:
         (rendering hundreds of pods takes longer than Prometheus' 1 s scrape timeout there)."""
         while not self._stopping.wait(PAGE_EVERY_SECONDS):
             generation = self._generation
-            page = self.render().encode()
-            if generation == self._generation:  # no change while rendering
-                self._page = page
+            self._keep(*self._fresh_page(), generation=generation)
+
+    def _fresh_page(self) -> tuple[int, bytes]:
+        """A page rendered now, with its place in the order of renders."""
+        with self._lock:
+            self._renders += 1
+            return self._renders, self.render().encode()
+
+    def _keep(self, seq: int, page: bytes, generation: int | None = None) -> bytes:
+        """Serve `page` from now on unless a later render is kept already (a real engine's
+        counters never go back: an older page served after a newer one is a counter reset to
+        Prometheus, in some `le` series only), or the pods or shapes changed while it rendered."""
+        with self._lock:
+            if seq > self._page_seq and generation in (None, self._generation):
+                self._page, self._page_seq = page, seq
+            return self._page or page
 
     def page(self) -> bytes:
         """The latest pre-rendered page (rendered now when there is none, e.g. after a change)."""
         page = self._page
         if page is None:
-            page = self._page = self.render().encode()
+            page = self._keep(*self._fresh_page())
         return page
 
     def stop(self) -> None:

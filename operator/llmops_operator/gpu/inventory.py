@@ -3,8 +3,8 @@ rendered with (which a revision keeps). Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from llmops_operator.api.model import ModelSpec
@@ -40,18 +40,34 @@ def _whole(value: object) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 12
 
 
-def inventory(nodes: Mapping[str, Mapping[str, Any]]) -> list[GpuNodeInfo] | None:
-    """GPU nodes from the node cache ({name: {labels, allocatable}}); None when no node is known
-    (e.g. no permission to list nodes): then there is no capacity check. Nodes whose labels do
-    not parse are left out (the node's own Warning Event says why)."""
+@dataclass(frozen=True)
+class ParsedNode:
+    """One node as the node cache keeps it: parsed once per resourceVersion, not once per pass."""
+
+    resource_version: str | None
+    info: GpuNodeInfo | None
+    """None: no GPUs, or labels that do not parse (then `problem` says why)."""
+    problem: str | None
+
+
+def parse_node(name: str, node: Mapping[str, Any]) -> ParsedNode:
+    """A Node object (metadata.labels, status.allocatable) as the node cache keeps it."""
+    meta = node.get("metadata") or {}
+    info, problem = gpu_node(
+        name,
+        {"labels": meta.get("labels"), "allocatable": (node.get("status") or {}).get("allocatable")},
+    )
+    return ParsedNode(meta.get("resourceVersion"), info, problem)
+
+
+def inventory(nodes: Iterable[ParsedNode]) -> tuple[GpuNodeInfo, ...] | None:
+    """GPU nodes of the parsed nodes; None when no node is known (e.g. no permission to list
+    nodes): then there is no capacity check. Nodes whose labels do not parse are left out (the
+    node's own Warning Event says why)."""
+    nodes = list(nodes)
     if not nodes:
         return None
-    found = []
-    for name, node in nodes.items():
-        info, _ = gpu_node(name, node)
-        if info is not None:
-            found.append(info)
-    return found
+    return tuple(node.info for node in nodes if node.info is not None)
 
 
 def deployed_gpus(deployment: Mapping[str, Any]) -> int | None:

@@ -21,7 +21,6 @@ from llmops_operator.api.rollout import InferencePoolRouting, RolloutStatus
 from llmops_operator.autoscaling.decide import Signals
 from llmops_operator.autoscaling.scale_to_zero import Pending, wake_query
 from llmops_operator.autoscaling.signals import UnsupportedSignalError, read_signals
-from llmops_operator.gpu.inventory import inventory
 from llmops_operator.kube.apply import PassResult, execute, record_failure
 from llmops_operator.kube.client import KubeError, NotFound
 from llmops_operator.metrics_source.builtins import CostRates
@@ -168,7 +167,7 @@ def gather(ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec | None, 
         eval_run_history=ctx.settings.eval_run_history,
         endpoint_template=ctx.settings.eval_endpoint_template,
         verdict_key=ctx.verdict_key,
-        inventory=inventory(store.nodes),
+        inventory=store.nodes.inventory(),
         token_rates=_token_rates(ctx, model),
         prices=ctx.settings.prices,
         cost_refresh=timedelta(seconds=ctx.settings.cost_refresh_seconds),

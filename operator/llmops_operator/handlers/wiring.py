@@ -23,7 +23,7 @@ from typing import Any
 import kopf
 
 from llmops_operator.api.common import GROUP, LABEL_MODEL, MANAGED_LABELS, VERSION
-from llmops_operator.gpu.inventory import gpu_node
+from llmops_operator.gpu.inventory import parse_node
 from llmops_operator.handlers.eval_gates import reconcile_eval_gate
 from llmops_operator.handlers.model import reconcile_model
 from llmops_operator.handlers.prompt_versions import reconcile_prompt_version
@@ -34,6 +34,9 @@ from llmops_operator.runtime.context import OperatorContext, configure_logging
 from llmops_operator.runtime.leader import LeaderElector, LeaseConfig
 
 log = logging.getLogger("llmops.runtime")
+REGISTRY = kopf.OperatorRegistry()
+"""The handlers below, and nothing else: importing this module changes no global state, and
+`run_operator` hands kopf this registry."""
 CONTEXT: OperatorContext | None = None
 MANAGED = dict(MANAGED_LABELS)
 STARTUP_GRACE_SECONDS = float(os.environ.get("LLMOPS_STARTUP_GRACE_SECONDS", "2"))
@@ -70,7 +73,13 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
-@kopf.on.startup()
+@kopf.on.login(registry=REGISTRY)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The kubeconfig or in-cluster credentials, as kopf's default registry logs in."""
+    return kopf.login_via_client(**kwargs)
+
+
+@kopf.on.startup(registry=REGISTRY)
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     """Only event handlers: kopf adds no finalizer or annotation to user objects."""
     settings.posting.level = logging.INFO
@@ -119,7 +128,7 @@ def _became_leader(ctx: OperatorContext) -> None:
         ctx.loop.run_in_executor(None, reconcile_eval_gate, ctx, gate)
 
 
-@kopf.on.cleanup()
+@kopf.on.cleanup(registry=REGISTRY)
 async def stop_workers(**_: Any) -> None:
     """On SIGTERM: no new passes, the Lease is released once the passes in flight are done
     (so the next replica takes over at once), and the Events already decided are still posted."""
@@ -152,37 +161,52 @@ def _enqueue_owner(obj: dict[str, Any]) -> None:
         _ctx().queue.add((meta["namespace"], model))
 
 
-@kopf.on.event(GROUP, VERSION, "models")
-def model_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
-    obj = _ctx().store.on_event("Model", type, event["object"])
+@kopf.on.event(GROUP, VERSION, "models", registry=REGISTRY)
+async def model_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
+    """On the event loop (a cache update and a queue add, no I/O, so no hop to a thread per
+    event); only re-checking PromptVersions this Model binds or is listed by goes to a thread."""
+    ctx = _ctx()
+    obj = ctx.store.on_event("Model", type, event["object"])
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
     if type == "DELETED":
-        _ctx().queue.forget(key)
-        _ctx().forget_model(key)
+        ctx.queue.forget(key)
+        ctx.forget_model(key)
     else:
-        _ctx().queue.add(key)
-    _refresh_used_by(obj, deleted=type == "DELETED")
+        ctx.queue.add(key)
+    versions = _used_by_versions(ctx, obj, deleted=type == "DELETED")
+    if versions:
+        await asyncio.to_thread(_refresh_used_by, ctx, versions)
 
 
-def _refresh_used_by(model: dict[str, Any], deleted: bool = False) -> None:
-    """PromptVersion usedBy follows Model bindings: re-check only the versions whose usedBy
-    disagrees with this Model (bound but not listed, or listed but no longer bound). Checking
-    every version of a bound prompt on every Model event cost each status write of N Models
-    (versions x N) validations: the soak's 200 Models and 21 versions spent most of their CPU so."""
-    ctx = _ctx()
+def _used_by_versions(
+    ctx: OperatorContext, model: dict[str, Any], deleted: bool = False
+) -> list[dict[str, Any]]:
+    """PromptVersions whose usedBy disagrees with this Model: bound but not listed, or listed
+    but no longer bound. Re-checking every version of a bound prompt on every Model event cost
+    each status write of N Models (versions x N) validations: the soak's 200 Models and 21
+    versions spent most of the operator's CPU so."""
     namespace, name = model["metadata"]["namespace"], model["metadata"]["name"]
     bound = (
         set()
         if deleted
         else {(p.get("name"), p.get("version")) for p in (model.get("spec") or {}).get("prompts") or []}
     )
+    found = []
     for (pv_namespace, _), pv in list(ctx.store.prompt_versions.objects.items()):
         if pv_namespace != namespace:
             continue
         spec = pv.get("spec") or {}
         listed = name in ((pv.get("status") or {}).get("usedBy") or [])
         if ((spec.get("prompt"), spec.get("version")) in bound) != listed:
-            reconcile_prompt_version(ctx, pv)
+            found.append(pv)
+    return found
+
+
+def _refresh_used_by(ctx: OperatorContext, versions: list[dict[str, Any]]) -> None:
+    """PromptVersion usedBy follows Model bindings (a status write happens only when usedBy
+    changed)."""
+    for pv in versions:
+        reconcile_prompt_version(ctx, pv)
 
 
 def _child_handler(kind: str, *resource: str, labels: dict[str, Any]) -> None:
@@ -191,7 +215,7 @@ def _child_handler(kind: str, *resource: str, labels: dict[str, Any]) -> None:
         _enqueue_owner(_ctx().store.on_event(kind, type, event["object"]))
 
     handler.__name__ = handler.__qualname__ = f"{kind.lower()}_event"
-    kopf.on.event(*resource, labels=labels)(handler)
+    kopf.on.event(*resource, labels=labels, registry=REGISTRY)(handler)
 
 
 _child_handler("Deployment", "apps", "v1", "deployments", labels=MANAGED)
@@ -202,7 +226,7 @@ _child_handler("ConfigMap", "v1", "configmaps", labels=MANAGED)
 _child_handler("Pod", "v1", "pods", labels={LABEL_MODEL: kopf.PRESENT})
 
 
-@kopf.on.event(GROUP, VERSION, "evalruns", labels={LABEL_MODEL: kopf.PRESENT})
+@kopf.on.event(GROUP, VERSION, "evalruns", labels={LABEL_MODEL: kopf.PRESENT}, registry=REGISTRY)
 def eval_run_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
     """An EvalRun feeds its Model's gate step, and is its EvalGate's last run."""
     ctx = _ctx()
@@ -213,7 +237,7 @@ def eval_run_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
         reconcile_eval_gate(ctx, gate)
 
 
-@kopf.on.event(GROUP, VERSION, "promptversions")
+@kopf.on.event(GROUP, VERSION, "promptversions", registry=REGISTRY)
 def prompt_version_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """A new or changed PromptVersion may unblock Models that bind it, and gets validated."""
     ctx = _ctx()
@@ -228,7 +252,7 @@ def prompt_version_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         reconcile_prompt_version(ctx, obj)
 
 
-@kopf.on.event(GROUP, VERSION, "evalgates")
+@kopf.on.event(GROUP, VERSION, "evalgates", registry=REGISTRY)
 def eval_gate_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """Cache the gate for rollouts, and say at apply time when its assertions cannot compile."""
     obj = _ctx().store.on_event("EvalGate", type, body)
@@ -236,7 +260,7 @@ def eval_gate_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         reconcile_eval_gate(_ctx(), obj)
 
 
-@kopf.on.event("v1", "nodes")
+@kopf.on.event("v1", "nodes", registry=REGISTRY)
 def node_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """GPU inventory for the planner; a Warning Event on a node whose GPU labels do not parse
     (once per change of what is wrong), which is then left out of planning."""
@@ -246,17 +270,19 @@ def node_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     if type == "DELETED":
         ctx.store.nodes.pop(name, None)
         return
-    node = {
-        "labels": dict(meta.get("labels") or {}),
-        "allocatable": dict((body.get("status") or {}).get("allocatable") or {}),
-    }
-    _, problem = gpu_node(name, node)
-    before = ctx.store.nodes.pop(name, None) or {}
-    ctx.store.nodes[name] = {**node, "problem": problem}
-    if problem and problem != before.get("problem"):
+    before = ctx.store.nodes.get(name)
+    if (
+        before is not None
+        and meta.get("resourceVersion")
+        and before.resource_version == meta["resourceVersion"]
+    ):
+        return  # parsed already (a relist repeats every node)
+    node = parse_node(name, body)
+    ctx.store.nodes[name] = node
+    if node.problem and node.problem != (before.problem if before else None):
         involved = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "uid": meta.get("uid")}}
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        message = f"{problem}; node {name} is left out of GPU planning until it is fixed"
+        message = f"{node.problem}; node {name} is left out of GPU planning until it is fixed"
         ctx.events.submit(_post_node_event, ctx, involved, message, stamp)
 
 
@@ -325,6 +351,7 @@ def run_operator(args: argparse.Namespace) -> int:
     namespaces = list(args.namespace or [])
     asyncio.run(
         kopf.operator(
+            registry=REGISTRY,
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=True,

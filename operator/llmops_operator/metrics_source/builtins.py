@@ -430,41 +430,38 @@ QUANTILE_BUILTINS: dict[str, tuple[float, dict[Engine, tuple[str, ...]]]] = {
 """Latency builtins judged from bucket counts: builtin -> (quantile, engine -> histograms)."""
 
 
-def _vllm_errors(sel: str, window: str) -> str:
-    return f'sum(increase(http_requests_total{{{_vllm_routes(sel)}, status="5xx"}}[{window}])) or vector(0)'
+def _vllm_answers(sel: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    routes = _vllm_routes(sel)
+    failed = f'http_requests_total{{{routes}, status="5xx"}}'
+    return (failed,), (f'http_requests_total{{{routes}, status!="5xx"}}',)
 
 
-def _triton_errors(sel: str, window: str) -> str:
-    return f"sum(increase(nv_inference_request_failure{{{sel}}}[{window}])) or vector(0)"
+def _triton_answers(sel: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return (f"nv_inference_request_failure{{{sel}}}",), (f"nv_inference_request_success{{{sel}}}",)
 
 
-# builtin -> engine -> (events, total) over a window: the counters a rate builtin is a share of.
-RATE_COUNTS: dict[str, dict[Engine, tuple[QueryBuilder, QueryBuilder]]] = {
-    "errorRate": {
-        "vllm": (_vllm_errors, _vllm_answered),
-        "onnxruntime": (_triton_errors, _triton_answered),
-    },
+# builtin -> engine -> selector -> (counters of the events, counters of the other requests): the
+# raw counters a rate builtin is a share of; mode confidence reads their values, not increase()
+# (rollout/analysis/counts.py says why).
+RATE_COUNTERS: dict[str, dict[Engine, Callable[[str], tuple[tuple[str, ...], tuple[str, ...]]]]] = {
+    "errorRate": {"vllm": _vllm_answers, "onnxruntime": _triton_answers},
 }
 
 
-def rate_count_queries(
-    engine: Engine, builtin: BuiltinMetric, selector: Selector, window: str
-) -> tuple[str, str] | None:
-    """PromQL for (events, total) behind a rate builtin over `window`; None if not a rate."""
-    _check_window(window)
-    builders = RATE_COUNTS.get(builtin, {}).get(engine)
-    if builders is None:
-        return None
-    return builders[0](selector.labels(), window), builders[1](selector.labels(), window)
+def rate_counters(
+    engine: Engine, builtin: BuiltinMetric, selector: Selector
+) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """Series selectors of (events, other requests) behind a rate builtin; None if not a rate."""
+    builder = RATE_COUNTERS.get(builtin, {}).get(engine)
+    return builder(selector.labels()) if builder is not None else None
 
 
-def bucket_count_query(engine: Engine, builtin: BuiltinMetric, selector: Selector, window: str) -> str | None:
-    """PromQL for the observations per bucket (`sum by (le)` of increase()) behind a latency
-    builtin over `window`; None if the builtin is not a histogram quantile."""
-    _check_window(window)
+def bucket_counters(engine: Engine, builtin: BuiltinMetric, selector: Selector) -> tuple[str, ...] | None:
+    """Series selectors of the `_bucket` counters behind a latency builtin, one per histogram
+    name in order of preference (a pod exporting both names is read from the first); None if
+    the builtin is not a histogram quantile."""
     entry = QUANTILE_BUILTINS.get(builtin)
     names = entry[1].get(engine) if entry else None
     if not names:
         return None
-    series = " or ".join(f"increase({name}_bucket{{{selector.labels()}}}[{window}])" for name in names)
-    return f"sum by (le) ({series})"
+    return tuple(f"{name}_bucket{{{selector.labels()}}}" for name in names)

@@ -44,11 +44,11 @@ class QueryResult:
 
 
 @dataclass(frozen=True)
-class VectorResult:
-    """The samples of one instant query, keyed by one label's value (e.g. `le`)."""
+class SeriesResult:
+    """The samples of one instant query: each series' labels and value."""
 
     kind: ResultKind
-    values: dict[str, float] = field(default_factory=dict)
+    series: tuple[tuple[dict[str, str], float], ...] = field(default_factory=tuple)
     message: str = ""
 
 
@@ -59,8 +59,8 @@ class MetricProvider(Protocol):
         """Run the query now; never raise, report failures as `error` results."""
         ...
 
-    def query_vector(self, promql: str, at: datetime, by: str = "le") -> VectorResult:
-        """Run the query evaluated at `at`; samples keyed by label `by` ("" if absent)."""
+    def query_series(self, promql: str, at: datetime) -> SeriesResult:
+        """Run the query evaluated at `at`; every series with its labels."""
         ...
 
 
@@ -103,13 +103,13 @@ class PrometheusProvider:
         self._reachable(True)
         return parse_result(data)
 
-    def query_vector(self, promql: str, at: datetime, by: str = "le") -> VectorResult:
+    def query_series(self, promql: str, at: datetime) -> SeriesResult:
         try:
             data = self._client.custom_query(promql, params={"time": f"{at.timestamp():.3f}"})
         except Exception as err:  # same as query(): every failure is an Error
-            return VectorResult("error", message=self._failed(err))
+            return SeriesResult("error", message=self._failed(err))
         self._reachable(True)
-        return parse_vector(data, by)
+        return parse_series(data)
 
     def _failed(self, err: Exception) -> str:
         """Report reachability (an HTTP error status means Prometheus answered); describe."""
@@ -156,19 +156,14 @@ def parse_result(data: Any) -> QueryResult:
         return QueryResult.error(f"unexpected Prometheus result ({err}): {str(data)[:200]}")
 
 
-def parse_vector(data: Any, by: str) -> VectorResult:
-    """Map the `data.result` of an instant vector query to {label value: sample value}."""
+def parse_series(data: Any) -> SeriesResult:
+    """Map the `data.result` of an instant vector query to (labels, value) per series."""
     try:
         if not isinstance(data, list) or (len(data) == 2 and not isinstance(data[0], dict)):
-            return VectorResult("error", message=f"expected a vector, got: {str(data)[:200]}")
-        values: dict[str, float] = {}
-        for sample in data:
-            key = str(sample.get("metric", {}).get(by, ""))
-            if key in values:
-                return VectorResult("error", message=f"query returned several series for {by}={key!r}")
-            values[key] = float(sample["value"][1])
+            return SeriesResult("error", message=f"expected a vector, got: {str(data)[:200]}")
+        series = tuple((dict(sample.get("metric", {})), float(sample["value"][1])) for sample in data)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
-        return VectorResult("error", message=f"unexpected Prometheus result ({err}): {str(data)[:200]}")
-    if not values:
-        return VectorResult("no_data", message="query returned no data")
-    return VectorResult("value", values)
+        return SeriesResult("error", message=f"unexpected Prometheus result ({err}): {str(data)[:200]}")
+    if not series:
+        return SeriesResult("no_data", message="query returned no data")
+    return SeriesResult("value", series)

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from llmops_operator.api.common import LABEL_MODEL
+from llmops_operator.gpu.inventory import ParsedNode, inventory
+from llmops_operator.gpu.planner import GpuNodeInfo
 
 Key = tuple[str, str]
 
@@ -102,24 +104,42 @@ class KindCache:
 
 
 class NodeCache:
-    """Node name -> labels and allocatable, for the GPU planner. Any thread."""
+    """Node name -> the node parsed once per resourceVersion, and the GPU inventory the planner
+    reads, rebuilt only after a node changed (not on every pass). Any thread."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._nodes: dict[str, dict[str, Any]] = {}
+        self._nodes: dict[str, ParsedNode] = {}
+        self._inventory: tuple[GpuNodeInfo, ...] | None = None
+        self._stale = False
 
-    def __setitem__(self, name: str, node: dict[str, Any]) -> None:
+    def __setitem__(self, name: str, node: ParsedNode) -> None:
         with self._lock:
             self._nodes[name] = node
+            self._stale = True
+
+    def get(self, name: str) -> ParsedNode | None:
+        with self._lock:
+            return self._nodes.get(name)
 
     def pop(self, name: str, default: Any = None) -> Any:
         with self._lock:
+            self._stale = True
             return self._nodes.pop(name, default)
 
-    def items(self) -> list[tuple[str, dict[str, Any]]]:
+    def items(self) -> list[tuple[str, ParsedNode]]:
         """A snapshot."""
         with self._lock:
             return list(self._nodes.items())
+
+    def inventory(self) -> tuple[GpuNodeInfo, ...] | None:
+        """The GPU nodes (`gpu.inventory.inventory` of every node), the same tuple until a node
+        changes."""
+        with self._lock:
+            if self._stale:
+                self._inventory = inventory(self._nodes.values())
+                self._stale = False
+            return self._inventory
 
     def __iter__(self) -> Iterator[str]:
         return iter([name for name, _ in self.items()])

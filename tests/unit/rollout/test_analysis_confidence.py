@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from llmops_operator.api.analysis import AnalysisSpec
 from llmops_operator.api.rollout import AnalysisStatus, MetricCounts, RolloutStatus
-from llmops_operator.metrics_source.provider import QueryResult, VectorResult
+from llmops_operator.metrics_source.provider import QueryResult, SeriesResult
 from llmops_operator.rollout.analysis.confidence import (
     Data,
     Rate,
@@ -155,28 +155,42 @@ def test_too_little_traffic_and_no_data() -> None:
 
 
 class CountsProvider:
-    """Answers count queries by revision and range; records (revision, range, time) per query."""
+    """Answers counter queries by revision: every series born in the window (no value when it
+    began) with these counts at its end; records (revision, range, time) per window query."""
 
     def __init__(self, answers: dict[tuple[str, str], object]) -> None:
         self.answers = answers
         self.asked: list[tuple[str, str, datetime]] = []
+        self.started: list[tuple[str, datetime]] = []
 
     def query(self, promql: str) -> QueryResult:
         raise AssertionError(f"mode confidence must not run point queries: {promql}")
 
-    def query_vector(self, promql: str, at: datetime, by: str = "le") -> VectorResult:
+    def query_series(self, promql: str, at: datetime) -> SeriesResult:
+        assert "increase(" not in promql and "rate(" not in promql, promql
         revision = re.search(r'llmops_revision="([^"]*)"', promql).group(1)  # type: ignore[union-attr]
+        if "last_over_time" not in promql:
+            self.started.append((revision, at))
+            return SeriesResult("no_data")
         span = re.search(r"\[(\d+s)\]", promql).group(1)  # type: ignore[union-attr]
         self.asked.append((revision, span, at))
-        kind = "bucket" if "_bucket" in promql else ("events" if "5xx" in promql else "total")
-        answer = self.answers.get((revision, kind))
-        if answer is None:
-            return VectorResult("no_data")
-        if isinstance(answer, Buckets):
+        end = {"pod": "p0", "llmops_at": "end"}
+        if "_bucket" in promql:
+            answer = self.answers.get((revision, "bucket"))
+            if not isinstance(answer, Buckets):
+                return SeriesResult("no_data")
             cumulative = np.cumsum(answer.counts)
-            values = {f"{b:g}": float(c) for b, c in zip(answer.bounds, cumulative, strict=False)}
-            return VectorResult("value", {**values, "+Inf": float(cumulative[-1])})
-        return VectorResult("value", {"": float(answer)})  # type: ignore[arg-type]
+            les = [f"{b:g}" for b in answer.bounds] + ["+Inf"]
+            return SeriesResult(
+                "value", tuple(({**end, "le": le}, float(c)) for le, c in zip(les, cumulative, strict=True))
+            )
+        events = self.answers.get((revision, "events"))
+        total = self.answers.get((revision, "total"))
+        if events is None or total is None:
+            return SeriesResult("no_data")
+        failed = 'status="5xx"' in promql
+        value = float(events) if failed else float(total) - float(events)  # type: ignore[arg-type]
+        return SeriesResult("value", (({**end, "status": "5xx" if failed else "2xx"}, value),))
 
 
 def test_take_measurements_judges_counts_since_the_weight_change_and_the_recent_window() -> None:
@@ -203,6 +217,7 @@ def test_take_measurements_judges_counts_since_the_weight_change_and_the_recent_
     # longer than the 60s since the change, so only the 60s
     assert {span for _, span, _ in provider.asked} == {"60s", "20s"}
     assert all(at == NOW for _, _, at in provider.asked)
+    assert {at for _, at in provider.started} == {NOW - timedelta(seconds=60), NOW - timedelta(seconds=20)}
     assert out[0].since == NOW - timedelta(seconds=60)
     w = look_window(s, rollout, "ttft", NOW)
     assert (w.look, w.metrics, w.has_recent) == (5, 2, True)

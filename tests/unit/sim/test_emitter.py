@@ -444,3 +444,26 @@ def test_same_seed_same_counts_other_seed_other_counts() -> None:
 
     assert run(1) == run(1)
     assert run(1) != run(2)
+
+
+def test_an_older_render_never_replaces_a_newer_page() -> None:
+    """The pre-render thread rendered, a scrape after a change rendered anew and was answered,
+    then the pre-render thread offered its (older) page: it must not be served, or Prometheus
+    sees some counters go back (a reset of the `le` series that gained in between, only)."""
+    clock = FakeClock()
+    emitter = Emitter([pod("p")], clock=clock)
+    emitter.set_shape("steady", revision="r1", rps=200.0)
+    clock.now += 1
+    generation = emitter._generation
+    older = emitter._fresh_page()  # the pre-render thread's render...
+    clock.now += 0.5
+    served = emitter.page()  # ...a scrape renders (no page since the change) and is answered...
+    emitter._keep(*older, generation=generation)  # ...then the pre-render thread offers its page
+    assert emitter.page() == served
+
+    def count(page: bytes) -> float:
+        families = text_string_to_metric_families(page.decode())
+        by_name = {s.name: s.value for f in families for s in f.samples}
+        return by_name["vllm:e2e_request_latency_seconds_count"]
+
+    assert count(served) > count(older[1])

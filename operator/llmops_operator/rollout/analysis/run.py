@@ -15,14 +15,14 @@ from llmops_operator.metrics_source.builtins import (
     DEFAULT_WINDOW,
     FEEDBACK_METRIC,
     QUANTILE_BUILTINS,
-    RATE_COUNTS,
+    RATE_COUNTERS,
     VOTE_COUNTED,
     CostRates,
     Engine,
     Selector,
-    bucket_count_query,
+    bucket_counters,
     metric_query,
-    rate_count_queries,
+    rate_counters,
     request_count_query,
 )
 from llmops_operator.metrics_source.provider import MetricProvider, QueryResult
@@ -42,6 +42,7 @@ from llmops_operator.rollout.analysis.confidence import (
     quantile_checks,
     rate_checks,
 )
+from llmops_operator.rollout.analysis.counts import Counter, Increase, counters, increases, window_query
 from llmops_operator.rollout.analysis.stats import Buckets
 
 
@@ -207,7 +208,7 @@ def _checker(spec: AnalysisSpec, metric: MetricSpec, engine: Engine) -> Checker 
     """How to judge `metric` from counts, or None when it is judged as a point estimate."""
     if spec.mode != "confidence" or metric.builtin is None:
         return None
-    if engine in RATE_COUNTS.get(metric.builtin, {}):
+    if engine in RATE_COUNTERS.get(metric.builtin, {}):
         return rate_checks(metric)
     quantile = QUANTILE_BUILTINS.get(metric.builtin)
     if quantile is not None and engine in quantile[1]:
@@ -218,23 +219,26 @@ def _checker(spec: AnalysisSpec, metric: MetricSpec, engine: Engine) -> Checker 
 def _judge_counts(
     look: _Look, metric: MetricSpec, checker: Checker, stable_revision: str | None, window: Window
 ) -> Measurement:
-    """Query one metric's counts for both revisions (since the weight change and recent window) and judge."""
+    """Query one metric's counters for both revisions (since the weight change and over the recent
+    window) and judge."""
     assert metric.builtin is not None
     builtin = metric.builtin
 
     def counts(revision: str, start: datetime) -> Rate | Buckets:
         selector = Selector(look.namespace, look.model, revision)
-        span = _range(start, window.now)
-        rate = rate_count_queries(look.engine, builtin, selector, span)
+        read = _Reader(look.provider, start, window.now)
+        rate = rate_counters(look.engine, builtin, selector)
         if rate is not None:
-            events, total = (_scalar(look.provider, q, window.now) for q in rate)
-            return Rate(events, total)
-        query = bucket_count_query(look.engine, builtin, selector, span)
-        assert query is not None
-        result = look.provider.query_vector(query, window.now, by="le")
-        if result.kind == "error":
-            raise _QueryError(result.message)
-        return Buckets.from_cumulative({float(le): v for le, v in result.values.items() if le})
+            events, others = read.increases([*rate[0], *rate[1]], len(rate[0]))
+            return Rate(sum(v for _, v in events), sum(v for _, v in events + others))
+        selectors = bucket_counters(look.engine, builtin, selector)
+        assert selectors is not None
+        by_le: dict[float, float] = {}
+        for labels, value in read.histogram(selectors):
+            le = dict(labels).get("le")
+            if le:
+                by_le[float(le)] = by_le.get(float(le), 0.0) + value
+        return Buckets.from_cumulative(by_le)
 
     def data(revision: str) -> Data:
         recent = counts(revision, window.recent) if window.has_recent and window.recent else None
@@ -249,9 +253,37 @@ def _judge_counts(
     return judge(metric, look.spec, checker, canary, stable, window, label)
 
 
-def _scalar(provider: MetricProvider, promql: str, at: datetime) -> float:
-    """One number from a count query; no data is 0 (nothing counted)."""
-    result = provider.query_vector(promql, at, by="")
-    if result.kind == "error":
-        raise _QueryError(result.message)
-    return sum(result.values.values()) if result.kind == "value" else 0.0
+@dataclass(frozen=True)
+class _Reader:
+    """Reads counters over one window [start, end] (`counts.py`: raw values, no increase())."""
+
+    provider: MetricProvider
+    start: datetime
+    end: datetime
+
+    def counters(self, selector: str) -> list[Counter]:
+        span = _range(self.start, self.end)
+        at_end = self._series(window_query(selector, span), self.end)
+        at_start = self._series(selector, self.start)
+        return counters(at_start, at_end)
+
+    def increases(self, selectors: list[str], split: int) -> tuple[list[Increase], list[Increase]]:
+        """The increases of the counters of `selectors[:split]` and of the rest, as two lists."""
+        groups = increases([self.counters(s) for s in selectors])
+        return [x for g in groups[:split] for x in g], [x for g in groups[split:] for x in g]
+
+    def histogram(self, selectors: tuple[str, ...]) -> list[Increase]:
+        """The `_bucket` increases, each pod's from the first histogram name it exports."""
+        per_name = [self.counters(s) for s in selectors]
+        seen: set[tuple[str, ...]] = set()
+        chosen: list[list[Counter]] = []
+        for found in per_name:
+            chosen.append([c for c in found if c.pod not in seen])
+            seen |= {c.pod for c in found}
+        return [x for group in increases(chosen) for x in group]
+
+    def _series(self, promql: str, at: datetime) -> tuple[tuple[dict[str, str], float], ...]:
+        result = self.provider.query_series(promql, at)
+        if result.kind == "error":
+            raise _QueryError(result.message)
+        return result.series
