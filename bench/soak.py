@@ -1,43 +1,52 @@
 """Soak: many Models through many eval-gated rollouts; is what the operator leaves behind flat?
 
-On the dev cluster (`bash hack/cluster/up.sh`), in a fresh namespace: start the operator
-(`llmops-operator run`, leader election on, its own Lease), the OpenAI stub (answers the gate)
-and the job runner (runs the eval Jobs as local processes). Create `--models` Models bound to
-PromptVersion v1 with one evalGate step, then `--rollouts` times flip every Model's prompt
-(v1 <-> v2: each flip is a canary through the gate) and wait until every Model promoted it.
+On the dev cluster (`bash hack/cluster/up.sh`, CRDs applied), in a fresh namespace: start the
+operator (`llmops-operator run`, leader election on, its own Lease), the OpenAI stub (answers
+the gate) and the job runner (runs each eval Job's real `llmops-operator eval` in a process
+forked from a pre-imported server, at most `--eval-slots` at once). Create `--models` Models
+bound to PromptVersion v1 with a canary of one evalGate step (`--steps gate,weight,pause` adds
+setWeight 50 and a 1 s pause), then `--rollouts` rounds: every Model is bound to the next
+PromptVersion (a new revision each time) at once, and the round ends when every Model promoted
+it (its stable revision changed, no canary, Ready).
 
-Measured after the first revisions are Ready (start) and after the last rollout (end):
+Sampled when the first revisions are Ready (start) and after every `--sample-every` rounds:
 
-- etcd's key count (`etcd_debugging_mvcc_keys_total`) and the API server's object count per
-  resource (`apiserver_resource_objects` / `apiserver_storage_objects`), Events apart (they
-  expire after an hour by themselves, so they grow during any soak shorter than that);
-- the operator's RSS (psutil, process and children);
-- EvalRuns and eval Jobs in the namespace (retention keeps `--eval-run-history` per gate).
+- etcd's keys per resource (a keys-only range read of `/registry/`, so nothing is estimated),
+  cluster-wide and in the soak's namespace, Events apart: they expire by the API server's
+  `--event-ttl` (Kubernetes' default 1h; `LLMOPS_EVENT_TTL=5m bash hack/cluster/up.sh` sets the
+  dev cluster's shorter so a soak shorter than an hour sees them level off);
+- the operator's RSS and CPU-seconds (psutil), the cluster components' CPU-seconds, the
+  harness's (stub, job runner and its forked eval runs);
+- wall time per round.
 
-Issue 15's scale is 200 Models x 20 rollouts (`--models 200 --rollouts 20`); the default is
-a reduced 20 x 5 that runs on a shared laptop-size machine in a few minutes.
+Flat within noise: every resource's count after round `--sample-every` equals the count after
+the last round (Events apart), and RSS does not grow from sample to sample. Issue 15's scale:
 
-    KUBECONFIG=.cluster/kubeconfig ~/.cache/llmops-operator/venv/bin/python bench/soak.py \
-        --models 20 --rollouts 5
+    LLMOPS_EVENT_TTL=5m bash hack/cluster/up.sh
+    KUBECONFIG=$LLMOPS_CLUSTER_DIR/kubeconfig python bench/soak.py --models 200 --rollouts 20
 
-Results: a table on stdout and JSON in bench/results/soak.json.
+The default (20 x 5) runs in a few minutes. Results: a table on stdout and JSON in
+bench/results/soak.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
+import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -46,10 +55,13 @@ from llmops_sim.openai_stub import OpenAIStub
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
+STATE = Path(os.environ.get("LLMOPS_CLUSTER_DIR", REPO / ".cluster"))
 GROUP, VERSION = "llmops.dev", "v1alpha1"
 PROMPT, GATE = "soak-bot", "soak-gate"
 WEIGHTS_CLAIM = "soak-weights"
 """A claim every Model serves from (onnxruntime serves a local repository; no GPUs needed)."""
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "prometheus")
+EVENTS = "events"
 
 
 def weights_volume(core: k8s.CoreV1Api, namespace: str) -> str:
@@ -110,14 +122,21 @@ def gate() -> dict[str, Any]:
             "dataset": {"inline": [{"id": "hello", "vars": {"question": "Say hello"}, "expected": "hello"}]},
             "assertions": [{"name": "polite", "type": "regex", "value": "care", "negate": True}],
             "passCriteria": {"passRate": 1.0},
-            "timeoutSeconds": 60,
+            "timeoutSeconds": 600,
             "requestTimeoutSeconds": 5,
             "retries": 0,
         },
     }
 
 
-def model(name: str, version: int) -> dict[str, Any]:
+STEPS = {
+    "gate": [{"evalGate": {"name": GATE}}],
+    "gate,weight,pause": [{"evalGate": {"name": GATE}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}],
+}
+"""Canary steps to choose from (`--steps`): the gate alone costs the fewest passes per rollout."""
+
+
+def model(name: str, version: int, revision_history: int, steps: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Model",
@@ -130,71 +149,194 @@ def model(name: str, version: int) -> dict[str, Any]:
             "cache": {"enabled": False},
             "prompts": [{"name": PROMPT, "version": version}],
             "replicas": 1,
-            "rollout": {"strategy": "Canary", "canary": {"steps": [{"evalGate": {"name": GATE}}]}},
+            "rollout": {
+                "strategy": "Canary",
+                "canary": {"steps": steps},
+                "revisionHistoryLimit": revision_history,
+            },
         },
     }
 
 
-def scrape(text: str, names: tuple[str, ...]) -> dict[str, float]:
-    """`{resource: value}` (or `{"": value}`) of the first metric name present in a text exposition."""
+def resource_of(key: str) -> tuple[str, str | None]:
+    """(resource, namespace or None) of an etcd key `/registry/<resource>/[<ns>/]<name>`; a
+    group's resources are `<plural>.<group>`, Services and Endpoints share `/registry/services/`."""
+    parts = key.split("/")[2:]
+    if not parts:
+        return key, None
+    if "." in parts[0] and len(parts) > 1:
+        resource, rest = f"{parts[1]}.{parts[0]}", parts[2:]
+    elif parts[0] == "services" and len(parts) > 1:
+        resource, rest = ("services" if parts[1] == "specs" else parts[1]), parts[2:]
+    else:
+        resource, rest = parts[0], parts[1:]
+    return resource, (rest[0] if len(rest) == 2 else None)
+
+
+def etcd_keys(port: str, namespace: str) -> tuple[Counter[str], Counter[str]]:
+    """Keys per resource in etcd: all, and those in `namespace`."""
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/v3/kv/range",
+        json={"key": b64("/registry/"), "range_end": b64("/registry0"), "keys_only": True},
+        timeout=60,
+    )
+    response.raise_for_status()
+    everywhere: Counter[str] = Counter()
+    mine: Counter[str] = Counter()
+    for kv in response.json().get("kvs", []):
+        resource, ns = resource_of(base64.b64decode(kv["key"]).decode(errors="replace"))
+        everywhere[resource] += 1
+        if ns == namespace:
+            mine[resource] += 1
+    return everywhere, mine
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU of a process, its live children and the children it reaped."""
+    total = 0.0
+    for p in (process, *process.children(recursive=True)):
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def component_cpu() -> dict[str, float]:
     out: dict[str, float] = {}
-    for name in names:
-        for match in re.finditer(rf"^{name}(?:{{([^}}]*)}})? ([0-9.e+-]+)$", text, re.MULTILINE):
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
-            out[labels.get("resource", "")] = float(match.group(2))
-        if out:
-            return out
+    for name in COMPONENTS:
+        try:
+            pid = int((STATE / "pids" / f"{name}.pid").read_text().strip())
+            out[name] = round(cpu_seconds(psutil.Process(pid)), 1)
+        except (OSError, ValueError, psutil.Error):
+            continue
     return out
 
 
-def sample(api: k8s.ApiClient, namespace: str, operator: psutil.Process) -> dict[str, Any]:
-    etcd_port = os.environ.get("LLMOPS_ETCD_PORT", "12379")
-    etcd = scrape(
-        httpx.get(f"http://127.0.0.1:{etcd_port}/metrics", timeout=10).text,
-        ("etcd_debugging_mvcc_keys_total",),
-    )
-    url = api.configuration.host + "/metrics"
-    headers = {"Accept": "text/plain"}
-    api.update_params_for_auth(headers, [], ["BearerToken"], url, "GET", None)
-    response = api.call_api("GET", url, header_params=headers)
-    response.read()
-    objects = scrape(response.data.decode(), ("apiserver_resource_objects", "apiserver_storage_objects"))
-    custom = k8s.CustomObjectsApi(api)
-    batch = k8s.BatchV1Api(api)
-    rss = operator.memory_info().rss + sum(c.memory_info().rss for c in operator.children(recursive=True))
+def event_ttl() -> str:
+    """The dev cluster's API server `--event-ttl` (1h when not given), from its command line."""
+    try:
+        pid = int((STATE / "pids" / "kube-apiserver.pid").read_text().strip())
+        for arg in psutil.Process(pid).cmdline():
+            if arg.startswith("--event-ttl="):
+                return arg.split("=", 1)[1]
+    except (OSError, ValueError, psutil.Error):
+        return "unknown"
+    return "1h (default)"
+
+
+def sample(label: str, namespace: str, operator: psutil.Process, t0: float) -> dict[str, Any]:
+    everywhere, mine = etcd_keys(os.environ.get("LLMOPS_ETCD_PORT", "12379"), namespace)
+    rss = operator.memory_info().rss
     return {
-        "etcd_keys": etcd.get("", 0.0),
-        "api_objects": sum(v for k, v in objects.items() if k != "events"),
-        "events": objects.get("events", 0.0),
-        "evalruns": len(custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "evalruns")["items"]),
-        "eval_jobs": len(
-            batch.list_namespaced_job(namespace, label_selector="llmops.dev/component=eval").items
-        ),
+        "at": label,
+        "wall_s": round(time.monotonic() - t0, 1),
+        "etcd_keys": sum(everywhere.values()),
+        "etcd_keys_without_events": sum(v for k, v in everywhere.items() if k != EVENTS),
+        "events": everywhere[EVENTS],
+        "namespace_keys": dict(sorted(mine.items())),
+        "all_keys": dict(sorted(everywhere.items())),
         "operator_rss_mib": round(rss / 2**20, 1),
-        "objects_by_resource": {k: v for k, v in sorted(objects.items()) if v},
+        "operator_cpu_s": round(cpu_seconds(operator), 1),
+        "harness_cpu_s": round(cpu_seconds(psutil.Process()), 1),
+        "cluster_cpu_s": component_cpu(),
+        "load_avg": [round(x, 1) for x in os.getloadavg()],
     }
 
 
+def retrying(call: Callable[..., Any], *args: Any, tries: int = 10) -> Any:
+    """The harness's own API calls survive a busy or restarting API server (the shared machine)."""
+    for attempt in range(tries):
+        try:
+            return call(*args)
+        except (k8s.ApiException, urllib3.exceptions.HTTPError) as exc:
+            status = getattr(exc, "status", 0) or 0
+            if attempt == tries - 1 or (400 <= status < 500 and status not in (409, 429)):
+                raise
+            time.sleep(min(2.0 * (attempt + 1), 10.0))
+    raise AssertionError("unreachable")
+
+
 def wait_all(
-    custom: k8s.CustomObjectsApi, namespace: str, names: list[str], done: Any, timeout: float
+    custom: k8s.CustomObjectsApi,
+    namespace: str,
+    names: list[str],
+    done: Callable[[dict[str, Any]], bool],
+    timeout: float,
 ) -> float:
     start = time.monotonic()
     pending = set(names)
     while pending:
         if time.monotonic() - start > timeout:
             raise SystemExit(f"timed out after {timeout}s; still pending: {sorted(pending)[:5]}")
-        items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "models")["items"]
-        pending -= {m["metadata"]["name"] for m in items if done(m)}
-        time.sleep(1.0)
+        listed = retrying(custom.list_namespaced_custom_object, GROUP, VERSION, namespace, "models")
+        pending -= {m["metadata"]["name"] for m in listed["items"] if done(m)}
+        time.sleep(3.0)
     return time.monotonic() - start
+
+
+def stable_revisions(custom: k8s.CustomObjectsApi, namespace: str) -> dict[str, str]:
+    items = retrying(custom.list_namespaced_custom_object, GROUP, VERSION, namespace, "models")["items"]
+    return {m["metadata"]["name"]: (m.get("status") or {}).get("stableRevision") or "" for m in items}
+
+
+def report(result: dict[str, Any]) -> None:
+    samples = result["samples"]
+    print(f"\nevent TTL: {result['event_ttl']}; wall time {result['wall_s']:.0f}s")
+    header = f"{'':34}" + "".join(f"{s['at']:>12}" for s in samples)
+    print(header)
+    rows = ("wall_s", "etcd_keys", "etcd_keys_without_events", "events", "operator_rss_mib", "operator_cpu_s")
+    for key in rows:
+        print(f"{key:34}" + "".join(f"{s[key]:>12}" for s in samples))
+    resources = sorted({k for s in samples for k in s["namespace_keys"]})
+    for resource in resources:
+        print(f"  ns {resource:31}" + "".join(f"{s['namespace_keys'].get(resource, 0):>12}" for s in samples))
+    print(f"{'harness_cpu_s':34}" + "".join(f"{s['harness_cpu_s']:>12}" for s in samples))
+    for name in COMPONENTS:
+        print(f"  cpu {name:30}" + "".join(f"{s['cluster_cpu_s'].get(name, 0):>12}" for s in samples))
+    flat = result["flat"]
+    print(f"\nflat (after {flat['from']} vs after {flat['to']}, Events apart): {flat['equal']}")
+    if flat["differences"]:
+        print("  differences:", flat["differences"])
+
+
+def flatness(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Keys per resource after the first sampled round vs after the last, Events apart."""
+    rounds = [s for s in samples if s["at"].startswith("r")]
+    if len(rounds) < 2:
+        return {"from": None, "to": None, "equal": None, "differences": {}}
+    first, last = rounds[0]["all_keys"], rounds[-1]["all_keys"]
+    differences = {
+        k: last.get(k, 0) - first.get(k, 0)
+        for k in sorted({*first, *last})
+        if k != EVENTS and last.get(k, 0) != first.get(k, 0)
+    }
+    return {
+        "from": rounds[0]["at"],
+        "to": rounds[-1]["at"],
+        "equal": not differences,
+        "differences": differences,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=20)
     parser.add_argument("--rollouts", type=int, default=5)
-    parser.add_argument("--eval-run-history", type=int, default=5)
-    parser.add_argument("--timeout", type=float, default=900.0, help="per rollout round")
+    parser.add_argument("--sample-every", type=int, default=5, help="rounds between samples")
+    parser.add_argument("--eval-run-history", type=int, default=3, help="operator --eval-run-history")
+    parser.add_argument(
+        "--revision-history", type=int, default=3, help="Models' rollout.revisionHistoryLimit"
+    )
+    parser.add_argument("--eval-slots", type=int, default=4, help="eval runs at once (job runner)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="per rollout round")
+    parser.add_argument("--keep", action="store_true", help="leave the namespace for a look")
+    parser.add_argument("--steps", choices=sorted(STEPS), default="gate", help="canary steps")
     args = parser.parse_args(argv)
 
     k8s_config.load_kube_config()
@@ -204,21 +346,23 @@ def main(argv: list[str] | None = None) -> int:
     core.create_namespace({"metadata": {"name": namespace}})
     pv = weights_volume(core, namespace)
     stub = OpenAIStub(port=0, defaultAnswer="Hello! How can I help?").start()
+    kubeconfig = os.environ.get("KUBECONFIG", str(STATE / "kubeconfig"))
     runner = JobRunner(
-        api, os.environ.get("KUBECONFIG", str(REPO / ".cluster" / "kubeconfig")), namespace
+        api, kubeconfig, namespace, interval=1.0, fork=True, max_running=args.eval_slots
     ).start()
     env = {
         **os.environ,
         "LLMOPS_METRICS_PORT": "0",
         "LLMOPS_HEALTH_PORT": "0",
-        "LLMOPS_RESYNC_SECONDS": "30",
         "LLMOPS_EVAL_RUN_HISTORY": str(args.eval_run_history),
+        "LLMOPS_PROMETHEUS_URL": f"http://127.0.0.1:{os.environ.get('LLMOPS_PROMETHEUS_PORT', '19090')}",
         "LLMOPS_EVAL_ENDPOINT_TEMPLATE": f"http://127.0.0.1:{stub.port}/v1",
         "LLMOPS_LEADER_ELECTION_ID": f"llmops-{namespace}",
         "LLMOPS_LEADER_ELECTION_NAMESPACE": "default",
         "HF_HUB_OFFLINE": "1",
     }
-    log = open(REPO / ".cluster" / "logs" / f"soak-{namespace}.log", "wb")  # noqa: SIM115
+    (STATE / "logs").mkdir(parents=True, exist_ok=True)
+    log = open(STATE / "logs" / f"soak-{namespace}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmops_operator.cli.main", "run", "--namespace", namespace],
         env=env,
@@ -226,39 +370,75 @@ def main(argv: list[str] | None = None) -> int:
         stderr=subprocess.STDOUT,
     )
     names = [f"m{i:03d}" for i in range(args.models)]
+
+    def result() -> dict[str, Any]:
+        return {
+            "models": args.models,
+            "rollouts": args.rollouts,
+            "steps": args.steps,
+            "eval_slots": args.eval_slots,
+            "eval_run_history": args.eval_run_history,
+            "revision_history": args.revision_history,
+            "event_ttl": event_ttl(),
+            "wall_s": round(time.monotonic() - t0, 1),
+            "rounds": rounds,
+            "samples": samples,
+            "flat": flatness(samples),
+        }
+
+    def save() -> dict[str, Any]:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        out = result()
+        (RESULTS / "soak.json").write_text(json.dumps(out, indent=2))
+        return out
+
+    samples: list[dict[str, Any]] = []
     rounds: list[dict[str, Any]] = []
+    t0 = time.monotonic()
     try:
-        for version in (1, 2):
+        for version in range(1, args.rollouts + 2):
             custom.create_namespaced_custom_object(
                 GROUP, VERSION, namespace, "promptversions", prompt_version(version)
             )
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "evalgates", gate())
         for name in names:
-            custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "models", model(name, 1))
+            body = model(name, 1, args.revision_history, STEPS[args.steps])
+            custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "models", body)
         ready = wait_all(
             custom, namespace, names, lambda m: (m.get("status") or {}).get("phase") == "Ready", args.timeout
         )
         operator = psutil.Process(proc.pid)
-        start = sample(api, namespace, operator)
-        print(f"{args.models} Models Ready in {ready:.0f}s; start: {start}", flush=True)
-        for r in range(args.rollouts):
-            version = 2 if r % 2 == 0 else 1
-            patch = {"spec": {"prompts": [{"name": PROMPT, "version": version}]}}
+        samples.append(sample("start", namespace, operator, t0))
+        print(f"{args.models} Models Ready in {ready:.0f}s; {samples[-1]['namespace_keys']}", flush=True)
+        for r in range(1, args.rollouts + 1):
+            before = stable_revisions(custom, namespace)
+            patch = {"spec": {"prompts": [{"name": PROMPT, "version": r + 1}]}}
             for name in names:
-                custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "models", name, patch)
-            time.sleep(2.0)  # every Model saw its change before "no canary" can mean promoted
+                retrying(
+                    custom.patch_namespaced_custom_object, GROUP, VERSION, namespace, "models", name, patch
+                )
 
-            def promoted(m: dict[str, Any], version: int = version) -> bool:
+            def promoted(m: dict[str, Any], before: dict[str, str] = before) -> bool:
                 status = m.get("status") or {}
-                bound = ((m.get("spec") or {}).get("prompts") or [{}])[0].get("version")
+                stable = status.get("stableRevision") or ""
                 return (
-                    bound == version and not status.get("canaryRevision") and status.get("phase") == "Ready"
+                    stable != before.get(m["metadata"]["name"], "")
+                    and not status.get("canaryRevision")
+                    and status.get("phase") == "Ready"
                 )
 
             took = wait_all(custom, namespace, names, promoted, args.timeout)
-            rounds.append({"rollout": r + 1, "seconds": round(took, 1), **sample(api, namespace, operator)})
-            print(f"rollout {r + 1}/{args.rollouts}: all promoted in {took:.0f}s; {rounds[-1]}", flush=True)
-        end = rounds[-1] if rounds else start
+            rounds.append({"rollout": r, "seconds": round(took, 1)})
+            print(f"rollout {r}/{args.rollouts}: all {args.models} promoted in {took:.0f}s", flush=True)
+            if r % args.sample_every == 0 or r == args.rollouts:
+                samples.append(sample(f"r{r}", namespace, operator, t0))
+                save()  # a soak stopped early still leaves its samples so far
+                s = samples[-1]
+                print(
+                    f"  keys {s['etcd_keys']} (events {s['events']}), RSS {s['operator_rss_mib']} MiB, "
+                    f"operator CPU {s['operator_cpu_s']} s; {s['namespace_keys']}",
+                    flush=True,
+                )
     finally:
         proc.terminate()
         try:
@@ -267,17 +447,11 @@ def main(argv: list[str] | None = None) -> int:
             proc.kill()
         runner.stop()
         stub.stop()
-        core.delete_namespace(namespace, propagation_policy="Background")
-        core.delete_persistent_volume(pv)
-    result = {"models": args.models, "rollouts": args.rollouts, "start": start, "end": end, "rounds": rounds}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
-    print(f"\n{'':18}{'start':>12}{'end':>12}")
-    for key in ("etcd_keys", "api_objects", "events", "evalruns", "eval_jobs", "operator_rss_mib"):
-        print(f"{key:18}{start[key]:>12}{end[key]:>12}")
-    before, after = start["objects_by_resource"], end["objects_by_resource"]
-    grown = {k: after.get(k, 0) - before.get(k, 0) for k in sorted({*before, *after})}
-    print("objects grown by resource:", {k: v for k, v in grown.items() if v})
+        if not args.keep:
+            core.delete_namespace(namespace, propagation_policy="Background")
+            core.delete_persistent_volume(pv)
+    outcome = save()
+    report(outcome)
     return 0
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import kubernetes
 import pytest
+from hypothesis import settings
 
 from llmops_sim.emitter import Emitter
 from polling import wait_for
@@ -34,6 +35,11 @@ SESSION = uuid.uuid4().hex[:4]
 never touches namespaces of another session sharing the dev cluster."""
 NAMESPACE_PREFIX = f"t{SESSION}-"
 os.environ["LLMOPS_TEST_NAMESPACE_PREFIX"] = NAMESPACE_PREFIX
+
+settings.register_profile("llmops", deadline=None)
+settings.load_profile("llmops")
+"""No hypothesis deadline for any property: speed lives in bench/, and on a loaded 2-core machine
+a 200 ms deadline failed a correct example (test_monitoring_cost, 2026-12-02)."""
 
 
 def _fail(cause: str, fix: str) -> None:

@@ -124,6 +124,10 @@ wait_healthy() {  # wait_healthy <name> <seconds>
 # a running pod Ready again: the dev cluster would not survive an outage a real one survives
 # (kubelets keep their pods Ready). Simulated nodes do not die, so give them a long grace period.
 KCM_NODE_FLAGS=(--node-monitor-grace-period="${LLMOPS_NODE_GRACE_PERIOD:-10m}" --node-monitor-period=5s)
+# Events expire after the API server's --event-ttl (Kubernetes' default: 1h). LLMOPS_EVENT_TTL
+# (e.g. 5m) sets it shorter, so a soak shorter than an hour sees Events level off (bench/soak.py).
+APISERVER_EVENT_FLAGS=()
+[[ -z "${LLMOPS_EVENT_TTL:-}" ]] || APISERVER_EVENT_FLAGS=(--event-ttl="$LLMOPS_EVENT_TTL")
 args_for() {
   local name=$1
   case $name in
@@ -145,7 +149,7 @@ args_for() {
         --service-account-issuer=https://kubernetes.default.svc.cluster.local
         --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=Node,RBAC --allow-privileged=true
         --max-requests-inflight=1000 --max-mutating-requests-inflight=500
-        --endpoint-reconciler-type=none --profiling=false --v=1)
+        --endpoint-reconciler-type=none --profiling=false --v=1 "${APISERVER_EVENT_FLAGS[@]}")
       ;;
     kube-controller-manager)
       ARGS=(--kubeconfig="$KUBECONFIG_PATH" --bind-address=127.0.0.1 --secure-port="$KCM_PORT"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmops_operator import engines, pod_security, revisions
-from llmops_operator.api.common import API_VERSION, LABEL_COMPONENT, OPERATOR_COMMAND
+from llmops_operator.api.common import API_VERSION, OPERATOR_COMMAND
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.engines.base import CONTAINER_NAME, EngineInputs, EngineOutput
 from llmops_operator.gpu.planner import Plan
@@ -225,18 +225,20 @@ def _pod_spec(
     return pod_spec
 
 
-def deployment(
+def render_revision(
     model: ModelRef,
     spec: ModelSpec,
     revision: str,
     plan: Plan,
-    engine: EngineOutput,
     replicas: int,
     *,
     prompts_configmap: str | None = None,
     owner: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The Deployment `<model>-<revision>` running `engine`'s container with GPU scheduling."""
+    """The Deployment `<model>-<revision>` running the engine's container with GPU scheduling
+    (raises `EngineConfigError` with a message)."""
+    prompts_mount = PROMPTS_MOUNT if prompts_configmap else None
+    engine = engines.build(EngineInputs(spec, model.name, plan, prompts_mount, weights_path(spec)))
     labels = revisions.revision_labels(model.name, revision)
     pod_spec = _pod_spec(model, spec, plan, engine, prompts_configmap)
     engine_info = engines.get_engine(spec.engine.type)
@@ -264,24 +266,6 @@ def deployment(
     }
 
 
-def render_revision(
-    model: ModelRef,
-    spec: ModelSpec,
-    revision: str,
-    plan: Plan,
-    replicas: int,
-    *,
-    prompts_configmap: str | None = None,
-    owner: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Engine container + Deployment in one call (raises `EngineConfigError` with a message)."""
-    prompts_mount = PROMPTS_MOUNT if prompts_configmap else None
-    engine = engines.build(EngineInputs(spec, model.name, plan, prompts_mount, weights_path(spec)))
-    return deployment(
-        model, spec, revision, plan, engine, replicas, prompts_configmap=prompts_configmap, owner=owner
-    )
-
-
 def _service_ports(engine_type: str) -> list[dict[str, Any]]:
     info = engines.get_engine(engine_type)
     ports = [{"name": "http", "port": info.http_port, "targetPort": "http", "protocol": "TCP"}]
@@ -303,7 +287,7 @@ def shared_service(
         "metadata": _metadata(
             revisions.shared_service_name(model.name),
             model,
-            {**revisions.model_labels(model.name), LABEL_COMPONENT: "service"},
+            revisions.component_labels(model.name, "service"),
             owner,
         ),
         "spec": {
@@ -382,7 +366,7 @@ def cache_pvc(model: ModelRef, spec: ModelSpec, owner: Mapping[str, Any] | None 
         "metadata": _metadata(
             revisions.cache_pvc_name(model.name),
             model,
-            {**revisions.model_labels(model.name), LABEL_COMPONENT: "cache"},
+            revisions.component_labels(model.name, "cache"),
             owner,
         ),
         "spec": pvc_spec,
@@ -402,7 +386,7 @@ def cache_loader_job(
     ref = spec.source.credentials_secret_ref
     if ref is not None:
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
-    labels = {**revisions.model_labels(model.name), LABEL_COMPONENT: LOADER_COMPONENT}
+    labels = revisions.component_labels(model.name, LOADER_COMPONENT)
     volumes, mounts = _loader_volumes(model, spec)
     return {
         "apiVersion": "batch/v1",
@@ -479,7 +463,6 @@ __all__ = [
     "ModelRef",
     "cache_loader_job",
     "cache_pvc",
-    "deployment",
     "endpoint",
     "job_state",
     "owner_reference",

@@ -55,20 +55,19 @@ def stale_eval_runs(
     eval_runs: Sequence[Mapping[str, Any]], history: int, in_use: Iterable[str] = ()
 ) -> list[str]:
     """Names of EvalRuns beyond the newest `history` finished ones per gate. Runs still going
-    and the ones in `in_use` (the current gate step's) are never pruned."""
+    and the ones in `in_use` (the current gate step's, the baselines) are never pruned, and they
+    count toward `history` when they are among the newest: what is kept is the newest `history`
+    and `in_use` together, not `history` more beside `in_use` (that grew the kept runs by one per
+    revision kept, to `history` + `revisionHistoryLimit` + 1 per gate)."""
     keep = set(in_use)
     by_gate: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for run in eval_runs:
         by_gate[str((run.get("spec") or {}).get("gate") or "")].append(run)
     stale: list[str] = []
     for runs in by_gate.values():
-        finished = [
-            r
-            for r in runs
-            if ((r.get("status") or {}).get("phase") in FINISHED_EVAL_PHASES) and _name(r) not in keep
-        ]
+        finished = [r for r in runs if (r.get("status") or {}).get("phase") in FINISHED_EVAL_PHASES]
         finished.sort(key=_created, reverse=True)
-        stale += [_name(r) for r in finished[max(history, 0) :]]
+        stale += [_name(r) for r in finished[max(history, 0) :] if _name(r) not in keep]
     return sorted(stale)
 
 

@@ -122,6 +122,11 @@ def prompts_configmap_name(model: str, revision: str) -> str:
     return fit_name(model, f"prompts-{revision}")
 
 
+def component_labels(model: str, component: str) -> dict[str, str]:
+    """Labels of an owned object that plays one part (`llmops.dev/component`) for the Model."""
+    return {**model_labels(model), LABEL_COMPONENT: component}
+
+
 def model_labels(model: str) -> dict[str, str]:
     """Labels every owned object carries."""
     return {

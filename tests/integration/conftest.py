@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers_model import Kubectl
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmops_sim.emitter import Emitter
@@ -244,6 +245,10 @@ def operator(cluster: Any, prometheus: Any, openai_stub: OpenAIStub) -> Iterator
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_start = proc.log_path.stat().st_size if proc.log_path.exists() else 0
     proc.start()
+    # the first test's waits start once the caches have listed, not while the process imports
+    # (seconds on a loaded machine: test_valid_prompt_version_gets_valid_status_and_content_hash
+    # timed out at 30 s as the first test of a session)
+    proc.wait_ready()
     # Prometheus scrapes the operator's own metrics (the dashboard and alerts read them)
     target = f"llmops-operator-{proc.metrics_port}"
     prometheus.add_target(target, f"127.0.0.1:{proc.metrics_port}", {"job": "llmops-operator"})
@@ -331,3 +336,18 @@ def job_runner(cluster: Any, namespace: str) -> Iterator[JobRunner]:
     ).start()
     yield runner
     runner.stop()
+
+
+@pytest.fixture(scope="session")
+def kube(cluster: Any) -> Kubectl:
+    """kubectl against the session's dev cluster (JSON in, JSON out)."""
+    return Kubectl(cluster.kubeconfig)
+
+
+@pytest.fixture
+def stub(openai_stub: OpenAIStub) -> Iterator[OpenAIStub]:
+    """The session's OpenAI stub with unknown routes answering errors, so a revision whose route
+    a test forgot to configure can never pass a gate by accident; reset to `good` after."""
+    openai_stub.configure(mode="error")
+    yield openai_stub
+    openai_stub.configure(mode="good")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,14 @@ from helpers_model import ROOT, Kubectl, condition
 from llmops_operator import prompts, revisions
 from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.prompt import PromptVersionSpec
+from polling import wait_for
 
 API_VERSION = "llmops.dev/v1alpha1"
 PROMPT = "support-bot"
 GATE = "support-quality"
+MODEL = "bot"
+"""The Model of the gate tests (`wait_model`'s default)."""
+READY_TIMEOUT = 60.0
 H100 = "NVIDIA-H100-80GB-HBM3"
 A100 = "NVIDIA-A100-SXM4-80GB"
 EVAL_JOB_LOGS = ROOT / ".cluster" / "logs" / "eval-jobs"
@@ -180,6 +185,59 @@ def diagnosis(kube: Kubectl, namespace: str, model: str, operator_log: str) -> s
     return "\n".join(lines)
 
 
+def wait_model(
+    kube: Kubectl,
+    namespace: str,
+    operator: Any,
+    what: str,
+    check: Callable[[dict[str, Any]], Any],
+    timeout: float = READY_TIMEOUT,
+    model: str = MODEL,
+) -> dict[str, Any]:
+    """Poll the Model until `check(model)` holds; on timeout say everything that helps (its
+    status, Events, EvalRuns and the operator's log)."""
+
+    def probe() -> dict[str, Any] | None:
+        obj = kube.get("model", namespace, model)
+        return obj if obj and check(obj) else None
+
+    try:
+        return wait_for(probe, timeout, interval=0.5, message=what)  # type: ignore[no-any-return]
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{diagnosis(kube, namespace, model, operator.log_tail(80))}") from None
+
+
+RUN = "run-1"
+"""The EvalRun `evaluate_in_cluster` creates."""
+
+
+def evaluate_in_cluster(
+    kube: Kubectl,
+    namespace: str,
+    prompt: dict[str, Any],
+    gate: tuple[str, dict[str, Any]],
+    endpoint: str,
+    model: str = MODEL,
+    timeout: float = 300,
+) -> dict[str, Any]:
+    """One in-cluster evaluation, as the operator sets it up: the PromptVersion
+    `<prompt>-v<version>` of spec `prompt`, the EvalGate (name, spec without `prompt`) bound to
+    it, and EvalRun `run-1` against `endpoint`, evaluated by the eval Job's command. Returns the
+    EvalRun, its status written (the Job's process has exited)."""
+    name, spec = gate
+    kube.apply(prompt_version(f"{prompt['prompt']}-v{prompt['version']}", prompt), namespace)
+    gate_spec = {"prompt": {"name": prompt["prompt"]}, **spec}
+    kube.apply(
+        {"apiVersion": API_VERSION, "kind": "EvalGate", "metadata": {"name": name}, "spec": gate_spec},
+        namespace,
+    )
+    kube.apply(eval_run(namespace, RUN, name, endpoint, model), namespace)
+    run_eval_job(Path(kube.kubeconfig), namespace, RUN, timeout)
+    run = kube.get("evalrun", namespace, RUN)
+    assert run is not None, f"EvalRun {namespace}/{RUN} is gone"
+    return run
+
+
 def eval_run(namespace: str, name: str, gate: str, endpoint: str, model: str = "bot") -> dict[str, Any]:
     """An EvalRun of `gate` against `endpoint`, as the operator would create it (revision r1)."""
     return {
@@ -225,6 +283,7 @@ __all__ = [
     "eval_run",
     "eval_run_for",
     "eval_runs",
+    "evaluate_in_cluster",
     "events_of",
     "expected_revision",
     "gate_manifest",
@@ -234,4 +293,5 @@ __all__ = [
     "prompt_version",
     "revision_record",
     "run_eval_job",
+    "wait_model",
 ]

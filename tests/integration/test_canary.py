@@ -71,11 +71,6 @@ evidence: a 1.5x TTFT regression that starts mid-step, against a 1.2 threshold, 
 within two 4 s intervals at this rate; at 50 rps it takes about 10-15 s (docs/rollouts.md)."""
 
 
-@pytest.fixture(scope="module")
-def kube(cluster: Any) -> Kubectl:
-    return Kubectl(cluster.kubeconfig)
-
-
 def log_lines_of(operator: OperatorProcess, namespace: str, lines: int = 30) -> str:
     """The operator log's recent lines about one namespace (sessions share the log file)."""
     recent = operator.log_tail(3000).splitlines()

@@ -8,12 +8,11 @@ EvalRun (so deleted with it), and the HTML page `kubectl llmops report` writes f
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_evals import eval_run, kubectl_llmops_report, run_eval_job
+from helpers_evals import evaluate_in_cluster, kubectl_llmops_report
 from helpers_model import Kubectl
 
 from llmops_operator.evals import case_record
@@ -21,55 +20,39 @@ from llmops_sim.openai_stub import OpenAIStub
 
 pytestmark = pytest.mark.cluster
 
-API = "llmops.dev/v1alpha1"
 CASES = 60  # more than the status keeps (50)
 
 
-def _objects(namespace: str, endpoint: str) -> list[dict[str, Any]]:
-    prompt = {
-        "apiVersion": API,
-        "kind": "PromptVersion",
-        "metadata": {"name": "bot-v1", "namespace": namespace},
-        "spec": {
-            "prompt": "bot",
-            "version": 1,
-            "messages": [{"role": "user", "content": "{{ question }}"}],
-            "variables": [{"name": "question"}],
-        },
-    }
-    cases = [{"id": f"case-{i:02d}", "vars": {"question": f"q{i} refund?"}} for i in range(CASES)]
-    cases.append({"id": "leaky", "vars": {"question": "q-leak?"}})
-    gate = {
-        "apiVersion": API,
-        "kind": "EvalGate",
-        "metadata": {"name": "g", "namespace": namespace},
-        "spec": {
-            "prompt": {"name": "bot"},
-            "dataset": {"inline": cases},
-            "assertions": [
-                {"name": "mentions-refund", "type": "contains", "value": "refund"},
-                {"name": "no-pii", "type": "pii"},
-            ],
-            "passCriteria": {"passRate": 0.9},
-            "retries": 0,
-            "concurrency": 8,
-        },
-    }
-    run = eval_run(namespace, "run-1", "g", endpoint)
-    return [prompt, gate, run]
+PROMPT = {
+    "prompt": "bot",
+    "version": 1,
+    "messages": [{"role": "user", "content": "{{ question }}"}],
+    "variables": [{"name": "question"}],
+}
+GATE_SPEC = {
+    "dataset": {
+        "inline": [
+            *({"id": f"case-{i:02d}", "vars": {"question": f"q{i} refund?"}} for i in range(CASES)),
+            {"id": "leaky", "vars": {"question": "q-leak?"}},
+        ]
+    },
+    "assertions": [
+        {"name": "mentions-refund", "type": "contains", "value": "refund"},
+        {"name": "no-pii", "type": "pii"},
+    ],
+    "passCriteria": {"passRate": 0.9},
+    "retries": 0,
+    "concurrency": 8,
+}
 
 
 def test_case_record_is_kept_owned_and_read_back_by_kubectl_llmops_report(
-    cluster: Any, namespace: str, tmp_path: Path
+    cluster: Any, kube: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    kube = Kubectl(cluster.kubeconfig)
     answers = {"refund": "A refund is possible within 30 days.", "q-leak": "Ask bob@example.org."}
     with OpenAIStub(answers=answers) as stub:
-        for obj in _objects(namespace, stub.url):
-            cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(obj))
-        run_eval_job(cluster.kubeconfig, namespace, "run-1")
+        run = evaluate_in_cluster(kube, namespace, PROMPT, ("g", GATE_SPEC), stub.url)
 
-    run = kube.get("evalrun", namespace, "run-1")  # the Job process has exited: status is written
     status = run["status"]
     assert status["phase"] == "Passed", status.get("message")
     assert len(status["cases"]) == 50 and status["truncated"] == CASES + 1 - 50

@@ -16,11 +16,6 @@ from polling import wait_for
 pytestmark = pytest.mark.cluster
 
 
-@pytest.fixture(scope="module")
-def kube(cluster: Any) -> Kubectl:
-    return Kubectl(cluster.kubeconfig)
-
-
 class DeploymentFreeze:
     """A ValidatingAdmissionPolicy refusing new Deployments in one namespace (real admission)."""
 

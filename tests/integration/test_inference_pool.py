@@ -24,11 +24,6 @@ OperatorProcess = Any
 GATEWAY = "inference-gw"
 
 
-@pytest.fixture(scope="module")
-def kube(cluster: Any) -> Kubectl:
-    return Kubectl(cluster.kubeconfig)
-
-
 @pytest.fixture
 def gateway(cluster: Any, kube: Kubectl, namespace: str) -> Iterator[SimGateway]:
     """A Gateway object and the stand-in that answers for it in the test namespace."""

@@ -43,11 +43,6 @@ NO_RUDENESS = {
 }
 
 
-@pytest.fixture(scope="module")
-def kube(cluster: Any) -> Kubectl:
-    return Kubectl(cluster.kubeconfig)
-
-
 def apply_prompt_and_gate(kube: Kubectl, namespace: str) -> None:
     kube.apply(prompt_version(f"{PROMPT}-v1", prompt_spec(1)), namespace)
     gate = gate_manifest(assertions=[NO_RUDENESS], passCriteria={"passRate": 1.0})

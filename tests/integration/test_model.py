@@ -36,11 +36,6 @@ READY_TIMEOUT = 60.0
 H100 = "NVIDIA-H100-80GB-HBM3"
 
 
-@pytest.fixture(scope="module")
-def kube(cluster: Any) -> Kubectl:
-    return Kubectl(cluster.kubeconfig)
-
-
 @pytest.fixture
 def ns(kube: Kubectl, namespace: str) -> Iterator[str]:
     """The session's fresh test namespace (watched by the session's operator); the volumes

@@ -32,11 +32,6 @@ ALWAYS_ONE = {"name": "up", "query": "vector(1)", "max": 2}
 """A custom query Prometheus always answers with 1 (Successful): only Prometheus itself can fail it."""
 
 
-@pytest.fixture(scope="module")
-def kube(cluster: Any) -> Kubectl:
-    return Kubectl(cluster.kubeconfig)
-
-
 def log_of(operator: Any, namespace: str, lines: int = 40) -> str:
     recent = operator.log_tail(3000).splitlines()
     return "\n".join([line for line in recent if namespace in line][-lines:])

@@ -16,7 +16,6 @@ status.rollout.pauseConditions), which moves past the gate step, and the remaini
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from helpers_evals import (
     ANSWERS,
     FAILING_ASSERTIONS,
     GATE,
+    MODEL,
     PROMPT,
     condition,
     diagnosis,
@@ -35,6 +35,7 @@ from helpers_evals import (
     prompt_spec,
     prompt_version,
     revision_record,
+    wait_model,
 )
 from helpers_model import Kubectl, model_manifest, unique
 
@@ -47,30 +48,14 @@ from polling import wait_for
 
 pytestmark = pytest.mark.cluster
 
-MODEL = "bot"
-READY_TIMEOUT = 60.0
 GATE_TIMEOUT = 120.0
 IMMUTABLE_MESSAGE = "PromptVersion spec is immutable; create a new version"
-
-
-@pytest.fixture(scope="module")
-def kube(cluster: Any) -> Kubectl:
-    return Kubectl(cluster.kubeconfig)
 
 
 @pytest.fixture
 def ns(namespace: str, operator: Any) -> str:
     """The test's namespace, watched by the session's operator."""
     return namespace
-
-
-@pytest.fixture
-def stub(openai_stub: Any) -> Iterator[Any]:
-    """The session's OpenAI stub; unknown routes answer with errors, so a revision whose route
-    a test forgot to configure can never pass a gate by accident."""
-    openai_stub.configure(mode="error")
-    yield openai_stub
-    openai_stub.configure(mode="good")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,21 +69,6 @@ def wait_status(kube: Kubectl, ns: str, kind: str, name: str, key: str, timeout:
         return obj if obj and key in (obj.get("status") or {}) else None
 
     return wait_for(check, timeout, message=f"{kind} {ns}/{name} status.{key}")  # type: ignore[no-any-return]
-
-
-def wait_model(
-    kube: Kubectl, ns: str, operator: Any, what: str, check: Any, timeout: float = READY_TIMEOUT
-) -> dict[str, Any]:
-    """Poll the Model until `check(model)` holds; on timeout say everything that helps."""
-
-    def probe() -> dict[str, Any] | None:
-        model = kube.get("model", ns, MODEL)
-        return model if model and check(model) else None
-
-    try:
-        return wait_for(probe, timeout, interval=0.5, message=what)  # type: ignore[no-any-return]
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{diagnosis(kube, ns, MODEL, operator.log_tail(60))}") from None
 
 
 def status_of(model: dict[str, Any]) -> dict[str, Any]:
@@ -179,6 +149,19 @@ def assert_gate_run_wiring(run: dict[str, Any], stub: Any, stable: str, candidat
     assert spec["baselineRevision"] == stable
     assert spec["baselineEndpoint"] == f"http://127.0.0.1:{stub.port}/r/{stable}/v1"
     assert spec["promptVersion"] == 2
+
+
+def gate_verdict(
+    kube: Kubectl, ns: str, operator: Any, stub: Any, candidate_mode: str, phase: str, health: tuple[str, ...]
+) -> tuple[str, str, dict[str, Any]]:
+    """A prompt change whose candidate answers in `candidate_mode`, judged by the gate: waits for
+    its EvalRun to reach `phase`, checks what the run targets and its health (health, kstatus,
+    reason); (stable, candidate, run)."""
+    stable, candidate = start_prompt_change(kube, ns, operator, stub, candidate_mode)
+    run = wait_eval_phase(kube, ns, operator, candidate, phase)
+    assert_gate_run_wiring(run, stub, stable, candidate)
+    check_health(run, *health)
+    return stable, candidate, run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,12 +378,10 @@ def test_missing_prompt_version_blocks_the_new_revision_while_the_current_one_se
 def test_prompt_change_that_answers_well_passes_the_gate_and_becomes_stable(
     kube: Kubectl, ns: str, operator: Any, stub: Any, job_runner: Any
 ) -> None:
-    stable, candidate = start_prompt_change(kube, ns, operator, stub, candidate_mode="good")
+    stable, candidate, run = gate_verdict(
+        kube, ns, operator, stub, "good", "Passed", ("Healthy", "Current", "passed")
+    )
 
-    run = wait_eval_phase(kube, ns, operator, candidate, "Passed")
-
-    assert_gate_run_wiring(run, stub, stable, candidate)
-    check_health(run, "Healthy", "Current", "passed")
     check_health(kube.get("evalgate", ns, GATE) or {}, "Healthy", "Current", "valid")
     result = run["status"]
     assert result["candidate"]["passRate"] == 1.0
@@ -426,12 +407,10 @@ def test_prompt_change_that_answers_well_passes_the_gate_and_becomes_stable(
 def test_candidate_that_answers_badly_fails_the_gate_and_is_rolled_back(
     kube: Kubectl, ns: str, operator: Any, stub: Any, job_runner: Any
 ) -> None:
-    stable, candidate = start_prompt_change(kube, ns, operator, stub, candidate_mode="bad")
+    stable, candidate, run = gate_verdict(
+        kube, ns, operator, stub, "bad", "Failed", ("Degraded", "Failed", "failed")
+    )
 
-    run = wait_eval_phase(kube, ns, operator, candidate, "Failed")
-
-    assert_gate_run_wiring(run, stub, stable, candidate)
-    check_health(run, "Degraded", "Failed", "failed")
     # both assertions fail on every case, and so does the regression criterion vs the baseline
     assert set(run["status"]["failingAssertions"]) == {*FAILING_ASSERTIONS, "maxRegressionVsBaseline"}
     model = wait_model(
@@ -469,12 +448,10 @@ def test_candidate_that_answers_badly_fails_the_gate_and_is_rolled_back(
 def test_unreachable_candidate_gives_eval_error_and_pauses_until_promoted(
     kube: Kubectl, ns: str, operator: Any, stub: Any, job_runner: Any
 ) -> None:
-    stable, candidate = start_prompt_change(kube, ns, operator, stub, candidate_mode="error")
+    stable, candidate, _ = gate_verdict(
+        kube, ns, operator, stub, "error", "Error", ("Degraded", "Failed", "error")
+    )
 
-    run = wait_eval_phase(kube, ns, operator, candidate, "Error")
-
-    assert_gate_run_wiring(run, stub, stable, candidate)
-    check_health(run, "Degraded", "Failed", "error")
     model = wait_model(
         kube,
         ns,

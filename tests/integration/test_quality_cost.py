@@ -14,7 +14,6 @@ must roll it back, while the latency metric stays within its threshold.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -26,13 +25,13 @@ from helpers_evals import (
     FAILING_ASSERTIONS,
     GATE,
     condition,
-    diagnosis,
     events_of,
     expected_revision,
     gate_manifest,
     gated_model_spec,
     prompt_spec,
     prompt_version,
+    wait_model,
 )
 from helpers_model import Kubectl, model_manifest, unique
 
@@ -50,18 +49,6 @@ RUN_TIMEOUT = 180.0
 DATASET = "support-evals"
 
 
-@pytest.fixture(scope="module")
-def kube(cluster: Any) -> Kubectl:
-    return Kubectl(cluster.kubeconfig)
-
-
-@pytest.fixture
-def stub(openai_stub: Any) -> Iterator[Any]:
-    openai_stub.configure(mode="error")  # an unconfigured route can never pass by accident
-    yield openai_stub
-    openai_stub.configure(mode="good")
-
-
 def cases_configmap(cases: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -74,19 +61,6 @@ def cases_configmap(cases: list[dict[str, Any]]) -> dict[str, Any]:
 def scheduled_runs(kube: Kubectl, ns: str) -> list[dict[str, Any]]:
     runs = kube.items("evalruns", ns, SCHEDULE_LABEL)
     return sorted(runs, key=lambda r: (r["metadata"]["creationTimestamp"], r["metadata"]["name"]))
-
-
-def wait_model(
-    kube: Kubectl, ns: str, operator: Any, what: str, check: Any, timeout: float
-) -> dict[str, Any]:
-    def probe() -> dict[str, Any] | None:
-        model = kube.get("model", ns, MODEL)
-        return model if model and check(model) else None
-
-    try:
-        return wait_for(probe, timeout, interval=0.5, message=what)  # type: ignore[no-any-return]
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{diagnosis(kube, ns, MODEL, operator.log_tail(80))}") from None
 
 
 def degraded_is(status: str, reason: str | None = None) -> Any:
@@ -120,6 +94,7 @@ def test_degraded_answers_are_flagged_within_one_period_and_restoring_clears_it(
         "QualityDegraded False after the first scheduled run",
         degraded_is("False"),
         RUN_TIMEOUT,
+        model=MODEL,
     )
     trend = healthy["status"]["quality"][0]
     assert (trend["gate"], trend["revision"], trend["lastPassRate"]) == (GATE, revision, 1.0)
@@ -134,7 +109,13 @@ def test_degraded_answers_are_flagged_within_one_period_and_restoring_clears_it(
 
     # Then the first scheduled run started after that flags it, naming the failing assertions
     flagged = wait_model(
-        kube, ns, operator, "QualityDegraded True", degraded_is("True", "BelowPassCriteria"), RUN_TIMEOUT
+        kube,
+        ns,
+        operator,
+        "QualityDegraded True",
+        degraded_is("True", "BelowPassCriteria"),
+        RUN_TIMEOUT,
+        model=MODEL,
     )
     message = condition(flagged, "QualityDegraded")["message"]
     for name in FAILING_ASSERTIONS:
@@ -154,7 +135,13 @@ def test_degraded_answers_are_flagged_within_one_period_and_restoring_clears_it(
     # When the answers are restored, Then the next run clears it
     stub.configure_route(revision, mode="good", answers=ANSWERS)
     wait_model(
-        kube, ns, operator, "QualityDegraded False again", degraded_is("False", "QualityHolds"), RUN_TIMEOUT
+        kube,
+        ns,
+        operator,
+        "QualityDegraded False again",
+        degraded_is("False", "QualityHolds"),
+        RUN_TIMEOUT,
+        model=MODEL,
     )
     wait_for(
         lambda: [e for e in events_of(kube, ns, "Model", MODEL) if e[1] == "QualityRestored"],

@@ -29,11 +29,6 @@ BASELINE = {
 }
 
 
-@pytest.fixture(scope="module")
-def kube(cluster: Any) -> Kubectl:
-    return Kubectl(cluster.kubeconfig)
-
-
 def label_namespace(cluster: Any, namespace: str, labels: dict[str, str]) -> None:
     cluster.core.patch_namespace(namespace, {"metadata": {"labels": labels}})
 

@@ -149,7 +149,7 @@ REQUIRED = {
     ("", "pods"): "get list watch",
     ("", "nodes"): "list watch",
     ("", "secrets"): "get create patch delete",
-    ("", "events"): "create",
+    ("", "events"): "create patch",
     ("", "serviceaccounts"): "create patch delete",
     ("rbac.authorization.k8s.io", "roles"): "create patch delete",
     ("rbac.authorization.k8s.io", "rolebindings"): "create patch delete",

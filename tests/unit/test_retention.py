@@ -113,3 +113,37 @@ def test_prune_keeps_scheduled_runs_and_the_newest_passed_run_of_a_kept_revision
     )
     deleted = {name for kind, name in out if kind == "EvalRun"}
     assert deleted == {"g-2", "g-3"}
+
+
+@given(history=st.integers(0, 6), revision_limit=st.integers(0, 6), rollouts=st.integers(1, 40))
+def test_what_a_model_keeps_stays_bounded_however_many_rollouts(
+    history: int, revision_limit: int, rollouts: int
+) -> None:
+    """Rollout after rollout, each a new revision promoted on a Passed gate run with its prompt
+    ConfigMap: what retention leaves is bounded by the settings, never by the number of
+    rollouts (the soak benchmark checks the same on the dev cluster)."""
+    runs: list[dict[str, Any]] = []
+    configmaps: list[dict[str, Any]] = []
+    history_revisions: list[str] = []  # status.revisions, newest first, as prune_history keeps it
+    for i in range(rollouts):
+        revision = f"r{i:02d}"
+        runs.append(run(f"g-{i:02d}", "g", i, revision=revision))
+        configmaps.append(labelled("ConfigMap", f"m-{revision}-prompts", "prompts", revision))
+        history_revisions = [revision, *history_revisions][: revision_limit + 1]
+        deleted = set(
+            prune(
+                eval_runs=runs,
+                jobs=[],
+                configmaps=configmaps,
+                kept_revisions=[*history_revisions, revision],
+                loader_job=None,
+                current_eval_run=None,
+                eval_run_history=history,
+            )
+        )
+        runs = [r for r in runs if ("EvalRun", r["metadata"]["name"]) not in deleted]
+        configmaps = [c for c in configmaps if ("ConfigMap", c["metadata"]["name"]) not in deleted]
+        assert len(runs) <= max(history, revision_limit + 1)
+        assert len(configmaps) <= revision_limit + 1
+    newest = [f"g-{i:02d}" for i in range(rollouts)][-max(history, 1) :]
+    assert {r["metadata"]["name"] for r in runs} >= set(newest[-history:] if history else [])

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llmops_operator.api.common import ApiModel, cel_rules, repeated
+from llmops_operator.api.common import ApiModel, cel_rules, require_unique
 from llmops_operator.api.durations import bounded_duration, parse_duration
 
 MAX_METRICS = 16
@@ -188,9 +188,7 @@ class AnalysisSpec(ApiModel):
     @field_validator("metrics")
     @classmethod
     def _unique_names(cls, metrics: list[MetricSpec]) -> list[MetricSpec]:
-        duplicates = repeated([m.name for m in metrics])
-        if duplicates:
-            raise ValueError(f"metric names must be unique, repeated: {', '.join(duplicates)}")
+        require_unique([m.name for m in metrics], "metric names must be unique, repeated")
         return metrics
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
@@ -58,6 +58,25 @@ DataKey = Annotated[str, Field(min_length=1, max_length=MAX_SUBDOMAIN_LENGTH, pa
 def repeated(names: Sequence[str]) -> list[str]:
     """The names that occur more than once, sorted: what a "must be unique" message lists."""
     return sorted({n for n in names if names.count(n) > 1})
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def require_unique(names: Sequence[str], message: str) -> None:
+    """Raise `message: <the repeated names>` when a name occurs more than once (for a
+    validator of a list keyed by name)."""
+    duplicates = repeated(names)
+    if duplicates:
+        raise ValueError(f"{message}: {', '.join(duplicates)}")
+
+
+def at_most_one(model: M, fields: tuple[str, str], message: str) -> M:
+    """`model`, or ValueError(`message`) when both `fields` are set: the validator behind a CEL
+    rule `!(has(self.a) && has(self.b))`."""
+    if all(getattr(model, field) is not None for field in fields):
+        raise ValueError(message)
+    return model
 
 
 def cel_rules(*rules: tuple[str, str]) -> ConfigDict:

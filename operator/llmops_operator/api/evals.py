@@ -22,6 +22,7 @@ from llmops_operator.api.common import (
     SecretKeyRef,
     StatusModel,
     SubdomainName,
+    cel_rules,
 )
 from llmops_operator.api.prompt import FREE_FORM, MAX_SEED
 
@@ -80,10 +81,6 @@ def compile_regex(pattern: str, case_insensitive: bool = False) -> Any:
         ) from exc
 
 
-def _cel(rule: str, message: str) -> dict[str, Any]:
-    return {"x-kubernetes-validations": [{"rule": rule, "message": message}]}
-
-
 class PromptRef(ApiModel):
     """The prompt whose rendered messages are sent for each case."""
 
@@ -109,12 +106,12 @@ class EvalCase(ApiModel):
 class DatasetSpec(ApiModel):
     """Where the cases come from: a ConfigMap key (JSONL or CSV) or inline."""
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": _cel(
+    model_config = cel_rules(
+        (
             "has(self.configMapRef) != has(self.inline)",
             "dataset needs exactly one of configMapRef or inline",
-        )
-    }
+        ),
+    )
 
     config_map_ref: ConfigMapKeyRef | None = None
     """ConfigMap key holding JSONL (`.jsonl`) or CSV (`.csv`) cases."""
@@ -131,11 +128,9 @@ class DatasetSpec(ApiModel):
 class JudgeSpec(ApiModel):
     """The model that grades answers for llmJudge: another Model, or any OpenAI endpoint."""
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": _cel(
-            "has(self.model) != has(self.endpoint)", "judge needs exactly one of model or endpoint"
-        )
-    }
+    model_config = cel_rules(
+        ("has(self.model) != has(self.endpoint)", "judge needs exactly one of model or endpoint"),
+    )
 
     model: SubdomainName | None = None
     """Name of a Model in the same namespace whose endpoint is used."""

@@ -20,6 +20,8 @@ from llmops_operator.api.common import (
     Quantity,
     SecretKeyRef,
     SubdomainName,
+    at_most_one,
+    cel_rules,
 )
 from llmops_operator.api.durations import Duration, parse_duration
 from llmops_operator.api.env import EnvVar
@@ -64,10 +66,6 @@ URI_RULES: list[tuple[str, str, str]] = [
 ]
 
 
-def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
-    return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in rules]}
-
-
 def _wire_default(model: type[ApiModel]) -> dict[str, Any]:
     """Schema `default` of an object field: the fully defaulted wire form, so CEL rules on the
     nested object see every field when the API server validates the default."""
@@ -88,27 +86,24 @@ ParallelSize = Annotated[int, Field(ge=1, le=MAX_GPUS_PER_REPLICA)] | Literal["a
 class SourceSpec(ApiModel):
     """Where the weights come from."""
 
-    model_config = {
-        "json_schema_extra": _cel(
-            (
-                "self.uri.startsWith('hf://') || self.uri.startsWith('s3://') || "
-                "self.uri.startsWith('pvc://')",
-                URI_SCHEME_MESSAGE,
-            ),
-            *(
-                (f"!self.uri.startsWith('{prefix}') || self.uri.matches('{regex}')", message)
-                for prefix, regex, message in URI_RULES
-            ),
-            (
-                "!self.uri.startsWith('pvc://') || !(self.uri + '/').contains('/../')",
-                PATH_ESCAPE_MESSAGE,
-            ),
-            (
-                "!has(self.revision) || self.uri.startsWith('hf://')",
-                "source.revision pins a Hugging Face commit; it applies to hf:// URIs only",
-            ),
-        )
-    }
+    model_config = cel_rules(
+        (
+            "self.uri.startsWith('hf://') || self.uri.startsWith('s3://') || self.uri.startsWith('pvc://')",
+            URI_SCHEME_MESSAGE,
+        ),
+        *(
+            (f"!self.uri.startsWith('{prefix}') || self.uri.matches('{regex}')", message)
+            for prefix, regex, message in URI_RULES
+        ),
+        (
+            "!self.uri.startsWith('pvc://') || !(self.uri + '/').contains('/../')",
+            PATH_ESCAPE_MESSAGE,
+        ),
+        (
+            "!has(self.revision) || self.uri.startsWith('hf://')",
+            "source.revision pins a Hugging Face commit; it applies to hf:// URIs only",
+        ),
+    )
 
     uri: str = Field(min_length=1, max_length=MAX_URI_LENGTH)
     """Weights location: `hf://<org>/<repo>` (Hugging Face Hub), `s3://<bucket>/<prefix>`
@@ -257,11 +252,9 @@ class WakeSignalSpec(ApiModel):
     """Requests waiting for a Model at zero replicas, read from Prometheus (a Model with no pods
     reports no engine metrics, so the signal comes from whatever holds the requests)."""
 
-    model_config = {
-        "json_schema_extra": _cel(
-            ("!(has(self.builtin) && has(self.query))", "set at most one of builtin or query")
-        )
-    }
+    model_config = cel_rules(
+        ("!(has(self.builtin) && has(self.query))", "set at most one of builtin or query")
+    )
 
     builtin: WakeBuiltin | None = None
     """flowControlQueueSize: requests queued by the inference gateway's endpoint picker (flow
@@ -272,23 +265,19 @@ class WakeSignalSpec(ApiModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> WakeSignalSpec:
-        if self.builtin is not None and self.query is not None:
-            raise ValueError("set at most one of builtin or query")
-        return self
+        return at_most_one(self, ("builtin", "query"), "set at most one of builtin or query")
 
 
 class AutoscalingSpec(ApiModel):
     """Replica bounds and the LLM signal that drives scaling."""
 
-    model_config = {
-        "json_schema_extra": _cel(
-            ("self.maxReplicas >= self.minReplicas", "autoscaling.maxReplicas must be >= minReplicas"),
-            (
-                "!has(self.minReplicasWhenActive) || self.minReplicasWhenActive <= self.maxReplicas",
-                "autoscaling.minReplicasWhenActive must be <= maxReplicas",
-            ),
-        )
-    }
+    model_config = cel_rules(
+        ("self.maxReplicas >= self.minReplicas", "autoscaling.maxReplicas must be >= minReplicas"),
+        (
+            "!has(self.minReplicasWhenActive) || self.minReplicasWhenActive <= self.maxReplicas",
+            "autoscaling.minReplicasWhenActive must be <= maxReplicas",
+        ),
+    )
 
     min_replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
     """Fewest replicas."""
@@ -342,31 +331,29 @@ ONNX_HF_NEEDS_CACHE_MESSAGE = (
 class ModelSpec(ApiModel):
     """Desired state of a Model."""
 
-    model_config = {
-        "json_schema_extra": _cel(
-            (
-                "self.engine.type == 'onnxruntime' || !has(self.resources) || !has(self.resources.gpus) "
-                "|| type(self.resources.gpus) == string || self.resources.gpus >= 1",
-                GPUS_NOT_ZERO_MESSAGE,
-            ),
-            (
-                "!has(self.resources) || !has(self.resources.gpus) || !has(self.serving) "
-                "|| !has(self.serving.tensorParallelSize) || type(self.resources.gpus) == string "
-                "|| type(self.serving.tensorParallelSize) == string || self.resources.gpus == 0 "
-                "|| self.resources.gpus % self.serving.tensorParallelSize == 0",
-                TP_DIVIDES_MESSAGE,
-            ),
-            (
-                "!self.source.uri.startsWith('s3://') || (has(self.cache) && self.cache.enabled)",
-                S3_NEEDS_CACHE_MESSAGE,
-            ),
-            (
-                "self.engine.type != 'onnxruntime' || !self.source.uri.startsWith('hf://') "
-                "|| (has(self.cache) && self.cache.enabled)",
-                ONNX_HF_NEEDS_CACHE_MESSAGE,
-            ),
-        )
-    }
+    model_config = cel_rules(
+        (
+            "self.engine.type == 'onnxruntime' || !has(self.resources) || !has(self.resources.gpus) "
+            "|| type(self.resources.gpus) == string || self.resources.gpus >= 1",
+            GPUS_NOT_ZERO_MESSAGE,
+        ),
+        (
+            "!has(self.resources) || !has(self.resources.gpus) || !has(self.serving) "
+            "|| !has(self.serving.tensorParallelSize) || type(self.resources.gpus) == string "
+            "|| type(self.serving.tensorParallelSize) == string || self.resources.gpus == 0 "
+            "|| self.resources.gpus % self.serving.tensorParallelSize == 0",
+            TP_DIVIDES_MESSAGE,
+        ),
+        (
+            "!self.source.uri.startsWith('s3://') || (has(self.cache) && self.cache.enabled)",
+            S3_NEEDS_CACHE_MESSAGE,
+        ),
+        (
+            "self.engine.type != 'onnxruntime' || !self.source.uri.startsWith('hf://') "
+            "|| (has(self.cache) && self.cache.enabled)",
+            ONNX_HF_NEEDS_CACHE_MESSAGE,
+        ),
+    )
 
     source: SourceSpec
     """Where the weights come from."""

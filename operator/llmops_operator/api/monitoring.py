@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llmops_operator.api.common import ApiModel, StatusModel, cel_rules, repeated
+from llmops_operator.api.common import ApiModel, StatusModel, cel_rules, require_unique
 from llmops_operator.api.durations import Duration, parse_duration
 
 MAX_SCHEDULED_EVALUATIONS = 8
@@ -89,9 +89,7 @@ class MonitoringSpec(ApiModel):
     @field_validator("evaluations")
     @classmethod
     def _unique_gates(cls, evaluations: list[ScheduledEvaluation]) -> list[ScheduledEvaluation]:
-        gates = repeated([e.gate for e in evaluations])
-        if gates:
-            raise ValueError(f"one scheduled evaluation per gate, repeated: {', '.join(gates)}")
+        require_unique([e.gate for e in evaluations], "one scheduled evaluation per gate, repeated")
         return evaluations
 
 

@@ -16,7 +16,14 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from llmops_operator.api.analysis import MAX_METRICS, METRIC_NAME_PATTERN, AnalysisSpec
-from llmops_operator.api.common import ApiModel, LabelName, StatusModel, SubdomainName, cel_rules
+from llmops_operator.api.common import (
+    ApiModel,
+    LabelName,
+    StatusModel,
+    SubdomainName,
+    at_most_one,
+    cel_rules,
+)
 from llmops_operator.api.durations import bounded_duration
 from llmops_operator.hashing import digest
 
@@ -201,9 +208,9 @@ class TrafficRouting(ApiModel):
 
     @model_validator(mode="after")
     def _one_mode(self) -> TrafficRouting:
-        if self.gateway_api is not None and self.inference_pool is not None:
-            raise ValueError("set at most one of gatewayAPI and inferencePool")
-        return self
+        return at_most_one(
+            self, ("gateway_api", "inference_pool"), "set at most one of gatewayAPI and inferencePool"
+        )
 
 
 class CanarySpec(ApiModel):

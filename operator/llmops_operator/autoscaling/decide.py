@@ -72,17 +72,26 @@ def clamp(replicas: int, policy: AutoscalingSpec) -> int:
     return max(policy.min_replicas, min(policy.max_replicas, replicas))
 
 
+def trusted(
+    value: float | None, measured_at: datetime, now: datetime, what: str, unread: str
+) -> tuple[float | None, str]:
+    """`value` if it can be trusted (read, finite, not negative, fresh), else None and why
+    (`unread` when there is no value)."""
+    if value is None:
+        return None, unread
+    if not math.isfinite(value) or value < 0:
+        return None, f"{what} {value} is not a usable number"
+    if now - measured_at > SIGNAL_MAX_AGE:
+        return None, f"{what} measured at {measured_at.isoformat()} is stale"
+    return value, ""
+
+
 def usable_value(signals: Signals | None, now: datetime) -> tuple[float | None, str]:
     """The signal value if it can be trusted, else None and why."""
     if signals is None:
         return None, "no signals were read"
-    if signals.value is None:
-        return None, signals.message or "the metric query returned no data"
-    if not math.isfinite(signals.value) or signals.value < 0:
-        return None, f"the metric value {signals.value} is not a usable number"
-    if now - signals.measured_at > SIGNAL_MAX_AGE:
-        return None, f"the signal measured at {signals.measured_at.isoformat()} is stale"
-    return signals.value, ""
+    unread = signals.message or "the metric query returned no data"
+    return trusted(signals.value, signals.measured_at, now, "the metric value", unread)
 
 
 def recommend(policy: AutoscalingSpec, value: float, ready_replicas: int) -> int | None:

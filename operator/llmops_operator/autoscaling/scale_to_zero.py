@@ -68,13 +68,8 @@ def wake_query(signal: WakeSignalSpec, namespace: str, model: str) -> str:
 def _waiting(pending: Pending | None, now: datetime) -> tuple[float | None, str]:
     if pending is None:
         return None, "the wake signal was not read"
-    if pending.value is None:
-        return None, pending.message or "the wake signal could not be read"
-    if not math.isfinite(pending.value) or pending.value < 0:
-        return None, f"the wake signal {pending.value} is not a usable number"
-    if now - pending.measured_at > autoscaler.SIGNAL_MAX_AGE:
-        return None, "the wake signal is stale"
-    return pending.value, ""
+    unread = pending.message or "the wake signal could not be read"
+    return autoscaler.trusted(pending.value, pending.measured_at, now, "the wake signal", unread)
 
 
 def _at_zero(

@@ -394,6 +394,8 @@ class Command:
     help: str
     arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace, Kube, str], int]
+    target: str = "model"
+    """The kind (lower case) the command reads, which is also the name of its argument."""
 
 
 def _watch(args: argparse.Namespace, render: Callable[[], str]) -> int:
@@ -454,7 +456,9 @@ COMMANDS: dict[str, Command] = {
     "promote": Command("promote one step (or --full: to the end)", _model_arg(full=True), _run_control),
     "abort": Command("roll back to stable now", _model_arg(), _run_control),
     "retry": Command("retry an aborted rollout", _model_arg(), _run_control),
-    "report": Command("write an EvalRun's HTML report", kubectl_report.arguments, kubectl_report.run),
+    "report": Command(
+        "write an EvalRun's HTML report", kubectl_report.arguments, kubectl_report.run, target="evalrun"
+    ),
 }
 
 
@@ -468,10 +472,12 @@ def main(argv: list[str] | None = None) -> int:
 
     namespace = args.namespace or _current_namespace()
     kube = Kube(load_api_client())
+    command = COMMANDS[args.command]
     try:
-        return COMMANDS[args.command].run(args, kube, namespace)
+        return command.run(args, kube, namespace)
     except NotFound:
-        print(f"error: model {namespace}/{getattr(args, 'model', '')} not found", file=sys.stderr)
+        name = getattr(args, command.target, "")
+        print(f"error: {command.target} {namespace}/{name} not found", file=sys.stderr)
         return 1
     except KubeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -8,12 +8,11 @@ report is built from the status' clipped cases and says so.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from llmops_operator.evals import case_record, html_report
-from llmops_operator.kube.client import KubeError, NotFound
+from llmops_operator.kube.client import NotFound
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,14 +41,8 @@ def read_record(kube: Any, namespace: str, name: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, kube: Any, namespace: str) -> int:
-    try:
-        record = read_record(kube, namespace, args.evalrun)
-    except NotFound:
-        print(f"error: evalrun {namespace}/{args.evalrun} not found", file=sys.stderr)
-        return 1
-    except KubeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    """Write the report (NotFound and KubeError are reported by the plugin's main)."""
+    record = read_record(kube, namespace, args.evalrun)
     output = args.output or Path(f"{args.evalrun}.html")
     output.write_text(html_report.render(record, f"EvalRun {namespace}/{args.evalrun}"), encoding="utf-8")
     print(f"wrote {output} ({len(record['cases'])} cases)")

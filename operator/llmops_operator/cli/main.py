@@ -13,6 +13,7 @@ from typing import Any
 
 from llmops_operator.cli import eval_cmd, plan_cmd
 from llmops_operator.cli.subcommands import Subcommands
+from llmops_operator.handlers.wiring import run_operator
 from llmops_operator.loader import load_weights
 
 
@@ -249,10 +250,6 @@ def main(argv: list[str] | None = None) -> int:
     plan_cmd.add_parser(subparsers)
     args = parser.parse_args(argv)
     if args.command == "run":
-        # imported here, not at the top: importing the wiring registers the kopf handlers, a side
-        # effect only `run` wants (plan, eval and load-weights run without kopf)
-        from llmops_operator.handlers.wiring import run_operator
-
         return run_operator(args)
     if args.command == "load-weights":
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

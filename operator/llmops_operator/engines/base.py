@@ -26,7 +26,7 @@ class EngineConfigError(ValueError):
 
 class EngineOutput(TypedDict):
     """The serving container and the pod volumes it needs (beyond cache, prompts and source,
-    which `resources.deployment` mounts)."""
+    which `resources.render_revision` mounts)."""
 
     container: dict[str, Any]
     volumes: list[dict[str, Any]]

@@ -419,29 +419,31 @@ def evaluate(
 ) -> Outcome:
     """Apply one assertion to one answer; `judge_answer` is the judge's reply for llmJudge
     (`judge_structured` when it was asked for JUDGE_SCHEMA)."""
-    outcome = _evaluate(assertion, name, answer, case, latency_ms, judge_answer, judge_structured)
+    if assertion.type == "latency":
+        outcome = check_latency(latency_ms, float(assertion.threshold or 0))
+    elif assertion.type == "llmJudge":
+        outcome = (
+            Outcome.failed_to_evaluate("judge gave no answer")
+            if judge_answer is None
+            else check_judge(judge_answer, threshold_of(assertion), judge_structured)
+        )
+    elif assertion.type in SAFETY_TYPES:
+        from llmops_operator.evals import safety  # cycle: safety builds on Outcome (defined here)
+
+        outcome = safety.evaluate(assertion, answer, case)
+    else:
+        outcome = _check_text(assertion, name, answer, case)
     return _negated(outcome, assertion.negate)
 
 
-def _evaluate(
-    assertion: Assertion,
-    name: str,
-    answer: str,
-    case: Case,
-    latency_ms: float | None = None,
-    judge_answer: str | None = None,
-    judge_structured: bool = False,
-) -> Outcome:
-    if assertion.type == "latency":
-        return check_latency(latency_ms, float(assertion.threshold or 0))
-    if assertion.type == "llmJudge":
-        if judge_answer is None:
-            return Outcome.failed_to_evaluate("judge gave no answer")
-        return check_judge(judge_answer, threshold_of(assertion), judge_structured)
-    if assertion.type in SAFETY_TYPES:
-        from llmops_operator.evals import safety  # cycle: safety builds on Outcome (defined here)
+def _no_reference(assertion: Assertion, name: str, case: Case) -> Outcome:
+    return Outcome.failed_to_evaluate(
+        f"{name}: no value and case {case.id!r} has no {assertion.expected_field}"
+    )
 
-        return safety.evaluate(assertion, answer, case)
+
+def _check_text(assertion: Assertion, name: str, answer: str, case: Case) -> Outcome:
+    """The checks that read the answer's text (or one JSON field of it)."""
     try:
         text = _select_field(answer, assertion.field)
     except (json.JSONDecodeError, KeyError, RecursionError):
@@ -451,16 +453,12 @@ def _evaluate(
     if assertion.type in ("contains", "regex"):
         needles = [str(v) for v in assertion.values] if assertion.values else _needles(assertion, case)
         if not needles:
-            return Outcome.failed_to_evaluate(
-                f"{name}: no value and case {case.id!r} has no {assertion.expected_field}"
-            )
+            return _no_reference(assertion, name, case)
         check = check_contains if assertion.type == "contains" else check_regex
         return check(text, needles, assertion.mode, assertion.case_insensitive)
     reference = _reference(assertion, case)
     if reference is None:
-        return Outcome.failed_to_evaluate(
-            f"{name}: no value and case {case.id!r} has no {assertion.expected_field}"
-        )
+        return _no_reference(assertion, name, case)
     if assertion.type == "equals":
         return check_equals(text, reference, assertion.case_insensitive)
     if assertion.type == "similarity":

@@ -34,6 +34,9 @@ from llmops_operator.runtime.context import OperatorContext, configure_logging
 from llmops_operator.runtime.leader import LeaderElector, LeaseConfig
 
 log = logging.getLogger("llmops.runtime")
+REGISTRY = kopf.OperatorRegistry()
+"""The handlers below, and nothing else: importing this module changes no global state, and
+`run_operator` hands kopf this registry."""
 CONTEXT: OperatorContext | None = None
 MANAGED = dict(MANAGED_LABELS)
 STARTUP_GRACE_SECONDS = float(os.environ.get("LLMOPS_STARTUP_GRACE_SECONDS", "2"))
@@ -70,7 +73,13 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
-@kopf.on.startup()
+@kopf.on.login(registry=REGISTRY)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The kubeconfig or in-cluster credentials, as kopf's default registry logs in."""
+    return kopf.login_via_client(**kwargs)
+
+
+@kopf.on.startup(registry=REGISTRY)
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     """Only event handlers: kopf adds no finalizer or annotation to user objects."""
     settings.posting.level = logging.INFO
@@ -119,7 +128,7 @@ def _became_leader(ctx: OperatorContext) -> None:
         ctx.loop.run_in_executor(None, reconcile_eval_gate, ctx, gate)
 
 
-@kopf.on.cleanup()
+@kopf.on.cleanup(registry=REGISTRY)
 async def stop_workers(**_: Any) -> None:
     """On SIGTERM: no new passes, the Lease is released once the passes in flight are done
     (so the next replica takes over at once), and the Events already decided are still posted."""
@@ -152,7 +161,7 @@ def _enqueue_owner(obj: dict[str, Any]) -> None:
         _ctx().queue.add((meta["namespace"], model))
 
 
-@kopf.on.event(GROUP, VERSION, "models")
+@kopf.on.event(GROUP, VERSION, "models", registry=REGISTRY)
 async def model_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
     """On the event loop (a cache update and a queue add, no I/O, so no hop to a thread per
     event); only re-checking PromptVersions this Model binds or is listed by goes to a thread."""
@@ -164,19 +173,31 @@ async def model_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
         ctx.forget_model(key)
     else:
         ctx.queue.add(key)
-    versions = _used_by_versions(ctx, obj)
+    versions = _used_by_versions(ctx, obj, deleted=type == "DELETED")
     if versions:
         await asyncio.to_thread(_refresh_used_by, ctx, versions)
 
 
-def _used_by_versions(ctx: OperatorContext, model: dict[str, Any]) -> list[dict[str, Any]]:
-    """PromptVersions whose usedBy may change with this Model: those it binds or is listed by."""
+def _used_by_versions(
+    ctx: OperatorContext, model: dict[str, Any], deleted: bool = False
+) -> list[dict[str, Any]]:
+    """PromptVersions whose usedBy disagrees with this Model: bound but not listed, or listed
+    but no longer bound. Re-checking every version of a bound prompt on every Model event cost
+    each status write of N Models (versions x N) validations: the soak's 200 Models and 21
+    versions spent most of the operator's CPU so."""
     namespace, name = model["metadata"]["namespace"], model["metadata"]["name"]
-    bound = {p.get("name") for p in (model.get("spec") or {}).get("prompts") or []}
+    bound = (
+        set()
+        if deleted
+        else {(p.get("name"), p.get("version")) for p in (model.get("spec") or {}).get("prompts") or []}
+    )
     found = []
     for (pv_namespace, _), pv in list(ctx.store.prompt_versions.objects.items()):
+        if pv_namespace != namespace:
+            continue
+        spec = pv.get("spec") or {}
         listed = name in ((pv.get("status") or {}).get("usedBy") or [])
-        if pv_namespace == namespace and ((pv.get("spec") or {}).get("prompt") in bound or listed):
+        if ((spec.get("prompt"), spec.get("version")) in bound) != listed:
             found.append(pv)
     return found
 
@@ -194,7 +215,7 @@ def _child_handler(kind: str, *resource: str, labels: dict[str, Any]) -> None:
         _enqueue_owner(_ctx().store.on_event(kind, type, event["object"]))
 
     handler.__name__ = handler.__qualname__ = f"{kind.lower()}_event"
-    kopf.on.event(*resource, labels=labels)(handler)
+    kopf.on.event(*resource, labels=labels, registry=REGISTRY)(handler)
 
 
 _child_handler("Deployment", "apps", "v1", "deployments", labels=MANAGED)
@@ -205,7 +226,7 @@ _child_handler("ConfigMap", "v1", "configmaps", labels=MANAGED)
 _child_handler("Pod", "v1", "pods", labels={LABEL_MODEL: kopf.PRESENT})
 
 
-@kopf.on.event(GROUP, VERSION, "evalruns", labels={LABEL_MODEL: kopf.PRESENT})
+@kopf.on.event(GROUP, VERSION, "evalruns", labels={LABEL_MODEL: kopf.PRESENT}, registry=REGISTRY)
 def eval_run_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
     """An EvalRun feeds its Model's gate step, and is its EvalGate's last run."""
     ctx = _ctx()
@@ -216,7 +237,7 @@ def eval_run_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
         reconcile_eval_gate(ctx, gate)
 
 
-@kopf.on.event(GROUP, VERSION, "promptversions")
+@kopf.on.event(GROUP, VERSION, "promptversions", registry=REGISTRY)
 def prompt_version_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """A new or changed PromptVersion may unblock Models that bind it, and gets validated."""
     ctx = _ctx()
@@ -231,7 +252,7 @@ def prompt_version_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         reconcile_prompt_version(ctx, obj)
 
 
-@kopf.on.event(GROUP, VERSION, "evalgates")
+@kopf.on.event(GROUP, VERSION, "evalgates", registry=REGISTRY)
 def eval_gate_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """Cache the gate for rollouts, and say at apply time when its assertions cannot compile."""
     obj = _ctx().store.on_event("EvalGate", type, body)
@@ -239,7 +260,7 @@ def eval_gate_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         reconcile_eval_gate(_ctx(), obj)
 
 
-@kopf.on.event("v1", "nodes")
+@kopf.on.event("v1", "nodes", registry=REGISTRY)
 def node_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """GPU inventory for the planner; a Warning Event on a node whose GPU labels do not parse
     (once per change of what is wrong), which is then left out of planning."""
@@ -330,6 +351,7 @@ def run_operator(args: argparse.Namespace) -> int:
     namespaces = list(args.namespace or [])
     asyncio.run(
         kopf.operator(
+            registry=REGISTRY,
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=True,

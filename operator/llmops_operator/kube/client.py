@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -18,6 +19,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from llmops_operator.api.common import FIELD_MANAGER, GROUP, VERSION
+from llmops_operator.kube.events import EventCorrelator
 from llmops_operator.redact import bounded
 
 # kind -> (api path prefix, plural); namespaced kinds only.
@@ -145,6 +147,8 @@ class Kube:
         self.request_count = 0
         self.requests_by: dict[tuple[str, str], int] = {}
         """(verb, resource[/subresource]) -> requests, for the scale benchmark's breakdown."""
+        self.events = EventCorrelator()
+        """The Events posted, so a repeat updates its Event (kube/events.py)."""
 
     def _call(
         self,
@@ -272,13 +276,26 @@ class Kube:
 
     def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str, now: str) -> None:
         """A core/v1 Event on `involved` (a person reads these with kubectl describe). Events on
-        cluster-scoped objects (Nodes) go to `default`, as the kubelet's do."""
+        cluster-scoped objects (Nodes) go to `default`, as the kubelet's do. A repeat updates the
+        Event already posted (count, lastTimestamp), as client-go's recorder does (kube/events.py)."""
         meta = involved["metadata"]
         namespace = meta.get("namespace")
+        event_namespace = namespace or "default"
+        reason, message = reason[:128], bounded(message)
+        identity = (event_namespace, str(involved.get("kind")), str(meta["name"]), str(meta.get("uid") or ""))
+        stamp = datetime.strptime(now, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        decision = self.events.decide(identity, type_, reason, message, stamp, now)
+        if decision.name is not None:
+            patch = {"count": decision.count, "lastTimestamp": now, "message": decision.message}
+            try:
+                self.patch("Event", event_namespace, decision.name, patch)
+                return
+            except NotFound:
+                self.events.forget(decision)  # expired (--event-ttl) or deleted: post it again
         event = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace or "default"},
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": event_namespace},
             "involvedObject": {
                 "apiVersion": involved.get("apiVersion"),
                 "kind": involved.get("kind"),
@@ -287,15 +304,16 @@ class Kube:
                 "uid": meta.get("uid"),
             },
             "type": type_,
-            "reason": reason[:128],
-            "message": bounded(message),
+            "reason": reason,
+            "message": decision.message,
             "source": {"component": self.field_manager},
             "reportingComponent": self.field_manager,
-            "firstTimestamp": now,
+            "firstTimestamp": decision.first_timestamp,
             "lastTimestamp": now,
-            "count": 1,
+            "count": decision.count,
         }
-        self.create(event)
+        created = self.create(event)
+        self.events.posted(decision, str((created.get("metadata") or {}).get("name") or ""))
 
     def delete(self, kind: str, namespace: str, name: str, observed: dict[str, Any] | None = None) -> bool:
         """Delete; with `observed`, only the object seen there (preconditions on UID and

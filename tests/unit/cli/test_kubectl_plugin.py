@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from llmops_operator.cli import kubectl_plugin
 from llmops_operator.cli.kubectl_plugin import (
     COMMANDS,
     WIDTH,
@@ -19,6 +20,7 @@ from llmops_operator.cli.kubectl_plugin import (
     render_status,
     render_tree,
 )
+from llmops_operator.kube.client import KubeError, NotFound
 
 
 @pytest.mark.parametrize(
@@ -181,3 +183,37 @@ def test_docs_show_the_recorded_tree() -> None:
 
 def test_subcommands_are_registered_in_one_table() -> None:
     assert {"get", "list", "status", "promote", "abort", "retry"} <= set(COMMANDS)
+
+
+class _Gone:
+    """A Kube whose every object is missing, or whose server refuses (`error`)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get(self, *args: object, **kwargs: object) -> dict:
+        raise self.error
+
+    list = patch_status = get
+
+
+@pytest.mark.parametrize(
+    ("argv", "error", "message"),
+    [
+        (["status", "chat"], NotFound(), "error: model team-a/chat not found"),
+        (["abort", "chat"], NotFound(), "error: model team-a/chat not found"),
+        (["report", "run-1"], NotFound(), "error: evalrun team-a/run-1 not found"),
+        (["report", "run-1"], KubeError(403, "forbidden"), "error: 403: forbidden"),
+    ],
+)
+def test_a_missing_object_or_refused_call_is_one_error_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    error: Exception,
+    message: str,
+) -> None:
+    monkeypatch.setattr(kubectl_plugin, "load_api_client", lambda: None)
+    monkeypatch.setattr(kubectl_plugin, "Kube", lambda _client: _Gone(error))
+    assert kubectl_plugin.main(["-n", "team-a", *argv]) == 1
+    assert capsys.readouterr().err.strip() == message

@@ -6,11 +6,11 @@ import copy
 from typing import Any
 
 import pytest
+from helpers_pools import CANARY, OWNER, REF, STABLE
 from hypothesis import given
 from hypothesis import strategies as st
 
 from llmops_operator.api.rollout import EndpointPickerSpec, InferencePoolRouting, TrafficRouting
-from llmops_operator.resources import ModelRef
 from llmops_operator.revisions import revision_selector
 from llmops_operator.rollout.traffic.inference_pool import (
     LABEL_POOL,
@@ -22,16 +22,6 @@ from llmops_operator.rollout.traffic.inference_pool import (
     pool_route,
     pool_weights,
 )
-
-REF = ModelRef("chat", "team-a", "uid-1")
-OWNER = {
-    "apiVersion": "llmops.dev/v1alpha1",
-    "kind": "Model",
-    "name": "chat",
-    "uid": "uid-1",
-    "controller": True,
-}
-STABLE, CANARY = "aaaaaaaaaa", "bbbbbbbbbb"
 
 
 def _labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:

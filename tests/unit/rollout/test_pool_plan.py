@@ -6,25 +6,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from helpers_pools import CANARY, OWNER, REF, STABLE
 from hypothesis import given
 from hypothesis import strategies as st
 
 from llmops_operator.api.rollout import InferencePoolRouting
 from llmops_operator.conditions import Reason
 from llmops_operator.reference_grants import NOT_PERMITTED_REASON
-from llmops_operator.resources import ModelRef
 from llmops_operator.rollout.traffic.inference_pool import endpoint_picker, inference_pool, pool_weights
 from llmops_operator.rollout.traffic.pool_plan import PoolWorld, plan_pools, traffic_gate
 
-REF = ModelRef("chat", "team-a", "uid-1")
-OWNER = {
-    "apiVersion": "llmops.dev/v1alpha1",
-    "kind": "Model",
-    "name": "chat",
-    "uid": "uid-1",
-    "controller": True,
-}
-STABLE, CANARY = "aaaaaaaaaa", "bbbbbbbbbb"
 ROUTING = InferencePoolRouting(httpRoute="chat-route")
 OK = [
     {"type": "Accepted", "status": "True", "reason": "Accepted"},

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llmops_operator import engines, pod_security, revisions
-from llmops_operator.api.common import LABEL_COMPONENT, LABEL_MODEL
+from llmops_operator.api.common import LABEL_MODEL
 from llmops_operator.api.rollout import EndpointPickerSpec, InferencePoolRouting
 from llmops_operator.resources import ModelRef, pod_identity
 from llmops_operator.rollout.traffic.gateway import (
@@ -63,7 +63,7 @@ PICKER_ROLE_RULES: list[dict[str, Any]] = [
 
 
 def _meta(ref: ModelRef, name: str, pool: str, component: str, owner: Mapping[str, Any]) -> dict[str, Any]:
-    labels = {**revisions.model_labels(ref.name), LABEL_COMPONENT: component, LABEL_POOL: pool}
+    labels = {**revisions.component_labels(ref.name, component), LABEL_POOL: pool}
     return {"name": name, "namespace": ref.namespace, "labels": labels, "ownerReferences": [dict(owner)]}
 
 
@@ -133,7 +133,7 @@ def endpoint_picker(
     pool = revisions.inference_pool_name(ref.name, revision)
     selector = {LABEL_MODEL: revisions.model_labels(ref.name)[LABEL_MODEL], LABEL_POOL: pool}
     args = picker_args(engine_type, pool, ref.namespace, picker.port, picker.args)
-    pod_labels = {**revisions.model_labels(ref.name), LABEL_COMPONENT: PICKER_COMPONENT, LABEL_POOL: pool}
+    pod_labels = {**revisions.component_labels(ref.name, PICKER_COMPONENT), LABEL_POOL: pool}
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -193,7 +193,7 @@ def picker_account_name(model: str) -> str:
 def picker_identity(ref: ModelRef, owner: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The pickers' least-privilege identity, one per Model and owned by it (garbage-collected
     with it): read InferencePools and pods of the namespace, nothing else."""
-    labels = {**revisions.model_labels(ref.name), LABEL_COMPONENT: PICKER_COMPONENT}
+    labels = revisions.component_labels(ref.name, PICKER_COMPONENT)
     meta = {
         "name": picker_account_name(ref.name),
         "namespace": ref.namespace,
