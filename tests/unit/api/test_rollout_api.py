@@ -94,7 +94,7 @@ def test_api_md_example_parses_and_round_trips() -> None:
         (canary([{"analysis": {}}], []), "analysis step but canary.analysis.metrics is empty"),
         (canary([{"analysis": {"metrics": ["nope"]}}], [METRIC]), "unknown analysis metrics: nope"),
         (canary([{"pause": {"duration": "5 minutes"}}]), "String should match pattern"),
-        (canary([{"setWeight": 1}], [{"name": "m", "max": 1}]), "exactly one of builtin or query"),
+        (canary([{"setWeight": 1}], [{"name": "m", "max": 1}]), "exactly one of builtin, query or ratio"),
         (
             canary([{"setWeight": 1}], [{"name": "m", "builtin": "errorRate", "query": "up", "max": 1}]),
             "exactly one",
@@ -124,7 +124,7 @@ def test_cel_rules_are_in_the_schema_for_the_api_server() -> None:
     assert any("has(self.setWeight)" in r and "size() == 1" in r for r in rules["step"])
     assert any("isSorted()" in r for r in rules["canary"])
     assert any("size(self.analysis.metrics) > 0" in r for r in rules["canary"])
-    assert any("has(self.builtin) != has(self.query)" in r for r in rules["metric"])
+    assert any("[has(self.builtin), has(self.query), has(self.ratio)]" in r for r in rules["metric"])
     steps = CanarySpec.model_json_schema(by_alias=True)["properties"]["steps"]
     assert steps["maxItems"] == 32  # keeps the CEL cost estimate bounded
 
