@@ -33,7 +33,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,7 +42,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes import watch as k8s_watch
 
-from reconcile_scale import RESULTS, RssSampler, _free_port, _wait, percentile
+from reconcile_scale import RESULTS, RssSampler, create_burst, free_port, percentile, wait_until
 
 GROUP, VERSION, PLURAL = "kubeai.org", "v1", "models"
 AUTOSCALER_STATE = "kubeai-autoscaler-state"
@@ -175,7 +174,7 @@ def peer_namespace(core: k8s.CoreV1Api, count: int) -> Iterator[str]:
                 return exc.status == 404
             return False
 
-        _wait(gone, 300, f"namespace {namespace} to be deleted")
+        wait_until(gone, 300, f"namespace {namespace} to be deleted")
 
 
 def run_once(
@@ -184,7 +183,7 @@ def run_once(
     with peer_namespace(core, count) as namespace, tempfile.TemporaryDirectory() as tmp:
         print(f"N={count}: namespace {namespace}", flush=True)
         config_path = Path(tmp) / "config.yaml"
-        config_path.write_text(json.dumps(peer_config(_free_port())))  # JSON is YAML
+        config_path.write_text(json.dumps(peer_config(free_port())))  # JSON is YAML
         log_path = RESULTS / f"peer_scale-{count}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {
@@ -203,17 +202,10 @@ def run_once(
             time.sleep(args.startup)  # leader election and cache sync
             if process.poll() is not None:
                 raise RuntimeError(f"the peer exited with {process.returncode}; see {log_path}")
-            created_at: dict[str, float] = {}
-
-            def create(index: int) -> None:
-                body = model_body(index)
-                custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-                created_at[body["metadata"]["name"]] = time.monotonic()
-
             cpu_before = sampler.cpu_seconds()
-            started = time.monotonic()
-            with ThreadPoolExecutor(args.apply_concurrency) as pool:
-                list(pool.map(create, range(count)))
+            created_at, started = create_burst(
+                custom, namespace, model_body, count, args.apply_concurrency, (GROUP, VERSION, PLURAL)
+            )
             last_apply = max(created_at.values())
             print(f"  applied {count} Models in {last_apply - started:.1f}s; waiting for Ready", flush=True)
             all_ready = watcher.wait_for(set(created_at), args.timeout)

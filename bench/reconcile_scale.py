@@ -278,7 +278,7 @@ def bench_namespace(core: k8s.CoreV1Api, count: int) -> Iterator[str]:
                 },
             },
         )
-        _wait(
+        wait_until(
             lambda: (
                 core.read_namespaced_persistent_volume_claim(namespace=namespace, name="models").status.phase
                 == "Bound"
@@ -319,13 +319,14 @@ def _delete_namespace(core: k8s.CoreV1Api, namespace: str, pv_name: str) -> None
         return False
 
     try:  # pods of this run would otherwise take node capacity from the next one
-        _wait(deleted, 120, f"the API server to accept deleting {namespace}")
-        _wait(gone, 300, f"namespace {namespace} to be deleted")
+        wait_until(deleted, 120, f"the API server to accept deleting {namespace}")
+        wait_until(gone, 300, f"namespace {namespace} to be deleted")
     except TimeoutError as exc:
         print(f"  cleanup: {exc}; delete it by hand", file=sys.stderr)
 
 
-def _wait(predicate: Any, timeout: float, what: str) -> None:
+def wait_until(predicate: Any, timeout: float, what: str) -> None:
+    """Poll `predicate` every 0.2 s until it holds; a TimeoutError names `what`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -334,12 +335,38 @@ def _wait(predicate: Any, timeout: float, what: str) -> None:
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def create_burst(
+    custom: Any,
+    namespace: str,
+    body_of: Any,
+    count: int,
+    concurrency: int,
+    resource: tuple[str, str, str] = (GROUP, VERSION, PLURAL),
+) -> tuple[dict[str, float], float]:
+    """Create `count` custom objects (`body_of(index)`; `resource` is group, version, plural)
+    at once, `concurrency` at a time: each one's creation time by name, and when the burst
+    started (both monotonic)."""
+    created_at: dict[str, float] = {}
+
+    def create(index: int) -> None:
+        body = body_of(index)
+        group, version, plural = resource
+        custom.create_namespaced_custom_object(group, version, namespace, plural, body)
+        created_at[body["metadata"]["name"]] = time.monotonic()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(create, range(count)))
+    return created_at, started
+
+
 # ---------------------------------------------------------------------------------------------
 # the operator process
 # ---------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -357,7 +384,7 @@ def operator_process(
     namespace: str, kubeconfig: str, log_path: Path, profile: Path | None, workers: int | None = None
 ) -> Iterator[Operator]:
     """`llmops-operator run` limited to `namespace`; stopped with SIGINT (then SIGKILL) on exit."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "KUBECONFIG": kubeconfig,
@@ -383,7 +410,7 @@ def operator_process(
         process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     operator = Operator(process, f"http://127.0.0.1:{port}/metrics", log_path)
     try:
-        _wait(
+        wait_until(
             lambda: process.poll() is not None or scrape(operator.metrics_url) is not None,
             60,
             "the operator's metrics endpoint",
@@ -571,17 +598,10 @@ def run_once(
                 watcher.started.wait(30)
                 time.sleep(1.0)  # kopf lists and starts its watches after the metrics endpoint is up
                 baseline = sampler.sample()
-                created_at: dict[str, float] = {}
-
-                def create(index: int) -> None:
-                    body = model_body(index, gpu_models)
-                    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-                    created_at[body["metadata"]["name"]] = time.monotonic()
-
                 cpu_before = sampler.cpu_seconds()
-                started = time.monotonic()
-                with ThreadPoolExecutor(args.apply_concurrency) as pool:
-                    list(pool.map(create, range(count)))
+                created_at, started = create_burst(
+                    custom, namespace, lambda i: model_body(i, gpu_models), count, args.apply_concurrency
+                )
                 last_apply = max(created_at.values())
                 apply_seconds = last_apply - started
                 print(f"  applied {count} Models in {apply_seconds:.1f}s; waiting for Ready", flush=True)
