@@ -39,6 +39,10 @@ STATE = Path(os.environ.get("LLMOPS_CLUSTER_DIR", ROOT / ".cluster"))  # as hack
 KUBECONFIG = str(STATE / "kubeconfig")
 NAMESPACE = "llmops-demo"
 PROMETHEUS = os.environ.get("LLMOPS_PROMETHEUS_URL", "http://127.0.0.1:19090")
+TRAFFIC = {"rps": 100.0}
+"""Requests per second per simulated pod. Verdicts are confidence bounds from request counts, so a
+1.5x regression against a 1.3 threshold is provable within an interval or two at this rate; at
+the emitter's default 5 rps the evidence stays Inconclusive (docs/rollouts.md, minRequests)."""
 GROUP, VERSION = "llmops.dev", "v1alpha1"
 
 ANSWERS = {
@@ -166,6 +170,7 @@ class Demo:
     def watch(
         self, done: Callable[[dict[str, Any]], bool], timeout: float, on_tick: Any = None
     ) -> dict[str, Any]:
+        """Print each change of phase, step and weight until ``done``; ``on_tick`` sees each poll."""
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -211,6 +216,16 @@ def main() -> int:
 
     demo.say("starting the stand-ins (engine metrics, model answers, eval Job runner) and the operator")
     emitter = Emitter().start()
+    shaped: set[str] = set()
+
+    def busy(obj: dict[str, Any]) -> None:
+        """Every revision the operator creates serves TRAFFIC (the regressed one keeps its shape)."""
+        status = obj.get("status") or {}
+        for revision in (status.get("stableRevision"), status.get("canaryRevision")):
+            if revision and revision not in shaped:
+                emitter.set_shape("steady", revision=revision, namespace=NAMESPACE, **TRAFFIC)
+                shaped.add(revision)
+
     target = STATE / "prometheus" / "targets" / "demo-emitter.json"
     target.write_text(json.dumps([{"targets": [emitter.address], "labels": {"job": "demo-emitter"}}]))
     mirror = PodMirror(emitter, demo.api, NAMESPACE).start()
@@ -239,7 +254,7 @@ def main() -> int:
         for obj in (prompt_version(1, "Be brief."), prompt_version(2, "Be brief and warm."), EVAL_GATE):
             demo.apply(obj)
         demo.apply(model(["--enable-prefix-caching"], prompt=1))
-        demo.watch(lambda m: (m.get("status") or {}).get("phase") == "Ready", 90)
+        demo.watch(lambda m: (m.get("status") or {}).get("phase") == "Ready", 90, on_tick=busy)
         subprocess.run([*kube, "-n", NAMESPACE, "get", "llm,deploy,pods", "-o", "wide"], check=True)
 
         demo.say("act 1: bind prompt v2 -> a new revision, gated by support-quality, judged on Prometheus")
@@ -251,20 +266,22 @@ def main() -> int:
                 and (m.get("status") or {}).get("phase") == "Ready"
             ),
             240,
+            on_tick=busy,
         )
         print(render_status(final))
 
         demo.say("act 2: new engine args; the canary's time to first token regresses 1.5x")
         demo.apply(model(["--enable-prefix-caching", "--max-num-seqs=128"], prompt=2))
-        injected: dict[str, bool] = {}
 
         def inject(obj: dict[str, Any]) -> None:
-            status = obj.get("status") or {}
-            rollout = status.get("rollout") or {}
-            if not injected and rollout.get("weight", 0) > 0 and status.get("canaryRevision"):
-                emitter.set_shape("latency_regression", revision=status["canaryRevision"], factor=1.5)
-                injected["at"] = True
-                print(f"   >> injected a 1.5x TTFT regression into canary {status['canaryRevision']}")
+            canary = (obj.get("status") or {}).get("canaryRevision")
+            if canary and canary not in shaped:
+                emitter.set_shape(
+                    "latency_regression", revision=canary, namespace=NAMESPACE, factor=1.5, **TRAFFIC
+                )
+                shaped.add(canary)
+                print(f"   >> the new revision {canary} answers 1.5x slower to its first token")
+            busy(obj)
 
         final = demo.watch(
             lambda m: bool(((m.get("status") or {}).get("rollout") or {}).get("abort")), 240, on_tick=inject
