@@ -527,8 +527,14 @@ def test_hand_edited_deployment_at_rest_is_corrected_by_its_watch_event(
     stable = wait_phase(kube, ns, "drift-rest", "Ready", operator)["status"]["stableRevision"]
     name = f"drift-rest-{stable}"
     skipped = operator.reconciles("unchanged")
-    operator.wait_passes(ns, "drift-rest", 2)
-    assert operator.reconciles("unchanged") >= skipped + 2, "passes at rest were not skipped"
+    # a pass right after Ready may still plan (pods settling, a timer such as the cost refresh):
+    # what matters is that passes at rest are skipped, not that every one is
+    wait_for(
+        lambda: operator.reconciles("unchanged") >= skipped + 2,
+        60,
+        message="passes at rest were not skipped",
+        describe=operator.log_tail,
+    )
 
     edit = {"spec": {"template": {"spec": {"containers": [{"name": "engine", "args": ["--hijacked"]}]}}}}
     edited = json.loads(
