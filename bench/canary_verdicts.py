@@ -33,27 +33,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import random
-import subprocess
-import sys
 import threading
 import time
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
-import kubernetes
 from kubernetes import client as k8s
 
+from harness import GPUS, GROUP, PLURAL, REPO, VERSION, ClusterBench, percentile, wait
 from llmops_sim.emitter import Emitter
-from llmops_sim.pod_mirror import PodMirror
-from rollback_latency import GPUS, GROUP, PLURAL, STATE, VERSION, percentile, wait
 
-REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "canary_verdicts.json"
 
 
@@ -108,141 +99,130 @@ def model_body(name: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-class Bench:
+class Bench(ClusterBench):
     def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__("verdicts")
         self.args = args
-        self.kubeconfig = os.environ.get("KUBECONFIG", str(STATE / "kubeconfig"))
-        self.api_client = kubernetes.config.new_client_from_config(config_file=self.kubeconfig)
-        self.core = k8s.CoreV1Api(self.api_client)
-        self.custom = k8s.CustomObjectsApi(self.api_client)
-        self.namespace = f"bench-verdicts-{uuid.uuid4().hex[:6]}"
-        self.prometheus_url = f"http://127.0.0.1:{os.environ.get('LLMOPS_PROMETHEUS_PORT', '19090')}"
-
-    def model(self, name: str) -> dict[str, Any]:
-        return self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)  # type: ignore[no-any-return]
 
     def batch(self, cases: list[tuple[str, Case]], seed: int) -> list[dict[str, Any]]:
         """Run these Models' canaries at once with an emitter seeded `seed`."""
-        args = self.args
-        emitter = Emitter(seed=seed).start()
-        target = STATE / "prometheus" / "targets" / f"bench-verdicts-{emitter.port}.json"
-        target.write_text(json.dumps([{"targets": [emitter.address], "labels": {"job": "bench-verdicts"}}]))
-        mirror = PodMirror(emitter, self.api_client, self.namespace, interval=0.5).start()
-        try:
-            for name, _ in cases:
-                self.custom.create_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, PLURAL, model_body(name, args)
-                )
-            stable: dict[str, str] = {}
-            for name, case in cases:
-                m = wait(
-                    lambda n=name: self.model(n).get("status", {}).get("phase") == "Ready" and self.model(n),
-                    240,
-                    f"{name} Ready",
-                )
-                stable[name] = m["status"]["stableRevision"]
-                emitter.set_shape(
-                    "steady",
-                    revision=stable[name],
-                    namespace=self.namespace,
-                    rps=case.rps,
-                    error_rate=args.background_errors,
-                )
-            time.sleep(3)  # the stable pods serve at their rate before canaries start
-            # The canary's shape must be in place before its pod serves a request (a regressed
-            # revision is regressed from the start): a thread LISTs the Models while the canaries
-            # are started and sets each shape as soon as the canary revision is named, before
-            # its pod is Running.
-            canary: dict[str, str] = {}
-            by_name = dict(cases)
-
-            def shape_canaries() -> None:
-                give_up = time.monotonic() + 120
-                while len(canary) < len(cases) and time.monotonic() < give_up:
-                    items = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
-                    for item in items["items"]:
-                        name = item["metadata"]["name"]
-                        revision = (item.get("status") or {}).get("canaryRevision")
-                        if name in by_name and revision and name not in canary:
-                            shape, params = by_name[name].shape(args.background_errors)
-                            emitter.set_shape(shape, revision=revision, namespace=self.namespace, **params)
-                            canary[name] = revision
-                    time.sleep(0.2)
-
-            shaper = threading.Thread(target=shape_canaries, daemon=True)
-            shaper.start()
-            for name, _ in cases:
-                body = self.model(name)
-                engine_args = list(body["spec"]["engine"]["args"])
-                engine_args[0] = "--max-num-seqs=16"
-                self.custom.patch_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, PLURAL, name, {"spec": {"engine": {"args": engine_args}}}
-                )
-            shaper.join()
-            if len(canary) < len(cases):
-                raise TimeoutError(f"no canary revision for {sorted(set(by_name) - set(canary))}")
-            started = time.monotonic()
-            deadline = started + args.pause + 90
-            outcome: dict[str, dict[str, Any]] = {}
-            while len(outcome) < len(cases) and time.monotonic() < deadline:
+        with self.scraped(Emitter(seed=seed)) as emitter:
+            try:
+                return self.judge(cases, emitter, seed)
+            finally:
                 for name, _ in cases:
-                    if name in outcome:
-                        continue
-                    status = self.model(name).get("status", {})
-                    rollout = status.get("rollout") or {}
-                    looks = max(
-                        (
-                            c.get("looks", 0)
-                            for c in (rollout.get("analysis") or {}).get("counts", {}).values()
-                        ),
-                        default=0,
-                    )
-                    if rollout.get("abort"):
-                        outcome[name] = {
-                            "outcome": "rolled back",
-                            "looks": looks,
-                            "message": rollout.get("message", ""),
-                        }
-                    elif status.get("stableRevision") == canary[name]:
-                        outcome[name] = {
-                            "outcome": "promoted",
-                            "looks": looks,
-                            "after_s": round(time.monotonic() - started, 1),
-                        }
-                time.sleep(1.0)
-            results = []
-            for name, case in cases:
-                got = outcome.get(
-                    name,
-                    {
-                        "outcome": "undecided",
-                        "message": self.model(name).get("status", {}).get("rollout", {}).get("message", ""),
-                    },
-                )
-                results.append(
-                    {
-                        "model": name,
-                        "case": case.label,
-                        "kind": case.kind,
-                        "rps": case.rps,
-                        "seed": seed,
-                        **got,
-                    }
-                )
-                mark = got["outcome"]
-                print(
-                    f"  {name} {case.label:>22}: {mark}"
-                    + (f" after {got.get('looks')} looks" if mark == "rolled back" else ""),
-                    flush=True,
-                )
-            return results
-        finally:
+                    with contextlib.suppress(k8s.ApiException):
+                        self.custom.delete_namespaced_custom_object(
+                            GROUP, VERSION, self.namespace, PLURAL, name
+                        )
+
+    def judge(self, cases: list[tuple[str, Case]], emitter: Emitter, seed: int) -> list[dict[str, Any]]:
+        """Start the canaries of `cases` (shaped in `emitter`) and wait for each verdict."""
+        args = self.args
+        for name, _ in cases:
+            self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, model_body(name, args)
+            )
+        stable: dict[str, str] = {}
+        for name, case in cases:
+            m = wait(
+                lambda n=name: self.model(n).get("status", {}).get("phase") == "Ready" and self.model(n),
+                240,
+                f"{name} Ready",
+            )
+            stable[name] = m["status"]["stableRevision"]
+            emitter.set_shape(
+                "steady",
+                revision=stable[name],
+                namespace=self.namespace,
+                rps=case.rps,
+                error_rate=args.background_errors,
+            )
+        time.sleep(3)  # the stable pods serve at their rate before canaries start
+        # The canary's shape must be in place before its pod serves a request (a regressed
+        # revision is regressed from the start): a thread LISTs the Models while the canaries
+        # are started and sets each shape as soon as the canary revision is named, before
+        # its pod is Running.
+        canary: dict[str, str] = {}
+        by_name = dict(cases)
+
+        def shape_canaries() -> None:
+            give_up = time.monotonic() + 120
+            while len(canary) < len(cases) and time.monotonic() < give_up:
+                items = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
+                for item in items["items"]:
+                    name = item["metadata"]["name"]
+                    revision = (item.get("status") or {}).get("canaryRevision")
+                    if name in by_name and revision and name not in canary:
+                        shape, params = by_name[name].shape(args.background_errors)
+                        emitter.set_shape(shape, revision=revision, namespace=self.namespace, **params)
+                        canary[name] = revision
+                time.sleep(0.2)
+
+        shaper = threading.Thread(target=shape_canaries, daemon=True)
+        shaper.start()
+        for name, _ in cases:
+            body = self.model(name)
+            engine_args = list(body["spec"]["engine"]["args"])
+            engine_args[0] = "--max-num-seqs=16"
+            self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, name, {"spec": {"engine": {"args": engine_args}}}
+            )
+        shaper.join()
+        if len(canary) < len(cases):
+            raise TimeoutError(f"no canary revision for {sorted(set(by_name) - set(canary))}")
+        started = time.monotonic()
+        deadline = started + args.pause + 90
+        outcome: dict[str, dict[str, Any]] = {}
+        while len(outcome) < len(cases) and time.monotonic() < deadline:
             for name, _ in cases:
-                with contextlib.suppress(k8s.ApiException):
-                    self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
-            mirror.stop()
-            target.unlink(missing_ok=True)
-            emitter.stop()
+                if name in outcome:
+                    continue
+                status = self.model(name).get("status", {})
+                rollout = status.get("rollout") or {}
+                looks = max(
+                    (c.get("looks", 0) for c in (rollout.get("analysis") or {}).get("counts", {}).values()),
+                    default=0,
+                )
+                if rollout.get("abort"):
+                    outcome[name] = {
+                        "outcome": "rolled back",
+                        "looks": looks,
+                        "message": rollout.get("message", ""),
+                    }
+                elif status.get("stableRevision") == canary[name]:
+                    outcome[name] = {
+                        "outcome": "promoted",
+                        "looks": looks,
+                        "after_s": round(time.monotonic() - started, 1),
+                    }
+            time.sleep(1.0)
+        results = []
+        for name, case in cases:
+            got = outcome.get(
+                name,
+                {
+                    "outcome": "undecided",
+                    "message": self.model(name).get("status", {}).get("rollout", {}).get("message", ""),
+                },
+            )
+            results.append(
+                {
+                    "model": name,
+                    "case": case.label,
+                    "kind": case.kind,
+                    "rps": case.rps,
+                    "seed": seed,
+                    **got,
+                }
+            )
+            mark = got["outcome"]
+            print(
+                f"  {name} {case.label:>22}: {mark}"
+                + (f" after {got.get('looks')} looks" if mark == "rolled back" else ""),
+                flush=True,
+            )
+        return results
 
     def run(self) -> list[dict[str, Any]]:
         args = self.args
@@ -257,30 +237,8 @@ class Bench:
         # shuffled (fixed order) so every batch mixes rates, healthy and regressed canaries
         random.Random(0).shuffle(cases)
         named = [(f"m{i}", c) for i, c in enumerate(cases)]
-        self.core.create_namespace(
-            {"metadata": {"name": self.namespace, "labels": {"llmops.dev/bench": "verdicts"}}}
-        )
-        log_path = STATE / "logs" / f"operator-{self.namespace}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "KUBECONFIG": self.kubeconfig,
-            "LLMOPS_PROMETHEUS_URL": self.prometheus_url,
-            "HF_HUB_OFFLINE": "1",
-            "LLMOPS_METRICS_PORT": "0",
-            "LLMOPS_RESYNC_SECONDS": "5",
-        }
-        with open(log_path, "ab") as log:
-            operator = subprocess.Popen(
-                [sys.executable, "-m", "llmops_operator.cli.main", "run", "--namespace", self.namespace],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-            )
         results: list[dict[str, Any]] = []
-        try:
-            httpx.get(f"{self.prometheus_url}/-/ready", timeout=5).raise_for_status()
+        with self.operator_in_namespace():
             print(
                 f"canary verdicts: {len(named)} canaries, rates {args.rates} rps/pod, "
                 f"interval {args.interval:.0f}s, "
@@ -291,16 +249,6 @@ class Bench:
                 seed = seeds[(index // args.batch) % len(seeds)]
                 print(f"batch {index // args.batch + 1} (seed {seed})", flush=True)
                 results += self.batch(named[index : index + args.batch], seed)
-        finally:
-            operator.terminate()
-            try:
-                operator.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                operator.kill()
-            try:
-                self.core.delete_namespace(self.namespace, propagation_policy="Background")
-            except k8s.ApiException as err:
-                print(f"  cleanup: could not delete namespace {self.namespace}: {err.reason}")
         return results
 
 

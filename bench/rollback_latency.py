@@ -26,54 +26,19 @@ namespace and the operator are removed at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import random
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import httpx
-import kubernetes
-from kubernetes import client as k8s
-
+from harness import GPUS, GROUP, PLURAL, REPO, VERSION, ClusterBench, percentile, wait
 from llmops_sim.emitter import Emitter
-from llmops_sim.pod_mirror import PodMirror
 
-REPO = Path(__file__).resolve().parents[1]
-STATE = Path(os.environ.get("LLMOPS_CLUSTER_DIR", REPO / ".cluster"))
 RESULTS = REPO / "bench" / "results" / "rollback_latency.json"
-GROUP, VERSION, PLURAL = "llmops.dev", "v1alpha1", "models"
 BUSY_RPS = 50.0
 """Requests per second per pod: enough that a fresh canary pod's p95 is not coarse (at 5 rps a
 healthy canary a few seconds old can read 1.2x stable)."""
-GPUS = ["NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB", "NVIDIA-L4"]
-
-
-def wait(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except k8s.ApiException:
-            pass  # the shared API server may restart; keep polling
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), -(-int(q * len(ordered)) // 100)))
-    return ordered[rank - 1]
 
 
 def model_body(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -110,70 +75,12 @@ def model_body(name: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-@contextlib.contextmanager
-def operator_in_namespace(bench: Any, job: str) -> Iterator[None]:
-    """A fresh namespace `bench.namespace` with the emitter scraped by Prometheus as `bench-<job>`,
-    pods mirrored into it, and an operator watching only that namespace; all removed after."""
-    bench.core.create_namespace({"metadata": {"name": bench.namespace, "labels": {"llmops.dev/bench": job}}})
-    bench.emitter.start()
-    target = STATE / "prometheus" / "targets" / f"bench-{job}-{bench.emitter.port}.json"
-    target.write_text(json.dumps([{"targets": [bench.emitter.address], "labels": {"job": f"bench-{job}"}}]))
-    mirror = PodMirror(bench.emitter, bench.api_client, bench.namespace, interval=0.5).start()
-    log_path = STATE / "logs" / f"operator-{bench.namespace}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "KUBECONFIG": bench.kubeconfig,
-        "LLMOPS_PROMETHEUS_URL": bench.prometheus_url,
-        "HF_HUB_OFFLINE": "1",
-        "LLMOPS_METRICS_PORT": "0",
-        "LLMOPS_HEALTH_PORT": "0",
-        "LLMOPS_LEADER_ELECTION_ID": f"llmops-{uuid.uuid4().hex[:8]}",  # a Lease of its own
-        "LLMOPS_RESYNC_SECONDS": "5",
-    }
-    with open(log_path, "ab") as log:
-        operator = subprocess.Popen(
-            [sys.executable, "-m", "llmops_operator.cli.main", "run", "--namespace", bench.namespace],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
-    try:
-        httpx.get(f"{bench.prometheus_url}/-/ready", timeout=5).raise_for_status()
-        yield
-    finally:
-        operator.terminate()
-        try:
-            operator.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            operator.kill()
-        mirror.stop()
-        target.unlink(missing_ok=True)
-        bench.emitter.stop()
-        try:
-            bench.core.delete_namespace(bench.namespace, propagation_policy="Background")
-        except k8s.ApiException as err:
-            print(f"  cleanup: could not delete namespace {bench.namespace}: {err.reason}")
-
-
-class Bench:
+class Bench(ClusterBench):
     def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__("rollback")
         self.args = args
-        kubeconfig = os.environ.get("KUBECONFIG", str(STATE / "kubeconfig"))
-        self.kubeconfig = kubeconfig
-        self.api_client = kubernetes.config.new_client_from_config(config_file=kubeconfig)
-        self.core = k8s.CoreV1Api(self.api_client)
-        self.apps = k8s.AppsV1Api(self.api_client)
-        self.custom = k8s.CustomObjectsApi(self.api_client)
-        self.namespace = f"bench-rollback-{uuid.uuid4().hex[:6]}"
-        port = os.environ.get("LLMOPS_PROMETHEUS_PORT", "19090")
-        self.prometheus_url = f"http://127.0.0.1:{port}"
         self.rng = random.Random(args.seed)
         self.emitter = Emitter()
-
-    def model(self, name: str) -> dict[str, Any]:
-        return self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)  # type: ignore[no-any-return]
 
     def canary_replicas(self, name: str, revision: str) -> int | None:
         items = self.apps.list_namespaced_deployment(
@@ -234,7 +141,7 @@ class Bench:
 
     def run(self) -> dict[str, Any]:
         args = self.args
-        with operator_in_namespace(self, "rollback"):
+        with self.operator_in_namespace(), self.scraped(self.emitter):
             names = [f"m{i}" for i in range(args.runs)]
             for name in names:
                 self.custom.create_namespaced_custom_object(

@@ -29,20 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import kubernetes
-from kubernetes import client as k8s
-
+from harness import GPUS, GROUP, PLURAL, REPO, VERSION, ClusterBench, percentile, wait
 from llmops_sim.emitter import Emitter
-from rollback_latency import GPUS, GROUP, PLURAL, STATE, VERSION, operator_in_namespace, percentile, wait
 
-REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "wake_latency.json"
 NAME = "sleepy"
 
@@ -72,16 +65,10 @@ def parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-class Bench:
+class Bench(ClusterBench):
     def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__("wake")
         self.args = args
-        self.kubeconfig = os.environ.get("KUBECONFIG", str(STATE / "kubeconfig"))
-        self.api_client = kubernetes.config.new_client_from_config(config_file=self.kubeconfig)
-        self.core = k8s.CoreV1Api(self.api_client)
-        self.apps = k8s.AppsV1Api(self.api_client)
-        self.custom = k8s.CustomObjectsApi(self.api_client)
-        self.namespace = f"bench-wake-{uuid.uuid4().hex[:6]}"
-        self.prometheus_url = f"http://127.0.0.1:{os.environ.get('LLMOPS_PROMETHEUS_PORT', '19090')}"
         self.emitter = Emitter()
 
     def status(self) -> dict[str, Any]:
@@ -132,7 +119,7 @@ class Bench:
 
     def run(self) -> dict[str, Any]:
         args = self.args
-        with operator_in_namespace(self, "wake"):
+        with self.operator_in_namespace(), self.scraped(self.emitter):
             self.custom.create_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, model_body(args)
             )
