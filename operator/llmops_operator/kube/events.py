@@ -12,7 +12,10 @@ node with bad GPU labels) adds an Event object to etcd until the API server's `-
   "(combined from similar events): " and the newest message, counted the same way.
 
 What is remembered is bounded (`MAX_ENTRIES`, least recently used dropped): a forgotten key just
-creates a new Event. An Event gone meanwhile (expired by the TTL) is created again.
+creates a new Event. An Event gone meanwhile (expired by the TTL) is created again. Similar-message
+groups quiet for longer than `SIMILAR_WINDOW` are dropped (they would count from zero anyway), and
+a deleted object's entries go with it (`forget_involved`), so messages naming revisions that come
+and go do not sit in memory until the cap pushes them out (issue 15).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+
+from llmops_operator.lru import remember
 
 MAX_ENTRIES = 4096
 """Events remembered for aggregation (client-go: maxLruCacheEntries)."""
@@ -34,7 +38,6 @@ defaultAggregateIntervalInSeconds)."""
 COMBINED_PREFIX = "(combined from similar events): "
 
 Key = tuple[str, ...]
-V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -85,13 +88,14 @@ class EventCorrelator:
         the Event's timestamp text."""
         group = (*involved, type_, reason)
         with self._lock:
+            self._drop_quiet(now)
             similar = self._similar.get(group)
             if similar is None or now - similar.last > self.similar_window:
                 similar = _Similar(set(), now)
             if len(similar.messages) < self.similar_limit:
                 similar.messages.add(message)
             similar.last = now
-            _remember(self._similar, group, similar, self.max_entries)
+            remember(self._similar, group, similar, self.max_entries)
             if len(similar.messages) >= self.similar_limit:
                 key, message = (*group, ""), COMBINED_PREFIX + message
             else:
@@ -106,7 +110,7 @@ class EventCorrelator:
     def posted(self, decision: Decision, name: str) -> None:
         """The Event `decision` asked for was created as `name`."""
         with self._lock:
-            _remember(
+            remember(
                 self._posted,
                 decision.key,
                 _Posted(name, decision.count, decision.first_timestamp),
@@ -117,10 +121,23 @@ class EventCorrelator:
         with self._lock:
             self._posted.pop(decision.key, None)
 
+    def forget_involved(self, namespace: str, kind: str, name: str) -> None:
+        """The object is deleted: no Event of it will be repeated."""
+        with self._lock:
+            for table in (self._posted, self._similar):
+                for key in [k for k in table if k[:3] == (namespace, kind, name)]:
+                    del table[key]
 
-def _remember(table: OrderedDict[Key, V], key: Key, value: V, limit: int) -> None:
-    """Put `key` last (most recently used) and drop the least recently used beyond `limit`."""
-    table[key] = value
-    table.move_to_end(key)
-    while len(table) > limit:
-        table.popitem(last=False)
+    def __len__(self) -> int:
+        """Entries remembered (both tables)."""
+        with self._lock:
+            return len(self._posted) + len(self._similar)
+
+    def _drop_quiet(self, now: datetime) -> None:
+        """Drop the groups quiet for longer than the window, least recently used first (the
+        table's order): an expired group decides as an absent one does. Under the lock."""
+        while self._similar:
+            oldest = next(iter(self._similar.values()))
+            if now - oldest.last <= self.similar_window:
+                return
+            self._similar.popitem(last=False)

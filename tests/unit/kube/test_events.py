@@ -136,3 +136,32 @@ def test_events_per_object_are_bounded_by_reasons_not_by_repeats(posts: list[tup
     groups = {(t, r) for t, r, _ in posts}
     assert kube.creates <= SIMILAR_LIMIT * len(groups)
     assert sum(e["count"] for e in kube.stored.values()) == len(posts)
+
+
+def test_quiet_similar_groups_are_dropped_not_kept_until_the_cap() -> None:
+    """A rollout every quarter hour names a new revision each time: the group of the one before
+    has gone quiet, so it is dropped (it would count from zero anyway) instead of filling the table."""
+    correlator = EventCorrelator()
+    at = T0
+    for r in range(10_000):
+        at = T0 + r * (SIMILAR_WINDOW + timedelta(minutes=5))
+        decision = correlator.decide(
+            ("ns", "Model", f"m{r % 30}", ""), "Normal", "Promoted", f"r{r}", at, stamp(at)
+        )
+        assert decision.message == f"r{r}"
+        correlator.posted(decision, f"e{r}")
+    assert len(correlator._similar) == 1
+    assert len(correlator._posted) <= correlator.max_entries
+
+
+def test_a_deleted_object_takes_its_events_with_it() -> None:
+    kube = RecordingKube()
+    other = {**MODEL, "metadata": {**MODEL["metadata"], "name": "m2", "uid": "u2"}}
+    for i in range(20):
+        kube.post_event(MODEL, "Normal", "Promoted", f"revision r{i} is stable", stamp(T0))
+        kube.post_event(other, "Normal", "Promoted", f"revision r{i} is stable", stamp(T0))
+    before = len(kube.events)
+    kube.events.forget_involved("ns", "Model", "m")
+    assert 0 < len(kube.events) == before // 2
+    kube.post_event(other, "Normal", "Promoted", "revision r19 is stable", stamp(T0))
+    assert kube.patches == 1 + 2 * (20 - SIMILAR_LIMIT)  # m2's Events are still counted on
