@@ -19,6 +19,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from huggingface_hub.utils import build_hf_headers
 
 from llmops_operator.api.model import HF_URI
 from llmops_operator.gpu.planner import ModelFacts
+from llmops_operator.lru import recall, remember
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ HUB_TIMEOUT_SECONDS = 10.0
 """Per HTTP request to the Hub."""
 LOOKUP_DEADLINE_SECONDS = 30.0
 """A lookup not done by then is reported as failed (the planner goes on with its default)."""
+MAX_ENTRIES = 1024
+"""Models (repo, revision) whose facts are kept; one dropped is looked up again if named again."""
 MAX_CONFIG_BYTES = 1 << 20
 """config.json larger than this is refused (a real one is a few KiB); safetensors headers are
 bounded by huggingface_hub itself (SAFETENSORS_MAX_HEADER_LENGTH)."""
@@ -254,7 +258,9 @@ class FactsCache:
         self._executor = executor
         self._on_ready = on_ready
         self._deadline = deadline
-        self._entries: dict[tuple[str, str | None], _Entry] = {}
+        self._entries: OrderedDict[tuple[str, str | None], _Entry] = OrderedDict()
+        """Least recently used first, at most `MAX_ENTRIES` (every revision a Model ever named
+        would stay otherwise: issue 15)."""
         self._started: dict[tuple[str, str | None], float] = {}
         """Lookups in flight -> when they started."""
         self._waiters: dict[tuple[str, str | None], set[Hashable]] = {}
@@ -270,7 +276,7 @@ class FactsCache:
             return None
         key = (repo, revision)
         with self._guard:
-            entry = self._entries.get(key)
+            entry = recall(self._entries, key)
             fresh = entry is not None and (entry.retry_at is None or self._now() < entry.retry_at)
             if fresh or key in self._started:
                 if not fresh and waiter is not None:
@@ -281,7 +287,7 @@ class FactsCache:
                 self._waiters.setdefault(key, set()).add(waiter)
         if self._executor is None:
             self._finish(key, self._lookup(repo, revision, token))
-            return self._entries[key].facts
+            return self._entries[key].facts if key in self._entries else None
         self._executor.submit(lambda: self._finish(key, self._lookup(repo, revision, token)))
         return None
 
@@ -307,7 +313,7 @@ class FactsCache:
 
     def _finish(self, key: tuple[str, str | None], entry: _Entry) -> None:
         with self._guard:
-            self._entries[key] = entry
+            remember(self._entries, key, entry, MAX_ENTRIES)
             self._started.pop(key, None)
             waiters = self._waiters.pop(key, set())
         if waiters and self._on_ready is not None:

@@ -402,7 +402,7 @@ def measure(
         else Taken(run())
     )
     for m in taken.measurements or []:
-        ctx.metrics.analysis_measurements.labels(meta["namespace"], meta["name"], m.metric, m.phase).inc()
+        ctx.metrics.count_measurement(meta["namespace"], meta["name"], m.metric, m.phase)
     return taken
 
 

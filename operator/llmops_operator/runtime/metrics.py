@@ -234,10 +234,16 @@ class OperatorMetrics:
             if score is not None:
                 self._set(self.quality_score, (*key, gate), score)
 
+    def _count(self, counter: Counter, labels: tuple[str, ...]) -> None:
+        """Count one on a per-Model series and remember it, so `forget` can drop it."""
+        counter.labels(*labels).inc()
+        self._series.setdefault((labels[0], labels[1]), set()).add((counter, labels))
+
     def count_scheduled_evaluation(self, namespace: str, model: str, gate: str) -> None:
-        labels = (namespace, model, gate)
-        self.scheduled_evaluations.labels(*labels).inc()
-        self._series.setdefault((namespace, model), set()).add((self.scheduled_evaluations, labels))
+        self._count(self.scheduled_evaluations, (namespace, model, gate))
+
+    def count_measurement(self, namespace: str, model: str, metric: str, phase: str) -> None:
+        self._count(self.analysis_measurements, (namespace, model, metric, phase))
 
     def prometheus_reachable(self, reachable: bool) -> None:
         self.prometheus_up.set(1 if reachable else 0)

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmops_operator.api.model import ModelSpec
+from llmops_operator.gpu import model_facts
 from llmops_operator.gpu.model_facts import (
     FactsCache,
     HuggingFaceHub,
@@ -438,3 +439,18 @@ def test_an_oversized_config_is_refused_without_reading_the_rest() -> None:
         read_bounded(chunks(), 4096)
     assert len(read) == 5
     assert read_bounded(iter([b'{"a":', b" 1}"]), 4096) == b'{"a": 1}'
+
+
+def test_facts_are_kept_for_a_bounded_number_of_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every revision a Model ever named would stay otherwise; the one in use is never dropped."""
+    monkeypatch.setattr(model_facts, "MAX_ENTRIES", 16)
+    cache, hub, _ = make_cache()
+    for i in range(2_000):
+        assert cache.get(LLAMA) is not None  # in use: stays
+        assert cache.get(LLAMA, f"rev{i}") is None  # unknown revision: a remembered failure
+    assert len(cache._entries) == 16
+    calls = len(hub.calls)
+    cache.get(LLAMA)
+    assert len(hub.calls) == calls  # still cached
+    cache.get(LLAMA, "rev0")
+    assert len(hub.calls) == calls + 1  # dropped: looked up again

@@ -35,6 +35,8 @@ def test_forget_drops_every_series_of_a_model() -> None:
     }
     metrics.record_model("ns", "m", status, [run])
     metrics.model_passes.labels("ns", "m").inc()
+    metrics.count_measurement("ns", "m", "error-rate", "Successful")
+    metrics.count_scheduled_evaluation("ns", "m", "g")
     metrics.set_phase("ns", "other", "Ready")
     metrics.forget("ns", "m")
     metrics.forget("ns", "never-seen")  # harmless
