@@ -154,6 +154,16 @@ async def _reconcile_async(key: Any) -> float | None:
     return requeue
 
 
+def cache_event(kind: str, type_: str | None, body: Any) -> dict[str, Any]:
+    """The watch event into its cache; a deleted object's apply and write records go too."""
+    ctx = _ctx()
+    obj = ctx.store.on_event(kind, type_, body)
+    if type_ == "DELETED":
+        meta = obj["metadata"]
+        ctx.forget_object(kind, meta["namespace"], meta["name"], meta.get("uid"))
+    return obj
+
+
 def _enqueue_owner(obj: dict[str, Any]) -> None:
     meta = obj["metadata"]
     model = (meta.get("labels") or {}).get(LABEL_MODEL)
@@ -166,7 +176,7 @@ async def model_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
     """On the event loop (a cache update and a queue add, no I/O, so no hop to a thread per
     event); only re-checking PromptVersions this Model binds or is listed by goes to a thread."""
     ctx = _ctx()
-    obj = ctx.store.on_event("Model", type, event["object"])
+    obj = cache_event("Model", type, event["object"])
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
     if type == "DELETED":
         ctx.queue.forget(key)
@@ -212,7 +222,7 @@ def _refresh_used_by(ctx: OperatorContext, versions: list[dict[str, Any]]) -> No
 def _child_handler(kind: str, *resource: str, labels: dict[str, Any]) -> None:
     async def handler(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
         # on the event loop: a cache update and a queue add, no I/O, so no hop to a thread
-        _enqueue_owner(_ctx().store.on_event(kind, type, event["object"]))
+        _enqueue_owner(cache_event(kind, type, event["object"]))
 
     handler.__name__ = handler.__qualname__ = f"{kind.lower()}_event"
     kopf.on.event(*resource, labels=labels, registry=REGISTRY)(handler)
@@ -230,7 +240,7 @@ _child_handler("Pod", "v1", "pods", labels={LABEL_MODEL: kopf.PRESENT})
 def eval_run_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
     """An EvalRun feeds its Model's gate step, and is its EvalGate's last run."""
     ctx = _ctx()
-    obj = ctx.store.on_event("EvalRun", type, event["object"])
+    obj = cache_event("EvalRun", type, event["object"])
     _enqueue_owner(obj)
     gate = ctx.store.eval_gates.get(obj["metadata"]["namespace"], (obj.get("spec") or {}).get("gate", ""))
     if type != "DELETED" and gate is not None:
@@ -241,7 +251,7 @@ def eval_run_event(type: str | None, event: kopf.RawEvent, **_: Any) -> None:
 def prompt_version_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """A new or changed PromptVersion may unblock Models that bind it, and gets validated."""
     ctx = _ctx()
-    obj = ctx.store.on_event("PromptVersion", type, body)
+    obj = cache_event("PromptVersion", type, body)
     namespace = obj["metadata"]["namespace"]
     prompt = (obj.get("spec") or {}).get("prompt")
     for (model_ns, model_name), model in list(ctx.store.models.objects.items()):
@@ -255,7 +265,7 @@ def prompt_version_event(type: str | None, body: kopf.Body, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, "evalgates", registry=REGISTRY)
 def eval_gate_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """Cache the gate for rollouts, and say at apply time when its assertions cannot compile."""
-    obj = _ctx().store.on_event("EvalGate", type, body)
+    obj = cache_event("EvalGate", type, body)
     if type != "DELETED":
         reconcile_eval_gate(_ctx(), obj)
 
@@ -269,6 +279,7 @@ def node_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     name = meta["name"]
     if type == "DELETED":
         ctx.store.nodes.pop(name, None)
+        ctx.kube.events.forget_involved("default", "Node", name)
         return
     before = ctx.store.nodes.get(name)
     if (

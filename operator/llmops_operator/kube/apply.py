@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from llmops_operator import conditions as cond
-from llmops_operator.api.common import API_VERSION
+from llmops_operator.api.common import API_VERSION, LABEL_MODEL
 from llmops_operator.hashing import digest
 from llmops_operator.kube.client import KubeError, NotFound
 from llmops_operator.model_plan import ModelPlan
 from llmops_operator.redact import bounded
+from llmops_operator.runtime.applied import Applied
 from llmops_operator.runtime.context import OperatorContext
 from llmops_operator.runtime.failures import Failure, with_reconcile_error
 
@@ -36,14 +37,15 @@ def apply_owned(ctx: OperatorContext, obj: dict[str, Any]) -> None:
     cache = _cache(ctx, obj["kind"])
     observed = cache.get(meta["namespace"], meta["name"]) if cache else None
     body_hash = digest(obj)
-    unchanged = ctx.applied_hash.get(key) == body_hash
-    if unchanged and cache is None:
-        return  # not watched (ServiceAccount, Role, ...): applied once per operator start
-    if unchanged and observed is not None and ctx.applied_generation.get(key) == _fingerprint(observed):
-        return
+    last = ctx.applied.get(key)
+    if last is not None and last.body_hash == body_hash:
+        if cache is None:
+            return  # not watched (ServiceAccount, Role, ...): applied once per operator start
+        if observed is not None and last.fingerprint == _fingerprint(observed):
+            return
     result = ctx.kube.apply(obj)
-    ctx.applied_hash[key] = body_hash
-    ctx.applied_generation[key] = _fingerprint(result)
+    model = (meta.get("labels") or {}).get(LABEL_MODEL)
+    ctx.applied.put(key, Applied(body_hash, _fingerprint(result), model))
     if cache is not None:
         ctx.passes.wrote(result)
         cache.upsert(result)
@@ -188,17 +190,20 @@ def _scale(ctx: OperatorContext, namespace: str, deployment: str, replicas: int)
 
 def _delete(ctx: OperatorContext, kind: str, namespace: str, object_name: str) -> None:
     cache = _cache(ctx, kind)
+    uid = None
     if cache is None:  # not watched (an eval run's ServiceAccount, Role, ...): by its name
         ctx.kube.delete(kind, namespace, object_name)
-        # forget the last apply: an object of an unwatched kind (InferencePool) is applied
-        # again when a later pass wants it back (e.g. a retried revision)
-        ctx.applied_hash.pop((kind, namespace, object_name), None)
-        return
-    observed = cache.get(namespace, object_name)
-    if observed is None:
-        return  # never delete what this replica did not observe
-    if ctx.kube.delete(kind, namespace, object_name, observed=observed):
+    else:
+        observed = cache.get(namespace, object_name)
+        if observed is None:
+            return  # never delete what this replica did not observe
+        if not ctx.kube.delete(kind, namespace, object_name, observed=observed):
+            return
         cache.remove(namespace, object_name)
+        uid = observed["metadata"].get("uid")
+    # forget the last apply: an object of an unwatched kind (InferencePool) is applied again
+    # when a later pass wants it back (e.g. a retried revision), and nothing stays behind
+    ctx.forget_object(kind, namespace, object_name, uid)
 
 
 def _post_events(

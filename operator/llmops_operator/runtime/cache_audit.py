@@ -55,6 +55,7 @@ def audit(ctx: OperatorContext) -> int:
 def _gone(ctx: OperatorContext, kind: str, namespace: str, obj: dict[str, Any]) -> None:
     name = obj["metadata"]["name"]
     log.info("%s %s/%s was deleted while a watch was down; dropped from the cache", kind, namespace, name)
+    ctx.forget_object(kind, namespace, name, obj["metadata"].get("uid"))
     model = name if kind == "Model" else (obj["metadata"].get("labels") or {}).get(LABEL_MODEL)
     if not model or ctx.loop is None:
         return

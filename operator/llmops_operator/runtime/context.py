@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmops_operator.evals import verdict
-from llmops_operator.evals.job import DEFAULT_ENDPOINT_TEMPLATE
+from llmops_operator.evals.job import DEFAULT_ENDPOINT_TEMPLATE, eval_run_objects
 from llmops_operator.gpu.model_facts import FactsCache, HuggingFaceHub
 from llmops_operator.kube.client import Kube
 from llmops_operator.monitoring.prices import Prices, load_prices
 from llmops_operator.monitoring.token_rates import PrometheusVectors, TokenRates
 from llmops_operator.retention import DEFAULT_EVAL_RUN_HISTORY
 from llmops_operator.rollout.analysis.rounds import MeasurementRounds
+from llmops_operator.runtime.applied import AppliedTable
 from llmops_operator.runtime.failures import Backoff
 from llmops_operator.runtime.leader import LeaderElector
 from llmops_operator.runtime.metrics import OperatorMetrics
@@ -56,11 +57,9 @@ class OperatorContext:
     passes: PassCache = field(default_factory=PassCache)
     """The last full pass per Model, to skip passes whose inputs did not change."""
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
-    # Generation of each owned object right after our last apply: a different generation seen
-    # later means someone else edited it (drift). Lost on restart, which costs one re-apply.
-    applied_generation: dict[tuple[str, str, str], int] = field(default_factory=dict)
-    # Hash of the last applied body per owned object, to skip no-op applies.
-    applied_hash: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    applied: AppliedTable = field(default_factory=AppliedTable)
+    """Body hash and generation of our last apply per owned object, to skip no-op applies (a
+    different generation seen later is drift). Lost on restart, which costs one re-apply."""
     facts: FactsCache = field(default_factory=lambda: FactsCache(HuggingFaceHub()))
     """Model size and architecture from the Hub, looked up once per repo and revision."""
     events: ThreadPoolExecutor = field(
@@ -127,11 +126,26 @@ class OperatorContext:
             self.queue.add(key)
 
     def forget_model(self, key: Key) -> None:
+        """A deleted Model: nothing kept per Model outlives it (issue 15)."""
         namespace, name = key
         self.metrics.forget(namespace, name)
         self.passes.forget(key)
+        self.backoff.succeeded(key)  # its failure count, when it was deleted while failing
+        self.applied.forget_model(namespace, name)
+        self.kube.events.forget_involved(namespace, "Model", name)
         if self.rounds is not None:
             self.rounds.forget(key)
+
+    def forget_object(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
+        """An object is gone (watch DELETED, the cache audit, our delete): its last apply and
+        write go, and a deleted EvalRun's identity objects, which garbage collection removes
+        without an event we watch."""
+        keys = [(kind, namespace, name)]
+        if kind == "EvalRun":
+            keys += [(k, namespace, n) for k, n in eval_run_objects(name)]
+        self.applied.forget(keys)
+        if uid:
+            self.passes.forget_written(uid)
 
 
 class _JsonFormatter(logging.Formatter):

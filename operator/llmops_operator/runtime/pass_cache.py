@@ -84,7 +84,8 @@ def versions(world: World) -> dict[str, str]:
 
 
 WRITTEN_LIMIT = 100_000
-"""Bound of the written-versions table (cleared when full: the next passes are full ones)."""
+"""Bound of the written-versions table (cleared when full: the next passes are full ones).
+Entries of deleted objects are dropped with them, so it holds about the live objects we wrote."""
 
 
 class PassCache:
@@ -103,6 +104,11 @@ class PassCache:
                 if len(self._written) >= WRITTEN_LIMIT:
                     self._written.clear()
                 self._written[meta["uid"]] = meta["resourceVersion"]
+
+    def forget_written(self, uid: str) -> None:
+        """The object is gone: its written version is never compared again."""
+        with self._lock:
+            self._written.pop(uid, None)
 
     def settle(
         self, key: Hashable, seen: World, left: World, now: float, requeue: float | None, full_resync: float

@@ -75,8 +75,11 @@ class KindCache:
             obj = self._objects.pop((namespace, name), None)
             if obj is not None:
                 model = (obj["metadata"].get("labels") or {}).get(LABEL_MODEL)
-                if model:
-                    self._by_model[(namespace, model)].discard(name)
+                names = self._by_model.get((namespace, model)) if model else None
+                if names is not None:
+                    names.discard(name)
+                    if not names:  # a deleted Model's index goes with its last object
+                        del self._by_model[(namespace, model)]
 
     def drop_missing(self, namespace: str, listed: set[str], list_version: int) -> list[dict[str, Any]]:
         """After a LIST of `namespace` at `list_version`: drop what the list no longer has (deleted
