@@ -19,8 +19,9 @@ Sampled when the first revisions are Ready (start) and after every `--sample-eve
   harness's (stub, job runner and its forked eval runs);
 - wall time per round.
 
-Flat within noise: every resource's count after round `--sample-every` equals the count after
-the last round (Events apart), and RSS does not grow from sample to sample. Issue 15's scale:
+Flat within noise: every resource's count in the soak's namespace (Events apart) after the
+first sampled round past retention's fill-up (max of the two histories, plus 2) equals the
+count after the last round, and RSS does not grow from sample to sample. Issue 15's scale:
 
     LLMOPS_EVENT_TTL=5m bash hack/cluster/up.sh
     KUBECONFIG=$LLMOPS_CLUSTER_DIR/kubeconfig python bench/soak.py --models 200 --rollouts 20
@@ -305,20 +306,23 @@ def report(result: dict[str, Any]) -> None:
         print("  differences:", flat["differences"])
 
 
-def flatness(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Keys per resource after the first sampled round vs after the last, Events apart."""
+def flatness(samples: list[dict[str, Any]], settled: int) -> dict[str, Any]:
+    """The soak namespace's keys per resource, Events apart, after round `settled` (the first
+    sampled round at or past it) vs after the last: before it retention is still filling up
+    (history plus the runs in flight), and other namespaces are not the soak's."""
     rounds = [s for s in samples if s["at"].startswith("r")]
-    if len(rounds) < 2:
+    after = [s for s in rounds if int(s["at"].removeprefix("r")) >= settled]
+    if len(after) < 2:
         return {"from": None, "to": None, "equal": None, "differences": {}}
-    first, last = rounds[0]["all_keys"], rounds[-1]["all_keys"]
+    first, last = after[0]["namespace_keys"], after[-1]["namespace_keys"]
     differences = {
         k: last.get(k, 0) - first.get(k, 0)
         for k in sorted({*first, *last})
         if k != EVENTS and last.get(k, 0) != first.get(k, 0)
     }
     return {
-        "from": rounds[0]["at"],
-        "to": rounds[-1]["at"],
+        "from": after[0]["at"],
+        "to": after[-1]["at"],
         "equal": not differences,
         "differences": differences,
     }
@@ -383,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
             "wall_s": round(time.monotonic() - t0, 1),
             "rounds": rounds,
             "samples": samples,
-            "flat": flatness(samples),
+            "flat": flatness(samples, max(args.eval_run_history, args.revision_history) + 2),
         }
 
     def save() -> dict[str, Any]:
