@@ -16,7 +16,8 @@ namespace watched by an operator of its own:
    `timeToFirstTokenP95` `maxRatioToStable: 1.1` (so that 1.2x is a violation at all: a 1.2x
    canary against a 1.2 threshold sits exactly on it) and `errorRate` `max: 0.01`; interval
    `--interval`; steps setWeight 50, pause `--pause`. A Model is done when promoted or rolled
-   back, or at the deadline (pause + 90 s: then it is counted as neither).
+   back, or at the deadline (pause + 90 s: then it is counted as neither). `--kinds` reruns
+   some regressed kinds only.
 
 Reported per case: rolled back / promoted / undecided, and for rollbacks the looks (analysis
 intervals) from the weight change to the abort (`status.rollout.analysis.counts[*].looks`).
@@ -46,6 +47,11 @@ from harness import GPUS, GROUP, PLURAL, REPO, VERSION, ClusterBench, percentile
 from llmops_sim.emitter import Emitter
 
 RESULTS = REPO / "bench" / "results" / "canary_verdicts.json"
+
+
+REGRESSIONS = ("ttft-1.2x", "ttft-1.5x", "ttft-2x", "errors-5%")
+FAST_RPS = 30.0
+"""From this rate up the goal is detection within two intervals; below it, within the rollout."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +237,7 @@ class Bench(ClusterBench):
         cases: list[Case] = []
         for rps in rates:
             cases += [Case("healthy", rps)] * args.healthy
-            for kind in ("ttft-1.2x", "ttft-1.5x", "ttft-2x", "errors-5%"):
+            for kind in args.kinds.split(","):
                 n = args.regressed_12 if kind == "ttft-1.2x" and rps == max(rates) else args.regressed
                 cases += [Case(kind, rps)] * n
         # shuffled (fixed order) so every batch mixes rates, healthy and regressed canaries
@@ -279,14 +285,17 @@ def summarize(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
 
     goals = {"no false rollbacks": healthy_ok}
     for rps in sorted({r["rps"] for r in results}):
-        within = 2 if rps == top else None
+        within = 2 if rps >= FAST_RPS else None
         for kind in ("ttft-1.5x", "errors-5%"):
             hit, n = detected(f"{kind} @ {rps:g} rps", within)
+            if not n:
+                continue  # not run (--kinds)
             goals[
                 f"{kind} @ {rps:g} rps detected {'within 2 intervals' if within else 'within the rollout'}"
             ] = n > 0 and hit == n
     hit, n = detected(f"ttft-1.2x @ {top:g} rps", None)
-    goals[f"ttft-1.2x @ {top:g} rps detected in >= 9 of 10"] = n > 0 and hit * 10 >= 9 * n
+    if n:
+        goals[f"ttft-1.2x @ {top:g} rps detected in >= 9 of 10"] = hit * 10 >= 9 * n
     return {
         "interval_s": args.interval,
         "pause_s": args.pause,
@@ -307,6 +316,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=24, help="Models at once (2 GPUs each)")
     parser.add_argument("--seeds", default="1,2,3,4", help="emitter seeds, one per batch in turn")
     parser.add_argument("--background-errors", type=float, default=0.002)
+    parser.add_argument(
+        "--kinds", default=",".join(REGRESSIONS), help="regressed kinds, comma-separated (to rerun one)"
+    )
     args = parser.parse_args()
     results = Bench(args).run()
     summary = summarize(results, args)

@@ -476,7 +476,10 @@ def test_killed_operator_finishes_the_rollout_after_restart_without_duplicates(
     kube.patch("model", ns, "crash", {"spec": {"engine": {"args": ["--max-num-seqs=32"]}}})
     # kill as soon as the new revision's Deployment exists: mid-rollout
     wait_for(
-        lambda: len(engine_deployments(kube, ns, "crash")) == 2, 30, message="the new revision's Deployment"
+        lambda: any(d["metadata"]["name"] != f"crash-{first}" for d in engine_deployments(kube, ns, "crash")),
+        90,
+        message="the new revision's Deployment",
+        describe=lambda: operator.log_tail(20),
     )
     operator.kill()
     mid = get_model(kube, ns, "crash")["status"]
