@@ -1,5 +1,6 @@
 """Outages on the dev cluster (issue 15 acceptance): the API server stopped for 90 s mid-rollout,
-Prometheus hung, Prometheus stopped for several analysis intervals.
+Prometheus hung, Prometheus stopped for several analysis intervals; and the cache audit that
+repairs what a watch gap left behind.
 
 The API server outage uses the session operator and this dev cluster's real kube-apiserver
 (stopped and started with the cluster scripts); it lasts longer than the controller-manager's
@@ -20,6 +21,11 @@ import pytest
 from helpers_canary import CanaryModel, analysis, canary_spec, error_rate, parse_time, utcnow
 from helpers_model import Kubectl, model_manifest, unique
 from helpers_outage import PrometheusGate, start_api_server, stop_api_server
+
+from llmops_operator.api.common import LABEL_MANAGED_BY, LABEL_MODEL
+from llmops_operator.kube.client import Kube
+from llmops_operator.runtime import cache_audit
+from llmops_operator.runtime.context import OperatorContext, Settings
 
 pytestmark = pytest.mark.cluster
 
@@ -232,3 +238,24 @@ def test_prometheus_stopped_for_three_intervals_mid_rollouts_holds_every_canary_
         assert m.revision_record(m.canary).get("outcome") == "Stable"
         reasons = [r for _, r, _ in m.events()]
         assert "RolledBack" not in reasons and "Resumed" in reasons, reasons
+
+
+def test_the_cache_audit_drops_what_was_deleted_in_a_watch_gap_from_a_metadata_only_list(
+    cluster: Any, namespace: str
+) -> None:
+    """The audit against the real API server (its LIST is metadata only): a cached object the
+    server no longer has is dropped, one it has is kept."""
+    labels = {LABEL_MANAGED_BY: "llmops-operator", LABEL_MODEL: "audited"}
+    Kubectl(cluster.kubeconfig).apply(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kept", "labels": labels}}, namespace
+    )
+    kube = Kube(cluster.api_client)
+    ctx = OperatorContext(kube=kube, settings=Settings(prometheus_url="", operator_image="op"))
+    cache = ctx.store.cache_for("ConfigMap")
+    cache.upsert(kube.get("ConfigMap", namespace, "kept"))
+    gone = {"namespace": namespace, "name": "deleted-in-gap", "resourceVersion": "1", "labels": labels}
+    cache.upsert({"apiVersion": "v1", "kind": "ConfigMap", "metadata": gone})
+
+    assert cache_audit.audit(ctx) == 1
+    assert cache.get(namespace, "deleted-in-gap") is None
+    assert cache.get(namespace, "kept") is not None

@@ -50,6 +50,9 @@ _RESOURCES: dict[str, tuple[str, str]] = {
 REQUEST_TIMEOUT = (5.0, 30.0)
 """(connect, read) seconds of every API call: a stalled API server fails a pass, never hangs it."""
 
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
+"""Accept header of a metadata-only LIST (falls back to the full list where unsupported)."""
+
 
 def _jsonable(value: Any) -> Any:
     """What orjson does not encode itself: read-only mappings and sequences (kopf's body views)."""
@@ -157,13 +160,14 @@ class Kube:
         body: Any = None,
         query: dict[str, str] | None = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> dict[str, Any]:
         what = (method, _resource_of(path))
         with self._count_lock:
             self.request_count += 1
             self.requests_by[what] = self.requests_by.get(what, 0) + 1
         url = self.api.configuration.host + path + (f"?{urlencode(query)}" if query else "")
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        headers = {"Accept": accept, "Content-Type": content_type}
         self.api.update_params_for_auth(headers, [], ["BearerToken"], url, method, body)
         try:
             # the connection pool directly, with orjson: the client's request wrapper and the
@@ -209,11 +213,15 @@ class Kube:
         return self.list_with_version(kind, namespace, label_selector)[0]
 
     def list_with_version(
-        self, kind: str, namespace: str, label_selector: str | None = None
+        self, kind: str, namespace: str, label_selector: str | None = None, *, metadata_only: bool = False
     ) -> tuple[list[dict[str, Any]], str]:
-        """The items and the list's resourceVersion (what the list is a snapshot of)."""
+        """The items and the list's resourceVersion (what the list is a snapshot of).
+
+        `metadata_only`: each item is its metadata alone (PartialObjectMetadata), so a LIST that
+        only needs names does not carry, decode and hold every body."""
         query = {"labelSelector": label_selector} if label_selector else None
-        result = self._call("GET", object_path(kind, namespace), query=query)
+        accept = METADATA_LIST if metadata_only else "application/json"
+        result = self._call("GET", object_path(kind, namespace), query=query, accept=accept)
         return result.get("items", []), str((result.get("metadata") or {}).get("resourceVersion") or "0")
 
     def apply(self, obj: dict[str, Any], subresource: str | None = None) -> dict[str, Any]:

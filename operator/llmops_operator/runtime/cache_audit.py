@@ -3,8 +3,8 @@
 A watch that reconnects after a gap lists again, but kopf reports only what it finds, never
 what vanished: an object deleted during the gap would stay in the cache forever (and a Model
 would keep planning around a Deployment that is gone). Every `LLMOPS_CACHE_AUDIT_SECONDS` each
-cache is compared with a LIST of the namespaces it holds; what the list lacks and is not newer
-than the list is dropped, and its Model gets a pass.
+cache is compared with a LIST of the namespaces it holds (metadata only: names are all it needs);
+what the list lacks and is not newer than the list is dropped, and its Model gets a pass.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def audit(ctx: OperatorContext) -> int:
         cache = ctx.store.cache_for(kind)
         for namespace in sorted(cache.namespaces()):
             try:
-                items, version = ctx.kube.list_with_version(kind, namespace, selector)
+                items, version = ctx.kube.list_with_version(kind, namespace, selector, metadata_only=True)
             except KubeError as exc:
                 log.debug("cache audit of %s in %s failed: %s", kind, namespace, exc)
                 continue

@@ -61,7 +61,7 @@ class FakeKube(Kube):
         return {**obj, "metadata": {**obj["metadata"], "name": f"{obj['metadata']['generateName']}x"}}
 
     def list_with_version(
-        self, kind: str, namespace: str, label_selector: str | None = None
+        self, kind: str, namespace: str, label_selector: str | None = None, *, metadata_only: bool = False
     ) -> tuple[list[dict[str, Any]], str]:
         return [], str(self.version + 1)  # everything was deleted during a watch gap
 
