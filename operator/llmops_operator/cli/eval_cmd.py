@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,10 +38,15 @@ from llmops_operator.conditions import eval_run_conditions
 from llmops_operator.evals import case_record, html_report, report, verdict
 from llmops_operator.evals.job import judge_key_env, judge_key_refs
 from llmops_operator.evals.runner import EvalResult, run_eval
-from llmops_operator.kube.client import Kube, NotFound
+from llmops_operator.kube.client import Kube, KubeError, NotFound
 
 ENV_API_KEY = "LLMOPS_EVAL_API_KEY"
 ENV_JUDGE_API_KEY = "LLMOPS_JUDGE_API_KEY"
+TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
+"""API answers worth another try: unreachable (0), throttled, or a server restarting."""
+API_ATTEMPTS = 6
+API_RETRY_SECONDS = 1.0
+"""First wait between attempts, doubled each time: about half a minute of API outage in all."""
 
 
 class InputError(ValueError):
@@ -206,13 +213,18 @@ def run_in_cluster(ref: str, kube: Any = None) -> int:
     if not namespace or not name:
         sys.stderr.write(f"--evalrun wants NAMESPACE/NAME, got {ref!r}\n")
         return 2
-    kube = kube or Kube()
+    kube = _Patient(kube or Kube())
     started = datetime.now(UTC)
-    revision = None
-    uid = ""
-    eval_run: dict[str, Any] | None = None
     try:
         eval_run = kube.get("EvalRun", namespace, name)
+    except (KubeError, NotFound) as exc:
+        # nothing is written: a result the run's UID cannot sign would read as forged; the Job's
+        # retry runs it again, and a Job that fails is reported by the operator
+        sys.stderr.write(f"cannot read EvalRun {namespace}/{name}: {_one_line(exc)}\n")
+        return 2
+    revision = None
+    uid = ""
+    try:
         uid = str((eval_run.get("metadata") or {}).get("uid") or "")
         spec = EvalRunSpec.model_validate(eval_run.get("spec") or {})
         revision = spec.revision
@@ -242,8 +254,7 @@ def run_in_cluster(ref: str, kube: Any = None) -> int:
         result = EvalResult("Error", _one_line(exc), started, datetime.now(UTC), revision=revision)
     sys.stdout.write(report.render_table(result))
     status = result.to_status()
-    if eval_run is not None:
-        status["record"] = keep_record(kube, eval_run, result)
+    status["record"] = keep_record(kube, eval_run, result)
     run_key = os.environ.get(verdict.KEY_ENV)
     if run_key and uid:
         status["signature"] = verdict.sign(run_key, uid, status)
@@ -253,6 +264,35 @@ def run_in_cluster(ref: str, kube: Any = None) -> int:
         sys.stderr.write(f"cannot write EvalRun {namespace}/{name} status: {exc}\n")
         return 2
     return 0
+
+
+class _Patient:
+    """A Kube whose calls are retried through a short API outage (a restarting API server), so
+    an eval Job neither records the outage as the model's Error nor loses its result."""
+
+    def __init__(self, kube: Any) -> None:
+        self._kube = kube
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._kube, name)
+        return self._retried(call) if callable(call) else call
+
+    @staticmethod
+    def _retried(call: Callable[..., Any]) -> Callable[..., Any]:
+        def retried(*args: Any, **kwargs: Any) -> Any:
+            wait = API_RETRY_SECONDS
+            for _ in range(API_ATTEMPTS - 1):
+                try:
+                    return call(*args, **kwargs)
+                except KubeError as exc:
+                    if exc.status not in TRANSIENT_STATUSES:
+                        raise
+                    sys.stderr.write(f"API call failed ({_one_line(exc)}); retrying in {wait:g}s\n")
+                time.sleep(wait)
+                wait *= 2
+            return call(*args, **kwargs)
+
+        return retried
 
 
 def keep_record(kube: Any, eval_run: dict[str, Any], result: EvalResult) -> dict[str, Any] | None:

@@ -53,8 +53,11 @@ def pod_problems(pods: Sequence[Mapping[str, Any]], revision: str) -> tuple[list
             continue
         name = pod["metadata"]["name"]
         status = pod.get("status") or {}
+        # a bound pod is scheduled, whatever its PodScheduled says: a binding that failed and was
+        # retried (an API server restart) can leave a stale False next to a Running pod
+        bound = bool((pod.get("spec") or {}).get("nodeName"))
         for condition in status.get("conditions") or []:
-            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False" and not bound:
                 unschedulable.append(f"pod {name}: {condition.get('message') or condition.get('reason')}")
         for container in status.get("containerStatuses") or []:
             waiting = (container.get("state") or {}).get("waiting")

@@ -14,7 +14,7 @@ import yaml
 from llmops_operator.api.evals import EvalRunStatus
 from llmops_operator.cli import eval_cmd
 from llmops_operator.cli.main import main
-from llmops_operator.kube.client import NotFound
+from llmops_operator.kube.client import KubeError, NotFound
 from llmops_sim.openai_stub import OpenAIStub
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -233,3 +233,52 @@ def test_in_cluster_unwritable_status_exits_2(good, judge) -> None:
     kube.patch_status = refuse  # type: ignore[method-assign]
     assert eval_cmd.run_in_cluster("team-a/run-1", kube) == 2
     assert eval_cmd.run_in_cluster("no-slash", kube) == 2
+
+
+class Outage:
+    """Makes a FakeKube's calls answer "API server unreachable" `times` times, then work."""
+
+    def __init__(self, kube: FakeKube, times: int) -> None:
+        self.kube, self.left = kube, times
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self.kube, name)
+
+        def flaky(*args: Any, **kwargs: Any) -> Any:
+            if self.left > 0:
+                self.left -= 1
+                raise KubeError(0, "API server unreachable: connection refused")
+            return call(*args, **kwargs)
+
+        return flaky
+
+
+def test_in_cluster_rides_out_a_short_api_outage(good, judge, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(eval_cmd, "API_RETRY_SECONDS", 0.0)
+    kube = cluster(good.url, judge.url)
+    assert eval_cmd.run_in_cluster("team-a/run-1", Outage(kube, eval_cmd.API_ATTEMPTS - 1)) == 0
+    assert kube.patches[-1]["phase"] == "Passed"
+
+
+def test_in_cluster_an_unreadable_run_writes_nothing_and_exits_2(
+    good, judge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No unsigned Error that the operator would take for a forged status: the Job fails instead."""
+    monkeypatch.setattr(eval_cmd, "API_RETRY_SECONDS", 0.0)
+    kube = cluster(good.url, judge.url)
+    assert eval_cmd.run_in_cluster("team-a/run-1", Outage(kube, eval_cmd.API_ATTEMPTS)) == 2
+    assert kube.patches == []
+
+
+def test_in_cluster_a_refused_call_is_not_retried(good, judge, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(eval_cmd, "API_RETRY_SECONDS", 0.0)
+    kube = cluster(good.url, judge.url)
+    calls = []
+
+    def forbidden(*args: object) -> dict[str, Any]:
+        calls.append(args)
+        raise KubeError(403, "forbidden")
+
+    kube.get = forbidden  # type: ignore[method-assign]
+    assert eval_cmd.run_in_cluster("team-a/run-1", kube) == 2
+    assert len(calls) == 1 and kube.patches == []

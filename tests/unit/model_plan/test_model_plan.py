@@ -650,6 +650,23 @@ def test_terminating_pods_do_not_count_as_unschedulable() -> None:
     assert cond(plan, "Scheduled")["status"] == "True"
 
 
+def test_a_bound_pod_with_a_stale_scheduler_error_is_scheduled() -> None:
+    """Seen after an API server restart: the scheduler's binding POST was refused, its retry bound
+    the pod, and PodScheduled stayed False (SchedulerError) next to a Running, Ready pod."""
+    revision = rev_of(SPEC)
+    stale = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "SchedulerError",
+        "message": 'running Bind plugin "DefaultBinder": Post ".../binding": connect: connection refused',
+    }
+    bound = pod(revision, conditions=[stale])
+    bound.setdefault("spec", {})["nodeName"] = "kwok-h100-0"
+    plan = plan_model(world(model_obj(), deployments=[deployment("m", revision, 1, 1)], pods=[bound]))
+    assert cond(plan, "Scheduled")["status"] == "True"
+    assert cond(plan, "Ready")["reason"] != "Unschedulable"
+
+
 @pytest.mark.parametrize(
     ("resources", "in_message"),
     [
