@@ -29,7 +29,7 @@ from llmops_operator.handlers.model import reconcile_model
 from llmops_operator.handlers.prompt_versions import reconcile_prompt_version
 from llmops_operator.kube.client import Kube, KubeError
 from llmops_operator.rollout.analysis.rounds import MeasurementRounds
-from llmops_operator.runtime import cache_audit, health
+from llmops_operator.runtime import cache_audit, health, memory
 from llmops_operator.runtime.context import OperatorContext, configure_logging
 from llmops_operator.runtime.leader import LeaderElector, LeaseConfig
 
@@ -110,6 +110,7 @@ async def _start_workers(ctx: OperatorContext) -> None:
     for _index in range(WORKERS):
         ctx.tasks.append(asyncio.create_task(ctx.queue.worker(_reconcile_async)))
     ctx.tasks.append(asyncio.create_task(cache_audit.audit_forever(ctx)))
+    ctx.tasks.append(asyncio.create_task(memory.trim_forever()))
     if ctx.leader is not None:
         ctx.leader.start()
 
