@@ -37,9 +37,19 @@ CONTROL_PATCHES: dict[str, dict[str, Any]] = {
 }
 
 
-def control_patch(command: str, full: bool = False) -> dict[str, Any]:
-    """The status patch for a control command."""
+def control_patch(
+    command: str, full: bool = False, status: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The status patch for a control command. A retry of a gate that could not be judged
+    (paused `EvalGateError`) also clears the gate's run, so that it runs again."""
+    if command == "retry" and _gate_errored(status or {}):
+        return {"rollout": {"abort": False, "evalRun": None}}
     return CONTROL_PATCHES["promote-full" if command == "promote" and full else command]
+
+
+def _gate_errored(status: Mapping[str, Any]) -> bool:
+    pauses = (status.get("rollout") or {}).get("pauseConditions") or []
+    return any(c.get("reason") == "EvalGateError" for c in pauses)
 
 
 def render_status(model: dict[str, Any]) -> str:
@@ -425,7 +435,8 @@ def _run_status(args: argparse.Namespace, kube: Kube, namespace: str) -> int:
 
 def _run_control(args: argparse.Namespace, kube: Kube, namespace: str) -> int:
     full = getattr(args, "full", False)
-    kube.patch_status("Model", namespace, args.model, control_patch(args.command, full))
+    status = (kube.get("Model", namespace, args.model).get("status") or {}) if args.command == "retry" else {}
+    kube.patch_status("Model", namespace, args.model, control_patch(args.command, full, status))
     print(f"model.llmops.dev/{args.model} {args.command}{' --full' if full else ''}")
     return 0
 

@@ -90,6 +90,7 @@ def step(
     if p.st.aborted_at is not None:
         _restart(p, "Retry", f"retrying revision {p.canary} from step 0")
     _manual_promotion(p)
+    _gate_retry(p)
 
     _analyse(p)
     if p.st.abort:
@@ -157,6 +158,13 @@ def _manual_promotion(p: CanaryPass) -> None:
         if st.step_index < len(p.steps):
             p.event("Promoted", f"promoted by user past step {st.step_index}")
             _advance(p)
+
+
+def _gate_retry(p: CanaryPass) -> None:
+    """A gate that could not be judged, whose run the user cleared (`kubectl llmops retry`:
+    `status.rollout.evalRun` removed), runs again: a new EvalRun, the pause lifted."""
+    if p.st.eval_run is None and _has_pause(p, "EvalGateError"):
+        _unpause(p, "EvalGateError", f"eval gate at step {p.st.step_index} retried by user")
 
 
 def _pause(p: CanaryPass, reason: PauseReason, message: str) -> None:

@@ -36,6 +36,13 @@ def test_control_patches(command: str, full: bool, patch: dict) -> None:
     assert control_patch(command, full) == patch
 
 
+def test_retry_of_a_gate_that_errored_clears_its_run() -> None:
+    errored = {"rollout": {"pauseConditions": [{"reason": "EvalGateError", "message": "judge down"}]}}
+    assert control_patch("retry", status=errored) == {"rollout": {"abort": False, "evalRun": None}}
+    paused = {"rollout": {"pauseConditions": [{"reason": "PausedStep"}]}}
+    assert control_patch("retry", status=paused) == {"rollout": {"abort": False}}
+
+
 def test_render_status_shows_steps_weight_and_analysis() -> None:
     model = {
         "metadata": {"name": "m", "namespace": "ns"},

@@ -384,6 +384,30 @@ def test_a_change_of_steps_restarts_them_and_a_new_revision_starts_over() -> Non
     assert "RolloutStarted" in events(actions)
 
 
+def test_a_gate_that_errored_runs_again_when_the_user_clears_its_run() -> None:
+    spec = make_spec([{"evalGate": {"name": "quality"}}, {"setWeight": 20}, {"pause": {}}])
+    world = World(ready={OLD: 4, NEW: 1}, eval_result=EvalResult("Error", "r1", "judge unreachable"))
+    status = "{}"
+    for second in (0, 10, 20):
+        _, status = run_pass(spec, status, world, T0 + timedelta(seconds=second))
+    assert [c.reason for c in rollout(status).pause_conditions] == ["EvalGateError"]
+    first = rollout(status).eval_run
+    assert first is not None
+
+    retried = json.loads(status)
+    del retried["evalRun"]  # what `kubectl llmops retry` writes for an errored gate
+    world.eval_result = None
+    actions, status = run_pass(spec, json.dumps(retried), world, T0 + timedelta(seconds=30))
+    st = rollout(status)
+    assert not st.pause_conditions and st.step_index == 0 and "Resumed" in events(actions)
+    assert st.eval_run is not None and st.eval_run.started_at != first.started_at  # a new run's name
+    actions, status = run_pass(spec, status, world, T0 + timedelta(seconds=31))
+    assert StartEvalRun("quality", NEW, OLD, 0) in actions
+    world.eval_result = EvalResult("Passed", "r2", "pass rate 0.95")
+    _, status = run_pass(spec, status, world, T0 + timedelta(seconds=40))
+    assert rollout(status).step_index >= 1 and not world.aborts
+
+
 @pytest.mark.parametrize(
     ("result", "expect"),
     [
