@@ -466,7 +466,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "promote": Command("promote one step (or --full: to the end)", _model_arg(full=True), _run_control),
     "abort": Command("roll back to stable now", _model_arg(), _run_control),
-    "retry": Command("retry an aborted rollout, or run an eval gate that errored again", _model_arg(), _run_control),
+    "retry": Command("retry an aborted rollout, or an eval gate that errored", _model_arg(), _run_control),
     "report": Command(
         "write an EvalRun's HTML report", kubectl_report.arguments, kubectl_report.run, target="evalrun"
     ),
