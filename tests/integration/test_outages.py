@@ -255,7 +255,10 @@ def test_the_cache_audit_drops_what_was_deleted_in_a_watch_gap_from_a_metadata_o
     cache.upsert(kube.get("ConfigMap", namespace, "kept"))
     gone = {"namespace": namespace, "name": "deleted-in-gap", "resourceVersion": "1", "labels": labels}
     cache.upsert({"apiVersion": "v1", "kind": "ConfigMap", "metadata": gone})
+    # a kind with no object left at all: the metadata-only list answers `"items": null`
+    jobs = ctx.store.cache_for("Job")
+    jobs.upsert({"apiVersion": "batch/v1", "kind": "Job", "metadata": {**gone, "name": "last-job"}})
 
-    assert cache_audit.audit(ctx) == 1
-    assert cache.get(namespace, "deleted-in-gap") is None
+    assert cache_audit.audit(ctx) == 2
+    assert cache.get(namespace, "deleted-in-gap") is None and jobs.get(namespace, "last-job") is None
     assert cache.get(namespace, "kept") is not None

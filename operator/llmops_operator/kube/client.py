@@ -222,7 +222,7 @@ class Kube:
         query = {"labelSelector": label_selector} if label_selector else None
         accept = METADATA_LIST if metadata_only else "application/json"
         result = self._call("GET", object_path(kind, namespace), query=query, accept=accept)
-        return result.get("items", []), str((result.get("metadata") or {}).get("resourceVersion") or "0")
+        return result.get("items") or [], str((result.get("metadata") or {}).get("resourceVersion") or "0")
 
     def apply(self, obj: dict[str, Any], subresource: str | None = None) -> dict[str, Any]:
         """Server-side apply under the operator's field manager, taking over conflicting fields."""
