@@ -498,8 +498,13 @@ def test_killed_operator_finishes_the_rollout_after_restart_without_duplicates(
         30,
         message="exactly one Deployment, for the new revision",
     )
-    services = sorted(s["metadata"]["name"] for s in kube.items("services", ns, "llmops.dev/model=crash"))
-    assert services == sorted(["crash", f"crash-{second}"])
+    # the old revision's Service is deleted right after its Deployment, in the same pass
+    wait_for(
+        lambda: sorted(s["metadata"]["name"] for s in kube.items("services", ns, "llmops.dev/model=crash"))
+        == sorted(["crash", f"crash-{second}"]),
+        30,
+        message="exactly the Model's Service and the new revision's",
+    )
     replica_sets = kube.items("replicasets", ns, f"llmops.dev/model=crash,llmops.dev/revision={second}")
     assert len(replica_sets) == 1
     assert [r["revision"] for r in model["status"]["revisions"]].count(second) == 1
