@@ -500,8 +500,10 @@ def test_killed_operator_finishes_the_rollout_after_restart_without_duplicates(
     )
     # the old revision's Service is deleted right after its Deployment, in the same pass
     wait_for(
-        lambda: sorted(s["metadata"]["name"] for s in kube.items("services", ns, "llmops.dev/model=crash"))
-        == sorted(["crash", f"crash-{second}"]),
+        lambda: (
+            sorted(s["metadata"]["name"] for s in kube.items("services", ns, "llmops.dev/model=crash"))
+            == sorted(["crash", f"crash-{second}"])
+        ),
         30,
         message="exactly the Model's Service and the new revision's",
     )
