@@ -128,6 +128,9 @@ KCM_NODE_FLAGS=(--node-monitor-grace-period="${LLMOPS_NODE_GRACE_PERIOD:-10m}" -
 # (e.g. 5m) sets it shorter, so a soak shorter than an hour sees Events level off (bench/soak.py).
 APISERVER_EVENT_FLAGS=()
 [[ -z "${LLMOPS_EVENT_TTL:-}" ]] || APISERVER_EVENT_FLAGS=(--event-ttl="$LLMOPS_EVENT_TTL")
+# LLMOPS_PROFILING=true serves Go's pprof at /debug/pprof on the control plane's components (off
+# by default, as in production), so a bench can tell where the API server's CPU goes.
+PROFILING="--profiling=${LLMOPS_PROFILING:-false}"
 args_for() {
   local name=$1
   case $name in
@@ -149,7 +152,7 @@ args_for() {
         --service-account-issuer=https://kubernetes.default.svc.cluster.local
         --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=Node,RBAC --allow-privileged=true
         --max-requests-inflight=1000 --max-mutating-requests-inflight=500
-        --endpoint-reconciler-type=none --profiling=false --v=1 "${APISERVER_EVENT_FLAGS[@]}")
+        --endpoint-reconciler-type=none "$PROFILING" --v=1 "${APISERVER_EVENT_FLAGS[@]}")
       ;;
     kube-controller-manager)
       ARGS=(--kubeconfig="$KUBECONFIG_PATH" --bind-address=127.0.0.1 --secure-port="$KCM_PORT"
@@ -158,14 +161,14 @@ args_for() {
         --root-ca-file="$PKI/ca.crt" --service-account-private-key-file="$PKI/sa.key"
         --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key"
         --leader-elect=false --kube-api-qps=500 --kube-api-burst=1000 --concurrent-deployment-syncs=20
-        --concurrent-replicaset-syncs=20 --concurrent-gc-syncs=40 --profiling=false --v=1
+        --concurrent-replicaset-syncs=20 --concurrent-gc-syncs=40 "$PROFILING" --v=1
         "${KCM_NODE_FLAGS[@]}")
       ;;
     kube-scheduler)
       ARGS=(--kubeconfig="$KUBECONFIG_PATH" --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT"
         --cert-dir="$STATE/pki/scheduler" --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics
         --authentication-skip-lookup=true
-        --leader-elect=false --kube-api-qps=500 --kube-api-burst=1000 --profiling=false --v=1)
+        --leader-elect=false --kube-api-qps=500 --kube-api-burst=1000 "$PROFILING" --v=1)
       ;;
     kwok)
       # Our options next to KWOK's default stages; more parallel stage workers make 1000 pods

@@ -42,8 +42,9 @@ def plan_rolling(
             status.revisions = revisions.record_revision(
                 status.revisions, stable, p.world.now, revisions.SUPERSEDED, f"replaced by {desired}"
             )
+            p.event("Normal", "RevisionStable", f"revision {desired} replaced {stable}, serving all traffic")
+        # a first revision is announced by the Ready Event of the same pass
         status.revisions = revisions.record_revision(status.revisions, desired, p.world.now, revisions.STABLE)
-        p.event("Normal", "RevisionStable", f"revision {desired} is serving all traffic")
     for old in rp.superseded:
         if old != stable:
             record = next((r for r in status.revisions if r.revision == old), None)

@@ -138,10 +138,12 @@ def finish(p: Pass) -> ModelPlan:
     for condition in cond.changed(p.before, p.conditions):
         if condition.reason in QUIET_REASONS or condition.type in cond.SELF_REPORTED:
             continue  # normal progress (pods starting), or reported by its own stage
+        # A finished rollout is announced once, by the stage that finished it (RevisionStable,
+        # Promoted) or, for a first revision, by Ready: every Event is a request (issue 10).
         if (
             condition.type == cond.READY
             or condition.status != "True"
-            or condition.reason in (Reason.ROLLOUT_COMPLETE, Reason.CACHE_LOADED)
+            or condition.reason == Reason.CACHE_LOADED
         ):
             kind = "Normal" if condition.status == "True" else "Warning"
             text = condition.message or f"{condition.type} is {condition.status}"
