@@ -334,6 +334,7 @@ def _health_sources(ctx: OperatorContext, stall_seconds: float) -> health.Health
 def run_operator(args: argparse.Namespace) -> int:
     """Start kopf in this process; returns when it stops."""
     global CONTEXT
+    memory.cap_arenas()
     configure_logging(args.log_format, args.verbose)
     CONTEXT = OperatorContext.from_args(args)
     if args.leader_elect:

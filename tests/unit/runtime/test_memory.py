@@ -1,7 +1,11 @@
-"""`runtime/memory.trim` hands freed heap pages back: RSS falls after a burst is freed."""
+"""`runtime/memory`: `trim` hands freed heap pages back (RSS falls after a burst is freed) and
+`cap_arenas` keeps threads to a few glibc heaps."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from llmops_operator.runtime import memory
@@ -23,3 +27,43 @@ def test_trim_returns_the_pages_of_a_freed_burst() -> None:
     after = rss_bytes()
     assert before - after > 40 * 2**20, f"RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MiB"
     assert len(kept) == 6000
+
+
+ARENA_PROBE = """
+import sys, threading
+from llmops_operator.runtime import memory
+print(memory.cap_arenas(int(sys.argv[1])), file=sys.stderr)
+held, start = [], threading.Barrier(8)
+def work():
+    start.wait()
+    for _ in range(2000):
+        held.append(bytearray(4096))  # above pymalloc's 512 B: glibc's heap, from this thread
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+memory.LIBC.malloc_stats()
+"""
+
+
+def arenas_used(cap: int, env: dict[str, str] | None = None) -> tuple[str, int]:
+    """(what cap_arenas returned, the arenas glibc's malloc_stats lists) after 8 threads allocated."""
+    done = subprocess.run(
+        [sys.executable, "-c", ARENA_PROBE, str(cap)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"} | (env or {}),
+    )
+    lines = done.stderr.splitlines()
+    return lines[0], sum(1 for line in lines if line.startswith("Arena "))
+
+
+def test_capped_arenas_hold_every_thread_to_the_cap() -> None:
+    assert arenas_used(1) == ("True", 1)
+    returned, uncapped = arenas_used(0)
+    assert returned == "False" and uncapped > 1  # glibc's default gives threads arenas of their own
+
+
+def test_malloc_arena_max_set_by_the_person_running_it_wins() -> None:
+    returned, arenas = arenas_used(1, {"MALLOC_ARENA_MAX": "4"})
+    assert returned == "False" and arenas > 1
