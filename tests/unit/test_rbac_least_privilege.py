@@ -1,7 +1,8 @@
 """The operator's ClusterRole holds only verbs the code uses, derived from the code itself.
 
 Derivation, by reading the package's syntax trees (no hand-kept table of what the code does):
-- kopf watches (`kopf.on.event(group, version, plural)` and `_child_handler(kind, ...)`): list, watch;
+- kopf watches (`kopf.on.event(group, version, plural)` and `_child_handler(kind, ...)`) and our
+  own (`watch_kind(kind, ...)`): list, watch;
 - `Kube` calls with a literal kind (`get`, `get_or_none`, `list`, `patch`, `patch_status`,
   `delete`, `create`, `post_event`): that verb on that resource (status: `<plural>/status`);
 - object literals the operator builds (`{"apiVersion": ..., "kind": "X", "metadata": ...}`) are
@@ -120,6 +121,9 @@ def used_permissions() -> set[Permission]:
                     used |= {(group, plural, "list"), (group, plural, "watch")}
                 elif name == "_child_handler" and all(literals[1:]):
                     group, plural = _watch([str(a) for a in literals[1:]])
+                    used |= {(group, plural, "list"), (group, plural, "watch")}
+                elif name == "watch_kind" and literals and literals[0] in client._RESOURCES:
+                    group, plural = _group_plural(str(literals[0]))
                     used |= {(group, plural, "list"), (group, plural, "watch")}
                 elif name == "post_event":
                     used.add(("", "events", "create"))

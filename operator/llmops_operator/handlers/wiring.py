@@ -28,6 +28,7 @@ from llmops_operator.handlers.eval_gates import reconcile_eval_gate
 from llmops_operator.handlers.model import reconcile_model
 from llmops_operator.handlers.prompt_versions import reconcile_prompt_version
 from llmops_operator.kube.client import Kube, KubeError
+from llmops_operator.kube.watch import KindWatch
 from llmops_operator.rollout.analysis.rounds import MeasurementRounds
 from llmops_operator.runtime import cache_audit, health, memory
 from llmops_operator.runtime.context import OperatorContext, configure_logging
@@ -98,14 +99,38 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         ctx.queue.open.clear()  # standby until the Lease is ours
         ctx.leader.on_started = lambda: loop.call_soon_threadsafe(_became_leader, ctx)
         ctx.leader.on_stopped = lambda: loop.call_soon_threadsafe(ctx.queue.open.clear)
+    _start_watches(ctx, loop)
     ctx.tasks.append(asyncio.create_task(_start_workers(ctx)))
 
 
+def _start_watches(ctx: OperatorContext, loop: asyncio.AbstractEventLoop) -> None:
+    """One `KindWatch` per kind of `WATCHED` and namespace (or one across all)."""
+
+    def on_event(kind: str, type_: str, obj: dict[str, Any]) -> None:
+        _enqueue_owner(cache_event(kind, type_, obj))
+
+    for kind, api_version, selector in WATCHED:
+        for namespace in ctx.watch_namespaces or [None]:
+
+            def cached(kind: str = kind, namespace: str | None = namespace) -> dict[str, dict[str, Any]]:
+                objects = ctx.store.cache_for(kind).objects
+                return {f"{ns}/{n}": o for (ns, n), o in objects.items() if namespace in (None, ns)}
+
+            def deliver(type_: str, obj: dict[str, Any], kind: str = kind) -> None:
+                loop.call_soon_threadsafe(on_event, kind, type_, obj)
+
+            watch = KindWatch(ctx.kube, kind, api_version, selector, namespace, deliver, cached)
+            ctx.watches.append(watch)
+            watch.start()
+
+
 async def _start_workers(ctx: OperatorContext) -> None:
-    """Reconciles start after a grace period, so the watches of owned objects have listed first:
-    a pass planned from an empty cache would take a live Deployment for a lost one. Leader
-    election starts then too: a standby's caches are warm, so its takeover is one pass."""
+    """Reconciles start once the watches of owned objects have listed (and after a grace period
+    for kopf's): a pass planned from an empty cache would take a live Deployment for a lost one.
+    Leader election starts then too: a standby's caches are warm, so its takeover is one pass."""
     await asyncio.sleep(STARTUP_GRACE_SECONDS)
+    while not all(watch.listed.is_set() for watch in ctx.watches):
+        await asyncio.sleep(0.1)
     ctx.cache_synced = True
     for _index in range(WORKERS):
         ctx.tasks.append(asyncio.create_task(ctx.queue.worker(_reconcile_async)))
@@ -136,6 +161,8 @@ async def stop_workers(**_: Any) -> None:
     ctx = _ctx()
     ctx.queue.open.clear()
     ctx.queue.close()
+    for watch in ctx.watches:
+        watch.stop.set()
     await ctx.queue.drained(timeout=DRAIN_SECONDS)
     for task in ctx.tasks:
         task.cancel()
@@ -229,12 +256,22 @@ def _child_handler(kind: str, *resource: str, labels: dict[str, Any]) -> None:
     kopf.on.event(*resource, labels=labels, registry=REGISTRY)(handler)
 
 
-_child_handler("Deployment", "apps", "v1", "deployments", labels=MANAGED)
-_child_handler("Service", "v1", "services", labels=MANAGED)
 _child_handler("Job", "batch", "v1", "jobs", labels=MANAGED)
 _child_handler("PersistentVolumeClaim", "v1", "persistentvolumeclaims", labels=MANAGED)
 _child_handler("ConfigMap", "v1", "configmaps", labels=MANAGED)
-_child_handler("Pod", "v1", "pods", labels={LABEL_MODEL: kopf.PRESENT})
+
+WATCHED: list[tuple[str, str, str]] = []
+"""(kind, apiVersion, label selector) of the kinds watched without kopf (`kube/watch.py`): the
+ones whose events are most of a Model's, from create to Ready."""
+
+
+def watch_kind(kind: str, api_version: str, selector: str) -> None:
+    WATCHED.append((kind, api_version, selector))
+
+
+watch_kind("Deployment", "apps/v1", cache_audit.MANAGED_SELECTOR)
+watch_kind("Service", "v1", cache_audit.MANAGED_SELECTOR)
+watch_kind("Pod", "v1", LABEL_MODEL)
 
 
 @kopf.on.event(GROUP, VERSION, "evalruns", labels={LABEL_MODEL: kopf.PRESENT}, registry=REGISTRY)
@@ -337,6 +374,7 @@ def run_operator(args: argparse.Namespace) -> int:
     memory.cap_arenas()
     configure_logging(args.log_format, args.verbose)
     CONTEXT = OperatorContext.from_args(args)
+    CONTEXT.watch_namespaces = list(args.namespace or [])
     if args.leader_elect:
         patience = args.renew_deadline_seconds / 2  # a hung API server must not outlast the deadline
         CONTEXT.leader = LeaderElector(

@@ -8,7 +8,7 @@ object is a server-side apply under one field manager and every request is count
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -123,6 +123,14 @@ def object_path(kind: str, namespace: str, name: str | None = None, subresource:
     return path
 
 
+def collection_path(kind: str, namespace: str | None) -> str:
+    """REST path of a kind's collection in one namespace, or across all of them (None)."""
+    if namespace is not None:
+        return object_path(kind, namespace)
+    prefix, plural = _RESOURCES[kind]
+    return f"{prefix}/{plural}"
+
+
 def _resource_of(path: str) -> str:
     """`deployments` or `models/status` from a REST path (the object's name left out)."""
     parts = path.split("/")
@@ -223,6 +231,48 @@ class Kube:
         accept = METADATA_LIST if metadata_only else "application/json"
         result = self._call("GET", object_path(kind, namespace), query=query, accept=accept)
         return result.get("items") or [], str((result.get("metadata") or {}).get("resourceVersion") or "0")
+
+    def list_collection(
+        self, kind: str, namespace: str | None, label_selector: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Like `list_with_version`, in one namespace or across all of them (None)."""
+        query = {"labelSelector": label_selector} if label_selector else None
+        result = self._call("GET", collection_path(kind, namespace), query=query)
+        return result.get("items") or [], str((result.get("metadata") or {}).get("resourceVersion") or "0")
+
+    def stream(self, path: str, query: dict[str, str], read_timeout: float = 360.0) -> Iterator[bytes]:
+        """The lines of a streaming GET (a watch), as they arrive; counted as one request."""
+        with self._count_lock:
+            self.request_count += 1
+            what = ("WATCH", _resource_of(path))
+            self.requests_by[what] = self.requests_by.get(what, 0) + 1
+        url = f"{self.api.configuration.host}{path}?{urlencode(query)}"
+        headers = {"Accept": "application/json"}
+        self.api.update_params_for_auth(headers, [], ["BearerToken"], url, "GET", None)
+        try:
+            response = self._pool().urlopen(
+                "GET",
+                url,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=self.timeout[0], read=read_timeout),
+                preload_content=False,
+                retries=False,
+            )
+        except Exception as exc:
+            raise KubeError(0, f"API server unreachable: {exc}") from exc
+        try:
+            if response.status >= 400:
+                raise KubeError(response.status, response.read().decode(errors="replace")[:500])
+            rest = b""
+            for chunk in response.stream(65536):
+                rest += chunk
+                *whole, rest = rest.split(b"\n")
+                yield from whole
+            if rest:
+                yield rest
+        finally:  # closed, not reused (it may be mid-stream), but its slot goes back to the pool
+            response.close()
+            response.release_conn()
 
     def apply(self, obj: dict[str, Any], subresource: str | None = None) -> dict[str, Any]:
         """Server-side apply under the operator's field manager, taking over conflicting fields."""

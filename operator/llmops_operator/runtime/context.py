@@ -74,6 +74,10 @@ class OperatorContext:
     """Failed passes in a row per Model: the delay before its next try."""
     loop: asyncio.AbstractEventLoop | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    watches: list[Any] = field(default_factory=list)
+    """The `kube.watch.KindWatch`es of the busiest owned kinds (started with the operator)."""
+    watch_namespaces: list[str] = field(default_factory=list)
+    """The namespaces watched (empty: all of them)."""
     leader: LeaderElector | None = None
     """None: leader election is off and this process always reconciles."""
     rounds: MeasurementRounds | None = None
