@@ -28,7 +28,7 @@ from llmops_operator.handlers.eval_gates import reconcile_eval_gate
 from llmops_operator.handlers.model import reconcile_model
 from llmops_operator.handlers.prompt_versions import reconcile_prompt_version
 from llmops_operator.kube.client import Kube, KubeError
-from llmops_operator.kube.watch import KindWatch
+from llmops_operator.kube.watch import KindWatch, scopes
 from llmops_operator.rollout.analysis.rounds import MeasurementRounds
 from llmops_operator.runtime import cache_audit, health, memory
 from llmops_operator.runtime.context import OperatorContext, configure_logging
@@ -109,15 +109,19 @@ def _start_watches(ctx: OperatorContext, loop: asyncio.AbstractEventLoop) -> Non
     def on_event(kind: str, type_: str, obj: dict[str, Any]) -> None:
         _enqueue_owner(cache_event(kind, type_, obj))
 
+    watched, counts = scopes(ctx.watch_namespaces)
     for kind, api_version, selector in WATCHED:
-        for namespace in ctx.watch_namespaces or [None]:
+        for namespace in watched:
 
             def cached(kind: str = kind, namespace: str | None = namespace) -> dict[str, dict[str, Any]]:
                 objects = ctx.store.cache_for(kind).objects
-                return {f"{ns}/{n}": o for (ns, n), o in objects.items() if namespace in (None, ns)}
+                return {
+                    f"{ns}/{n}": o for (ns, n), o in objects.items() if namespace in (None, ns) and counts(ns)
+                }
 
             def deliver(type_: str, obj: dict[str, Any], kind: str = kind) -> None:
-                loop.call_soon_threadsafe(on_event, kind, type_, obj)
+                if counts((obj.get("metadata") or {}).get("namespace") or ""):
+                    loop.call_soon_threadsafe(on_event, kind, type_, obj)
 
             watch = KindWatch(ctx.kube, kind, api_version, selector, namespace, deliver, cached)
             ctx.watches.append(watch)

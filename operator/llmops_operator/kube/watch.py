@@ -12,6 +12,7 @@ hands the event to the event loop. A watch that ends is resumed from its last re
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import threading
 from collections.abc import Callable
@@ -30,6 +31,25 @@ BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 10.0)
 
 Deliver = Callable[[str, dict[str, Any]], None]
 """(event type, object) -> None; called from the watch thread."""
+
+
+def scopes(namespaces: list[str]) -> tuple[list[str | None], Callable[[str], bool]]:
+    """What to watch for the operator's `--namespace` list (kopf's syntax: names, globs such as
+    `team-*`, `!name` to leave one out): a watch per plain name, or one across all namespaces
+    when any is a pattern; and which namespaces count."""
+    if not namespaces:
+        return [None], lambda _ns: True
+    if not any(set(n) & set("*?[!") for n in namespaces):
+        return list(namespaces), lambda ns: ns in namespaces
+    included = [n for n in namespaces if not n.startswith("!")]
+    excluded = [n[1:] for n in namespaces if n.startswith("!")]
+
+    def counts(ns: str) -> bool:
+        return any(fnmatch.fnmatchcase(ns, p) for p in included or ["*"]) and not any(
+            fnmatch.fnmatchcase(ns, p) for p in excluded
+        )
+
+    return [None], counts
 
 
 class Gone(Exception):

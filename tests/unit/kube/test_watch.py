@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmops_operator.kube.client import KubeError
-from llmops_operator.kube.watch import Gone, KindWatch, parse_line, vanished
+from llmops_operator.kube.watch import Gone, KindWatch, parse_line, scopes, vanished
 
 
 def obj(name: str, version: int, namespace: str = "ns") -> dict[str, Any]:
@@ -128,3 +128,13 @@ def test_a_failed_watch_backs_off_and_lists_again(monkeypatch: pytest.MonkeyPatc
     seen = run_watch(kube, cache)
     assert seen == [("ADDED", "a"), ("DELETED", "a"), ("ADDED", "d")]
     assert kube.watched_from == ["1", "4"]
+
+
+def test_namespace_names_get_a_watch_each_and_patterns_one_across_all() -> None:
+    assert scopes([])[0] == [None] and scopes([])[1]("any")
+    watched, counts = scopes(["team-a", "team-b"])
+    assert watched == ["team-a", "team-b"] and counts("team-a") and not counts("team-c")
+    watched, counts = scopes(["t123-*", "!t123-private"])
+    assert watched == [None]
+    assert counts("t123-x") and not counts("t123-private") and not counts("other")
+    assert scopes(["!kube-*"])[1]("default") and not scopes(["!kube-*"])[1]("kube-system")
