@@ -3,6 +3,10 @@
 Every check returns an `Outcome`: passed, a 0..1 score, and a detail for people.
 `error` is set when the check could not be evaluated (e.g. an unparseable judge
 answer or a case without the reference text); errors are never counted as passes.
+
+The text-similarity libraries (rapidfuzz, rouge-score with nltk, sacrebleu) are imported when
+a score is first asked for: only the eval runner scores answers, and they would add about
+40 MiB to the operator's memory, which only validates assertions.
 """
 
 from __future__ import annotations
@@ -16,11 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
-import sacrebleu
-from rapidfuzz import fuzz
 from referencing import Registry
 from referencing.exceptions import NoSuchResource, Unresolvable
-from rouge_score import rouge_scorer
 
 from llmops_operator.api.evals import DEFAULT_THRESHOLDS, SAFETY_TYPES, Assertion, compile_regex
 from llmops_operator.evals.dataset import Case
@@ -225,13 +226,18 @@ def check_json_schema(answer: str, schema: Any) -> Outcome:
 
 def similarity_score(answer: str, reference: str, case_insensitive: bool = False) -> float:
     """Normalised Indel similarity (rapidfuzz ratio) in 0..1."""
+    from rapidfuzz import fuzz
+
     if case_insensitive:
         answer, reference = answer.casefold(), reference.casefold()
     return fuzz.ratio(answer, reference) / 100.0
 
 
 @functools.cache
-def _rouge() -> rouge_scorer.RougeScorer:
+def _rouge() -> Any:
+    """rouge_score's RougeScorer for ROUGE-L."""
+    from rouge_score import rouge_scorer
+
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
 
@@ -242,6 +248,8 @@ def rouge_l_score(answer: str, reference: str) -> float:
 
 def bleu_score(answer: str, references: list[str]) -> float:
     """Sentence BLEU (sacrebleu, exponential smoothing) scaled to 0..1."""
+    import sacrebleu
+
     return sacrebleu.sentence_bleu(answer, references).score / 100.0
 
 

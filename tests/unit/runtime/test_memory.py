@@ -1,5 +1,5 @@
 """`runtime/memory`: `trim` hands freed heap pages back (RSS falls after a burst is freed) and
-`cap_arenas` keeps threads to a few glibc heaps."""
+`cap_arenas` keeps threads to a few glibc heaps; the operator loads no answer-scoring library."""
 
 from __future__ import annotations
 
@@ -67,3 +67,26 @@ def test_capped_arenas_hold_every_thread_to_the_cap() -> None:
 def test_malloc_arena_max_set_by_the_person_running_it_wins() -> None:
     returned, arenas = arenas_used(1, {"MALLOC_ARENA_MAX": "4"})
     assert returned == "False" and arenas > 1
+
+
+SCORING_LIBRARIES = ("nltk", "rouge_score", "sacrebleu", "rapidfuzz")
+
+
+def test_the_operator_loads_no_answer_scoring_library_until_an_answer_is_scored() -> None:
+    """The operator only validates assertions; the libraries that score answers (about 26 MiB
+    of RSS) load in the eval runner, at the first score."""
+    probe = (
+        "import sys\n"
+        "import llmops_operator.handlers.wiring\n"
+        f"libs = {SCORING_LIBRARIES!r}\n"
+        "print(sorted(m for m in libs if m in sys.modules))\n"
+        "from llmops_operator.evals import assertions\n"
+        "assert assertions.rouge_l_score('a b c', 'a b c') == 1.0\n"
+        "assert assertions.bleu_score('the cat sat', ['the cat sat']) > 0.99\n"
+        "assert assertions.similarity_score('abc', 'abc') == 1.0\n"
+        "print(sorted(m for m in libs if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    before, after = out.splitlines()
+    assert before == "[]", f"loaded at operator start: {before}"
+    assert after == repr(sorted(SCORING_LIBRARIES))
