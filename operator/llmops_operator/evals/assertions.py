@@ -226,7 +226,7 @@ def check_json_schema(answer: str, schema: Any) -> Outcome:
 
 def similarity_score(answer: str, reference: str, case_insensitive: bool = False) -> float:
     """Normalised Indel similarity (rapidfuzz ratio) in 0..1."""
-    from rapidfuzz import fuzz
+    from rapidfuzz import fuzz  # deferred: only the eval runner scores answers (module doc)
 
     if case_insensitive:
         answer, reference = answer.casefold(), reference.casefold()
@@ -236,7 +236,7 @@ def similarity_score(answer: str, reference: str, case_insensitive: bool = False
 @functools.cache
 def _rouge() -> Any:
     """rouge_score's RougeScorer for ROUGE-L."""
-    from rouge_score import rouge_scorer
+    from rouge_score import rouge_scorer  # deferred: only the eval runner scores answers (module doc)
 
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
@@ -248,7 +248,7 @@ def rouge_l_score(answer: str, reference: str) -> float:
 
 def bleu_score(answer: str, references: list[str]) -> float:
     """Sentence BLEU (sacrebleu, exponential smoothing) scaled to 0..1."""
-    import sacrebleu
+    import sacrebleu  # deferred: only the eval runner scores answers (module doc)
 
     return sacrebleu.sentence_bleu(answer, references).score / 100.0
 

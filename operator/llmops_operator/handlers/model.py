@@ -130,6 +130,7 @@ def _settle(ctx: OperatorContext, key: Key, world: World, started: float, requeu
         jobs=store.jobs.owned_by(namespace, name),
         eval_runs=store.eval_runs.owned_by(namespace, name),
         configmaps=store.configmaps.owned_by(namespace, name),
+        service_names=_service_names(ctx, namespace, name),
     )
     ctx.passes.settle(key, world, left, started, requeue, ctx.settings.full_resync_seconds)
 
@@ -164,6 +165,7 @@ def gather(ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec | None, 
         eval_runs=store.eval_runs.owned_by(namespace, name),
         eval_gates=store.eval_gates.in_namespace(namespace),
         configmaps=store.configmaps.owned_by(namespace, name),
+        service_names=_service_names(ctx, namespace, name),
         eval_run_history=ctx.settings.eval_run_history,
         endpoint_template=ctx.settings.eval_endpoint_template,
         verdict_key=ctx.verdict_key,
@@ -173,6 +175,10 @@ def gather(ctx: OperatorContext, model: dict[str, Any], spec: ModelSpec | None, 
         cost_refresh=timedelta(seconds=ctx.settings.cost_refresh_seconds),
         **(_spec_reads(ctx, model, spec, now) if spec is not None else {}),
     )
+
+
+def _service_names(ctx: OperatorContext, namespace: str, name: str) -> tuple[str, ...]:
+    return tuple(sorted(s["metadata"]["name"] for s in ctx.store.services.owned_by(namespace, name)))
 
 
 def _token_rates(ctx: OperatorContext, model: dict[str, Any]) -> dict[str, Rates]:

@@ -124,15 +124,35 @@ def plan_services(
     stable: str | None,
     weight: int,
 ) -> None:
-    """The Model's shared Service and one Service per serving revision."""
+    """The Model's shared Service, and one Service per serving revision where something
+    addresses a revision on its own (`addresses_revisions`). Without that, revision Services
+    of the serving revisions that still exist are deleted: each one costs the cluster's
+    endpoint controllers about eight writes per rollout, for nothing."""
     owner = p.owner()
     shared = resources.shared_service(ref, spec, owner)
     if stable and weight == 0:
         # a canary at weight 0 (e.g. an eval gate's pod) must take no user traffic
         shared["spec"]["selector"] = revisions.revision_selector(p.name, stable)
     p.plan.apply.append(shared)
+    needed = addresses_revisions(spec)
     for revision in serving:
-        p.plan.apply.append(resources.revision_service(ref, spec, revision, owner))
+        name = revisions.revision_service_name(p.name, revision)
+        if needed:
+            p.plan.apply.append(resources.revision_service(ref, spec, revision, owner))
+        elif name in p.world.service_names:
+            p.plan.delete.append(("Service", name))
+
+
+def addresses_revisions(spec: ModelSpec) -> bool:
+    """Whether anything reaches one revision by its own Service: evaluations (evalGate steps,
+    scheduled evaluations) and Gateway API weights (the HTTPRoute's backendRefs)."""
+    canary = spec.rollout.canary
+    if canary is not None:
+        if canary.traffic_routing is not None and canary.traffic_routing.gateway_api is not None:
+            return True
+        if any(step.eval_gate is not None for step in canary.steps):
+            return True
+    return spec.monitoring is not None and bool(spec.monitoring.evaluations)
 
 
 def plan_route(

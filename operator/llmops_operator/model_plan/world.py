@@ -75,6 +75,8 @@ class World:
     """Why the InferencePool routing objects could not be read."""
     configmaps: Sequence[Mapping[str, Any]] = ()
     """The Model's own ConfigMaps (prompt bundles), for retention."""
+    service_names: tuple[str, ...] = ()
+    """Names of the Model's own Services, sorted (a revision Service nothing needs is deleted)."""
     measurements_pending: bool = False
     """A round of analysis measurements is still being taken (see `rollout.actions.Observed`)."""
     eval_run_history: int = retention.DEFAULT_EVAL_RUN_HISTORY

@@ -21,6 +21,7 @@ from llmops_operator.api.model import ModelSpec
 from llmops_operator.api.model_status import ModelStatus
 from llmops_operator.gpu.planner import GpuNodeInfo
 from llmops_operator.model_plan import ModelPlan, SecretCheck, World, plan_model
+from llmops_operator.model_plan.serving import addresses_revisions
 from llmops_operator.revisions import revision_hash
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -232,8 +233,9 @@ def test_first_deploy_applies_deployment_and_services_then_becomes_ready() -> No
     revision = rev_of(SPEC)
     # When the first pass runs
     plan = sim.step()
-    # Then the revision's Deployment, the shared Service and the revision Service are applied
-    assert applied(plan) == [("Deployment", f"m-{revision}"), ("Service", "m"), ("Service", f"m-{revision}")]
+    # Then the revision's Deployment and the shared Service are applied (nothing evaluates or
+    # routes to one revision, so it gets no Service of its own)
+    assert applied(plan) == [("Deployment", f"m-{revision}"), ("Service", "m")]
     assert plan.scale == {} and plan.delete == []
     dep = plan.apply[0]
     assert dep["spec"]["replicas"] == 2
@@ -299,7 +301,7 @@ def test_rolling_update_scales_old_down_as_new_gets_ready_and_deletes_it_when_co
     assert cond(plan, "Available")["status"] == "True"  # the old revision still serves
     assert history(plan) == {new: "Progressing", old: "Stable"}
     # both revisions are behind the shared Service while rolling
-    assert {("Service", f"m-{old}"), ("Service", f"m-{new}")} <= set(applied(plan))
+    assert [n for k, n in applied(plan) if k == "Service"] == ["m"]
 
     # When one new replica is ready, the old gives up one
     sim.ready(f"m-{new}", count=1)
@@ -507,7 +509,7 @@ def test_secret_deleted_later_blocks_the_new_revision_while_stable_keeps_serving
     assert plan.scale == {f"m-{stable}": 2}
     assert plan.delete == []
     assert plan.status["stableRevision"] == stable
-    assert ("Service", f"m-{stable}") in applied(plan)
+    assert ("Service", "m") in applied(plan)
     assert plan.status["phase"] == "Degraded"
     assert cond(plan, "Available")["status"] == "True"
 
@@ -730,7 +732,7 @@ def test_every_pass_reapplies_the_owned_objects_so_deleted_ones_come_back() -> N
     del sim.deployments[f"m-{stable}"]
     plan = sim.step()
     assert ("Deployment", f"m-{stable}") in applied(plan)
-    assert {("Service", "m"), ("Service", f"m-{stable}")} <= set(applied(plan))
+    assert ("Service", "m") in applied(plan)
     sim.ready()
     assert sim.step().status["phase"] == "Ready"
 
@@ -943,3 +945,59 @@ def test_any_sequence_of_passes_writes_a_valid_status_and_is_quiet_when_nothing_
     if not quiet.status.get("rollout"):  # a canary's step timers move on their own
         assert quiet.events == []
         assert quiet.status == settled.status
+
+
+# ---------------------------------------------------------------------------------------------
+# revision Services
+# ---------------------------------------------------------------------------------------------
+
+EVAL_STEPS = {
+    "strategy": "Canary",
+    "canary": {"steps": [{"evalGate": {"name": "quality"}}, {"setWeight": 50}]},
+}
+GATEWAY = {
+    "strategy": "Canary",
+    "canary": {
+        "steps": [{"setWeight": 50}],
+        "trafficRouting": {"gatewayAPI": {"httpRoute": "r"}},
+    },
+}
+MONITORED = {"evaluations": [{"gate": "quality", "schedule": {"interval": "10m"}}]}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (SPEC, False),
+        (with_spec("rollout", {"strategy": "Canary", "canary": {"steps": [{"setWeight": 50}]}}), False),
+        (with_spec("rollout", EVAL_STEPS), True),
+        (with_spec("rollout", GATEWAY), True),
+        (with_spec("monitoring", MONITORED), True),
+    ],
+)
+def test_a_revision_gets_a_service_of_its_own_only_where_something_addresses_it(
+    spec: dict[str, Any], expected: bool
+) -> None:
+    assert addresses_revisions(ModelSpec.model_validate(spec)) is expected
+
+
+def test_a_monitored_model_keeps_a_service_per_revision() -> None:
+    sim = Sim(model_obj(with_spec("monitoring", MONITORED)))
+    settled = sim.settle()
+    stable = settled.status["stableRevision"]
+    assert ("Service", f"m-{stable}") in applied(sim.step())
+
+
+def test_a_revision_service_nothing_needs_any_more_is_deleted_once_observed() -> None:
+    # Given a settled Model whose revision Service is still there (made by an older operator,
+    # or when a scheduled evaluation was configured)
+    sim = Sim(model_obj())
+    stable = sim.settle().status["stableRevision"]
+    sim.extra = {"service_names": ("m", f"m-{stable}")}
+    # Then the next pass deletes it and applies none
+    plan = sim.step()
+    assert ("Service", f"m-{stable}") in plan.delete
+    assert ("Service", f"m-{stable}") not in applied(plan)
+    # and once it is gone, nothing more is planned for it
+    sim.extra = {"service_names": ("m",)}
+    assert ("Service", f"m-{stable}") not in sim.step().delete

@@ -54,6 +54,7 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "eval_runs": objects,
     "eval_gates": objects,
     "configmaps": objects,
+    "service_names": st.lists(names, max_size=3, unique=True).map(lambda n: tuple(sorted(n))),
     "eval_run_history": st.integers(0, 50),
     "secret": st.none() | st.builds(SecretCheck, st.booleans(), st.booleans()),
     "inventory": st.none()
