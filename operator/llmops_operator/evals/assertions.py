@@ -6,7 +6,7 @@ answer or a case without the reference text); errors are never counted as passes
 
 The text-similarity libraries (rapidfuzz, rouge-score with nltk, sacrebleu) are imported when
 a score is first asked for: only the eval runner scores answers, and they would add about
-40 MiB to the operator's memory, which only validates assertions.
+26 MiB to the operator's memory, which only validates assertions.
 """
 
 from __future__ import annotations
