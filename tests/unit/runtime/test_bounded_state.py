@@ -3,7 +3,6 @@ dropped with it or capped, so a long soak of rollouts leaves the process where i
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,7 +134,7 @@ def test_a_deleted_model_leaves_nothing_per_model(ctx: OperatorContext) -> None:
     ctx.backoff.failed(("ns", "m"))
     ctx.kube.post_event(model, "Warning", "ReconcileError", "refused", "2026-12-02T00:00:00Z")
     ctx.metrics.count_measurement("ns", "m", "errors", "Successful")
-    asyncio.run(wiring.model_event(type="DELETED", event={"object": model}))
+    wiring.model_event("DELETED", model)
     for kind in ("Deployment", "Service", "ConfigMap", "EvalRun"):
         cache = ctx.store.cache_for(kind)
         for obj in cache.owned_by("ns", "m"):
