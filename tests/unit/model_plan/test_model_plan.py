@@ -9,6 +9,7 @@ scales, deletes, pods becoming ready) so lifecycles can be walked pass by pass.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -169,12 +170,13 @@ class Sim:
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     clock: datetime = NOW
+    view: Callable[[dict[str, Any]], dict[str, Any]] = lambda deployment: deployment
+    """What the plan is handed of each Deployment (a cache may keep less than the full object)."""
 
     def step(self) -> ModelPlan:
         self.clock += timedelta(seconds=5)
-        plan = plan_model(
-            world(self.model, deployments=list(self.deployments.values()), now=self.clock, **self.extra)
-        )
+        deployments = [self.view(d) for d in self.deployments.values()]
+        plan = plan_model(world(self.model, deployments=deployments, now=self.clock, **self.extra))
         for obj in plan.apply:
             if obj["kind"] != "Deployment":
                 continue
