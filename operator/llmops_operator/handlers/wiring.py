@@ -28,7 +28,7 @@ from llmops_operator.handlers.eval_gates import reconcile_eval_gate
 from llmops_operator.handlers.model import reconcile_model
 from llmops_operator.handlers.prompt_versions import reconcile_prompt_version
 from llmops_operator.kube.client import Kube, KubeError
-from llmops_operator.kube.watch import KindWatch, scopes
+from llmops_operator.kube.watch import KindWatch, covered, scopes
 from llmops_operator.rollout.analysis.rounds import MeasurementRounds
 from llmops_operator.runtime import cache_audit, health, memory
 from llmops_operator.runtime.context import OperatorContext, configure_logging
@@ -112,10 +112,7 @@ def _start_watches(ctx: OperatorContext, loop: asyncio.AbstractEventLoop) -> Non
         for namespace in watched:
 
             def cached(kind: str = kind, namespace: str | None = namespace) -> dict[str, dict[str, Any]]:
-                objects = ctx.store.cache_for(kind).objects
-                return {
-                    f"{ns}/{n}": o for (ns, n), o in objects.items() if namespace in (None, ns) and counts(ns)
-                }
+                return covered(ctx.store.cache_for(kind).objects, namespace, counts)
 
             def deliver(type_: str, obj: dict[str, Any], on_event: OnEvent = on_event) -> None:
                 if counts((obj.get("metadata") or {}).get("namespace") or ""):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +41,7 @@ def scopes(namespaces: list[str]) -> tuple[list[str | None], Callable[[str], boo
     if not namespaces:
         return [None], lambda _ns: True
     if not any(set(n) & set("*?[!") for n in namespaces):
-        return list(namespaces), lambda ns: ns in namespaces
+        return list(dict.fromkeys(namespaces)), lambda ns: ns in namespaces  # a name given twice: one watch
     included = [n for n in namespaces if not n.startswith("!")]
     excluded = [n[1:] for n in namespaces if n.startswith("!")]
 
@@ -51,6 +51,14 @@ def scopes(namespaces: list[str]) -> tuple[list[str | None], Callable[[str], boo
         )
 
     return [None], counts
+
+
+def covered(
+    objects: Mapping[tuple[str, str], dict[str, Any]], namespace: str | None, counts: Callable[[str], bool]
+) -> dict[str, dict[str, Any]]:
+    """The cached objects one watch covers (its namespace, or every namespace that counts), by
+    `namespace/name`: what a re-list of that watch is compared with."""
+    return {f"{ns}/{n}": o for (ns, n), o in objects.items() if namespace in (None, ns) and counts(ns)}
 
 
 class Gone(Exception):
@@ -81,16 +89,19 @@ def parse_line(line: bytes) -> WatchEvent | None:
     return WatchEvent(str(type_), obj, version)
 
 
-def vanished(cached: dict[str, dict[str, Any]], listed: set[str], list_version: int) -> list[dict[str, Any]]:
-    """Cached objects (by namespace/name) a fresh list no longer has, unless newer than it."""
+def resource_version(obj: Mapping[str, Any]) -> int:
+    """An object's resourceVersion as a number, to tell the newer of two versions (0: none)."""
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
 
-    def version(obj: dict[str, Any]) -> int:
-        try:
-            return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-        except ValueError:
-            return 0
 
-    return [obj for key, obj in cached.items() if key not in listed and version(obj) <= list_version]
+def vanished(
+    cached: Mapping[str, dict[str, Any]], listed: set[str], list_version: int
+) -> list[dict[str, Any]]:
+    """Cached objects (by key) a fresh list no longer has, unless newer than it."""
+    return [obj for key, obj in cached.items() if key not in listed and resource_version(obj) <= list_version]
 
 
 @dataclass

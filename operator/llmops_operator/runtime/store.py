@@ -18,6 +18,7 @@ from typing import Any
 from llmops_operator.api.common import LABEL_MODEL
 from llmops_operator.gpu.inventory import ParsedNode, inventory
 from llmops_operator.gpu.planner import GpuNodeInfo
+from llmops_operator.kube.watch import resource_version, vanished
 
 Key = tuple[str, str]
 
@@ -61,13 +62,6 @@ def service_as_read(service: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in service.items() if k not in ("spec", "status")}
 
 
-def _rv(obj: Mapping[str, Any]) -> int:
-    try:
-        return int(obj.get("metadata", {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
-
-
 class KindCache:
     """Objects of one kind, by (namespace, name), with an index by owning Model. Any thread.
 
@@ -100,7 +94,7 @@ class KindCache:
         model = (meta.get("labels") or {}).get(LABEL_MODEL)
         with self._lock:
             current = self._objects.get(key)
-            if current is not None and _rv(current) > _rv(obj):
+            if current is not None and resource_version(current) > resource_version(obj):
                 return  # an older event arrived after a fresher write response
             self._objects[key] = obj
             if model:
@@ -120,11 +114,8 @@ class KindCache:
     def drop_missing(self, namespace: str, listed: set[str], list_version: int) -> list[dict[str, Any]]:
         """After a LIST of `namespace` at `list_version`: drop what the list no longer has (deleted
         during a watch gap, whose DELETED event never came). Entries newer than the list stay."""
-        gone = [
-            obj
-            for (ns, name), obj in self.objects.items()
-            if ns == namespace and name not in listed and _rv(obj) <= list_version
-        ]
+        cached = {name: obj for (ns, name), obj in self.objects.items() if ns == namespace}
+        gone = vanished(cached, listed, list_version)
         for obj in gone:
             self.remove(namespace, obj["metadata"]["name"])
         return gone

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmops_operator.kube.client import KubeError
-from llmops_operator.kube.watch import Gone, KindWatch, parse_line, scopes, vanished
+from llmops_operator.kube.watch import Gone, KindWatch, covered, parse_line, scopes, vanished
 
 
 def obj(name: str, version: int, namespace: str = "ns") -> dict[str, Any]:
@@ -138,3 +138,23 @@ def test_namespace_names_get_a_watch_each_and_patterns_one_across_all() -> None:
     assert watched == [None]
     assert counts("t123-x") and not counts("t123-private") and not counts("other")
     assert scopes(["!kube-*"])[1]("default") and not scopes(["!kube-*"])[1]("kube-system")
+
+
+NAMESPACES = st.sampled_from(["team-a", "team-b", "t123-x", "t123-private", "kube-system", "default"])
+
+
+@given(
+    options=st.lists(
+        st.sampled_from(["team-a", "team-b", "t123-*", "!t123-private", "!kube-*", "default"]), max_size=4
+    ),
+    keys=st.sets(st.tuples(NAMESPACES, st.sampled_from(["m1", "m2"])), max_size=8),
+)
+def test_the_watches_cover_every_object_of_a_namespace_that_counts_and_none_other(
+    options: list[str], keys: set[tuple[str, str]]
+) -> None:
+    objects = {key: {"metadata": {"namespace": key[0], "name": key[1]}} for key in keys}
+    watched, counts = scopes(options)
+    per_watch = [covered(objects, namespace, counts) for namespace in watched]
+    union = {key for cover in per_watch for key in cover}
+    assert union == {f"{ns}/{n}" for ns, n in keys if counts(ns)}
+    assert sum(len(cover) for cover in per_watch) == len(union), "two watches compare the same object"
