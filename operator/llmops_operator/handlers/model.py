@@ -69,7 +69,7 @@ def reconcile_model(ctx: OperatorContext, key: Key) -> float | None:
         result = PassResult(None, [Failure("plan", "", f"{type(exc).__name__}: {exc}")])
         record_failure(ctx, model, result.failures, now)
     finally:
-        ctx.metrics.model_passes.labels(namespace, name).inc()
+        ctx.metrics.count_pass(namespace, name)
         ctx.metrics.reconcile_seconds.observe(time.monotonic() - started)
         ctx.metrics.api_requests.set(ctx.kube.request_count)
         for (verb, resource), count in list(ctx.kube.requests_by.items()):

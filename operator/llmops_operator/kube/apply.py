@@ -128,7 +128,7 @@ def execute(ctx: OperatorContext, model: dict[str, Any], plan: ModelPlan, now: d
         ctx.events.submit(_post_events, ctx, involved, events, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
     ctx.metrics.record_model(namespace, name, plan.status, ctx.store.eval_runs.owned_by(namespace, name))
     if any(reason == "RolledBack" for _, reason, _ in plan.events):
-        ctx.metrics.rollbacks.labels(namespace, name).inc()
+        ctx.metrics.count_rollback(namespace, name)
     ctx.metrics.set_monitoring(namespace, name, plan.status)
     for gate in plan.scheduled_evaluations:
         ctx.metrics.count_scheduled_evaluation(namespace, name, gate)

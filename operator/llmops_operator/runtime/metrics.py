@@ -7,10 +7,15 @@ these names; tests/unit/monitoring/test_monitoring_rules.py checks that every na
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from llmops_operator.evals.gate import newest_runs
 
@@ -22,13 +27,97 @@ MODEL = ("namespace", "model")
 _M = TypeVar("_M", Gauge, Counter, Histogram)
 
 
+@dataclass(slots=True)
+class ModelSeries:
+    """The series every Model has, as plain values rendered at scrape time: a prometheus_client
+    child per series (16 per Model) held about 14 KB per Model, 68 MiB at 5000 Models."""
+
+    created: float = field(default_factory=time.time)
+    phase: str | None = None
+    """None until a phase is recorded (then one series per phase, 1 for the current one)."""
+    recorded: bool = False
+    """The status series (readiness, GPUs, canary step and weight, pauses, rollbacks) exist."""
+    ready: float = 0.0
+    gpus: float = 0.0
+    step: float = 0.0
+    weight: float = 0.0
+    paused: frozenset[str] = frozenset()
+    rollbacks: float = 0.0
+    passes: float | None = None
+
+
+MODEL_SERIES_HELP = {
+    "llmops_model_phase": "1 for the Model's current phase, 0 for the others",
+    "llmops_model_ready": "1 while the Model's Ready condition is True",
+    "llmops_model_gpus": "GPUs requested by the Model's pods (replicas x GPUs per replica)",
+    "llmops_rollout_step_index": "Current canary step index",
+    "llmops_rollout_canary_weight": "Percentage of traffic on the canary",
+    "llmops_rollout_paused": "1 for each reason the rollout is paused on, 0 for the others",
+    "llmops_rollbacks": "Automatic and manual rollbacks",
+    "llmops_model_reconciles": "Reconcile passes per Model (ok or not): proof that the operator looked at it",
+}
+
+
+class ModelSeriesCollector(Collector):
+    """Renders every Model's `ModelSeries` with the names and labels of the metrics they replace."""
+
+    def __init__(self, models: dict[tuple[str, str], ModelSeries], lock: threading.Lock) -> None:
+        self._models, self._lock = models, lock
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        families = self._families()
+        phase, ready, gpus, step, weight, paused, rollbacks, passes = families
+        with self._lock:
+            snapshot = [(key, replace(series)) for key, series in self._models.items()]
+        for (namespace, model), s in snapshot:
+            key = [namespace, model]
+            if s.phase is not None:
+                for candidate in PHASES:
+                    phase.add_metric([*key, candidate], 1.0 if candidate == s.phase else 0.0)
+            if s.recorded:
+                ready.add_metric(key, s.ready)
+                gpus.add_metric(key, s.gpus)
+                step.add_metric(key, s.step)
+                weight.add_metric(key, s.weight)
+                for reason in PAUSE_REASONS:
+                    paused.add_metric([*key, reason], 1.0 if reason in s.paused else 0.0)
+                rollbacks.add_metric(key, s.rollbacks, created=s.created)
+            if s.passes is not None:
+                passes.add_metric(key, s.passes, created=s.created)
+        return iter(families)
+
+    @staticmethod
+    def _families() -> list[Metric]:
+        def gauge(name: str, *extra: str) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, MODEL_SERIES_HELP[name], labels=[*MODEL, *extra])
+
+        def counter(name: str) -> CounterMetricFamily:
+            return CounterMetricFamily(name, MODEL_SERIES_HELP[name], labels=list(MODEL))
+
+        return [
+            gauge("llmops_model_phase", "phase"),
+            gauge("llmops_model_ready"),
+            gauge("llmops_model_gpus"),
+            gauge("llmops_rollout_step_index"),
+            gauge("llmops_rollout_canary_weight"),
+            gauge("llmops_rollout_paused", "reason"),
+            counter("llmops_rollbacks"),
+            counter("llmops_model_reconciles"),
+        ]
+
+
 class OperatorMetrics:
     """One registry per operator process, so tests can create several."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._series: dict[tuple[str, str], set[tuple[Gauge | Counter, tuple[str, ...]]]] = {}
-        self._define_model_metrics()
+        self._models: dict[tuple[str, str], ModelSeries] = {}
+        self._models_lock = threading.Lock()
+        self.registry.register(ModelSeriesCollector(self._models, self._models_lock))
         self._define_rollout_metrics()
         self._define_reconcile_metrics()
         self._define_eval_metrics()
@@ -37,56 +126,19 @@ class OperatorMetrics:
     def _metric(self, kind: type[_M], name: str, documentation: str, labels: Sequence[str] = ()) -> _M:
         return kind(name, documentation, labels, registry=self.registry)
 
-    def _define_model_metrics(self) -> None:
-        """Per-Model state from the status just written."""
-        self.model_phase = self._metric(
-            Gauge,
-            "llmops_model_phase",
-            "1 for the Model's current phase, 0 for the others",
-            (*MODEL, "phase"),
-        )
-        self.model_ready = self._metric(
-            Gauge, "llmops_model_ready", "1 while the Model's Ready condition is True", MODEL
-        )
-        self.model_gpus = self._metric(
-            Gauge,
-            "llmops_model_gpus",
-            "GPUs requested by the Model's pods (replicas x GPUs per replica)",
-            MODEL,
-        )
-
     def _define_rollout_metrics(self) -> None:
-        """Canary progress, pauses, analysis outcomes and rollbacks."""
-        self.rollout_step = self._metric(
-            Gauge, "llmops_rollout_step_index", "Current canary step index", MODEL
-        )
-        self.rollout_weight = self._metric(
-            Gauge, "llmops_rollout_canary_weight", "Percentage of traffic on the canary", MODEL
-        )
-        self.rollout_paused = self._metric(
-            Gauge,
-            "llmops_rollout_paused",
-            "1 for each reason the rollout is paused on, 0 for the others",
-            (*MODEL, "reason"),
-        )
+        """Analysis outcomes (canary progress, pauses and rollbacks are `ModelSeries`)."""
         self.analysis_measurements = self._metric(
             Counter,
             "llmops_analysis_measurements",
             "Analysis measurements by outcome",
             (*MODEL, "metric", "phase"),
         )
-        self.rollbacks = self._metric(Counter, "llmops_rollbacks", "Automatic and manual rollbacks", MODEL)
 
     def _define_reconcile_metrics(self) -> None:
         """The operator's own work: passes, their duration, API requests, queue, Prometheus."""
         self.reconciles = self._metric(
             Counter, "llmops_reconciles", "Reconcile passes by result", ("result",)
-        )
-        self.model_passes = self._metric(
-            Counter,
-            "llmops_model_reconciles",
-            "Reconcile passes per Model (ok or not): proof that the operator looked at it",
-            MODEL,
         )
         self.reconcile_seconds = self._metric(
             Histogram, "llmops_reconcile_duration_seconds", "Duration of one reconcile pass"
@@ -164,32 +216,42 @@ class OperatorMetrics:
         gauge.labels(*labels).set(value)
         self._series.setdefault((labels[0], labels[1]), set()).add((gauge, labels))
 
+    def _model(self, namespace: str, model: str) -> ModelSeries:
+        """The Model's series (the caller holds the lock)."""
+        return self._models.setdefault((namespace, model), ModelSeries())
+
     def set_phase(self, namespace: str, model: str, phase: str) -> None:
-        for candidate in PHASES:
-            self._set(self.model_phase, (namespace, model, candidate), 1 if candidate == phase else 0)
+        with self._models_lock:
+            self._model(namespace, model).phase = phase
+
+    def count_pass(self, namespace: str, model: str) -> None:
+        with self._models_lock:
+            series = self._model(namespace, model)
+            series.passes = (series.passes or 0.0) + 1
+
+    def count_rollback(self, namespace: str, model: str) -> None:
+        with self._models_lock:
+            series = self._model(namespace, model)
+            series.recorded, series.rollbacks = True, series.rollbacks + 1
 
     def record_model(
         self, namespace: str, model: str, status: Mapping[str, Any], eval_runs: Iterable[Mapping[str, Any]]
     ) -> None:
         """Every per-Model series from the status just written and the Model's EvalRuns."""
-        self.set_phase(namespace, model, status.get("phase", "Pending"))
         rollout = status.get("rollout") or {}
         key = (namespace, model)
-        # a counter series exists from 0, so that increase() sees the first rollback
-        self.rollbacks.labels(*key)
-        self._series.setdefault(key, set()).add((self.rollbacks, key))
-        self._set(self.rollout_step, key, rollout.get("stepIndex", 0))
-        self._set(self.rollout_weight, key, rollout.get("weight", 0))
         ready = any(
             c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
         )
-        self._set(self.model_ready, key, 1 if ready else 0)
-        self._set(
-            self.model_gpus, key, status.get("replicas", 0) * ((status.get("plan") or {}).get("gpus") or 0)
-        )
-        paused = {c.get("reason") for c in rollout.get("pauseConditions") or []}
-        for reason in PAUSE_REASONS:
-            self._set(self.rollout_paused, (*key, reason), 1 if reason in paused else 0)
+        with self._models_lock:
+            series = self._model(*key)
+            series.phase = status.get("phase", "Pending")
+            series.recorded = True  # the rollbacks counter exists from 0, so increase() sees the first
+            series.step = rollout.get("stepIndex", 0)
+            series.weight = rollout.get("weight", 0)
+            series.ready = 1.0 if ready else 0.0
+            series.gpus = status.get("replicas", 0) * ((status.get("plan") or {}).get("gpus") or 0)
+            series.paused = frozenset(c.get("reason") for c in rollout.get("pauseConditions") or [])
         for gate, run in newest_runs(eval_runs).items():
             run_status = run.get("status") or {}
             phase = run_status.get("phase", "Pending")
@@ -256,5 +318,5 @@ class OperatorMetrics:
         for gauge, labels in self._series.pop((namespace, model), set()):
             with contextlib.suppress(KeyError):
                 gauge.remove(*labels)
-        with contextlib.suppress(KeyError):
-            self.model_passes.remove(namespace, model)
+        with self._models_lock:
+            self._models.pop((namespace, model), None)

@@ -223,7 +223,7 @@ def _exposed_names() -> set[str]:
     """Metric names (with _total/_bucket/... suffixes) of the operator and every engine."""
     metrics = OperatorMetrics()
     metrics.record_model("ns", "m", {"phase": "Ready"}, [])
-    metrics.rollbacks.labels("ns", "m").inc()
+    metrics.count_rollback("ns", "m")
     metrics.analysis_measurements.labels("ns", "m", "ttft", "Successful").inc()
     metrics.reconciles.labels("ok").inc()
     metrics.eval_pass_rate.labels("ns", "m", "g", "candidate").set(1)

@@ -34,7 +34,7 @@ def test_forget_drops_every_series_of_a_model() -> None:
         "status": {"phase": "Passed", "candidate": {"passRate": 1}},
     }
     metrics.record_model("ns", "m", status, [run])
-    metrics.model_passes.labels("ns", "m").inc()
+    metrics.count_pass("ns", "m")
     metrics.count_measurement("ns", "m", "error-rate", "Successful")
     metrics.count_scheduled_evaluation("ns", "m", "g")
     metrics.set_phase("ns", "other", "Ready")
@@ -120,3 +120,17 @@ def test_prometheus_reachability_and_queue_depth() -> None:
     text = _text(metrics)
     assert "llmops_prometheus_up 0.0" in text
     assert "llmops_work_queue_depth 3.0" in text
+
+
+def test_pass_and_rollback_counters_count_per_model_and_a_recorded_model_starts_at_zero() -> None:
+    metrics = OperatorMetrics()
+    metrics.record_model("ns", "quiet", {"phase": "Ready"}, [])
+    for _ in range(3):
+        metrics.count_pass("ns", "m")
+    metrics.count_rollback("ns", "m")
+    text = _text(metrics)
+    assert 'llmops_model_reconciles_total{model="m",namespace="ns"} 3.0' in text
+    assert 'llmops_rollbacks_total{model="m",namespace="ns"} 1.0' in text
+    assert 'llmops_rollbacks_total{model="quiet",namespace="ns"} 0.0' in text
+    assert 'llmops_model_reconciles_total{model="quiet"' not in text  # no pass yet, no series
+    assert "# TYPE llmops_rollbacks_total counter" in text and "# TYPE llmops_model_phase gauge" in text
