@@ -150,14 +150,18 @@ class KindWatch:
         return self.namespace or "all namespaces"
 
     def _list(self) -> str:
-        items, version = self.kube.list_collection(self.kind, self.namespace, self.selector)
         listed: set[str] = set()
-        for item in items:
-            item.setdefault("kind", self.kind)
-            item.setdefault("apiVersion", self.api_version)
-            meta = item.get("metadata") or {}
-            listed.add(f"{meta.get('namespace')}/{meta.get('name')}")
-            self.deliver("ADDED", item)
+        version = "0"
+        for items, listed_at in self.kube.list_pages(
+            collection_path(self.kind, self.namespace), self.selector
+        ):
+            version = listed_at
+            for item in items:
+                item.setdefault("kind", self.kind)
+                item.setdefault("apiVersion", self.api_version)
+                meta = item.get("metadata") or {}
+                listed.add(f"{meta.get('namespace')}/{meta.get('name')}")
+                self.deliver("ADDED", item)
         for obj in vanished(self.cached(), listed, int(version or 0)):
             self.deliver("DELETED", obj)
         self.listed.set()

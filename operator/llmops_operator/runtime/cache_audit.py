@@ -41,11 +41,11 @@ def audit(ctx: OperatorContext) -> int:
         cache = ctx.store.cache_for(kind)
         for namespace in sorted(cache.namespaces()):
             try:
-                items, version = ctx.kube.list_with_version(kind, namespace, selector, metadata_only=True)
+                names, version = ctx.kube.list_names(kind, namespace, selector)
             except KubeError as exc:
                 log.debug("cache audit of %s in %s failed: %s", kind, namespace, exc)
                 continue
-            gone = cache.drop_missing(namespace, {i["metadata"]["name"] for i in items}, int(version or 0))
+            gone = cache.drop_missing(namespace, names, int(version or 0))
             for obj in gone:
                 _gone(ctx, kind, namespace, obj)
             dropped += len(gone)

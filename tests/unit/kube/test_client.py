@@ -115,3 +115,34 @@ def test_an_apply_sends_json_under_the_apply_content_type_and_read_only_views_en
     assert call["method"] == "PATCH" and "fieldManager=" in call["url"] and "force=true" in call["url"]
     assert call["headers"]["Content-Type"] == "application/apply-patch+yaml"
     assert call["body"]["metadata"]["labels"] == {"app": "chat"}
+
+
+class PagedApi(FakeApi):
+    """Answers a LIST in pages of the `limit` asked for, with a continue token, at version 7
+    (later pages report a newer version, which the list must not take)."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def urlopen(self, method: str, url: str, **kwargs: Any) -> Any:
+        super().urlopen(method, url, **kwargs)
+        query = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&"))
+        start, limit = int(query.get("continue", "0")), int(query["limit"])
+        page = self.names[start : start + limit]
+        more = start + limit < len(self.names)
+        meta = {"resourceVersion": str(7 + start), **({"continue": str(start + limit)} if more else {})}
+        items = [{"metadata": {"name": n, "managedFields": [{"manager": "x"}]}} for n in page]
+        return SimpleNamespace(status=200, data=json.dumps({"metadata": meta, "items": items}).encode())
+
+
+@pytest.mark.parametrize("count", [0, 1, 499, 500, 501, 1234])
+def test_a_list_comes_in_pages_of_one_snapshot(count: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("llmops_operator.kube.client.LIST_PAGE_SIZE", 500)
+    names = [f"m{i}" for i in range(count)]
+    api = PagedApi(names)
+    names_listed, version = Kube(api).list_names("Pod", "ns", "llmops.dev/model")  # type: ignore[arg-type]
+    assert names_listed == set(names) and version == "7"
+    assert len(api.calls) == max(1, -(-count // 500))
+    assert all("limit=500" in c["url"] and "labelSelector=llmops.dev%2Fmodel" in c["url"] for c in api.calls)
+    assert all("as=PartialObjectMetadataList" in c["headers"]["Accept"] for c in api.calls)

@@ -61,8 +61,10 @@ class FakeKube:
         self.watched_from: list[str] = []
         self.stop: threading.Event | None = None
 
-    def list_collection(self, kind: str, namespace: str | None, selector: str | None) -> tuple[Any, str]:
-        return self.lists.pop(0)
+    def list_pages(self, path: str, selector: str | None) -> Iterator[tuple[Any, str]]:
+        items, version = self.lists.pop(0)
+        yield items[:1], version  # two pages of one snapshot
+        yield items[1:], version
 
     def stream(self, path: str, query: dict[str, str]) -> Iterator[bytes]:
         self.watched_from.append(query["resourceVersion"])

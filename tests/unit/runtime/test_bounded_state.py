@@ -59,10 +59,10 @@ class FakeKube(Kube):
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         return {**obj, "metadata": {**obj["metadata"], "name": f"{obj['metadata']['generateName']}x"}}
 
-    def list_with_version(
-        self, kind: str, namespace: str, label_selector: str | None = None, *, metadata_only: bool = False
-    ) -> tuple[list[dict[str, Any]], str]:
-        return [], str(self.version + 1)  # everything was deleted during a watch gap
+    def list_names(
+        self, kind: str, namespace: str, label_selector: str | None = None
+    ) -> tuple[set[str], str]:
+        return set(), str(self.version + 1)  # everything was deleted during a watch gap
 
 
 @pytest.fixture
