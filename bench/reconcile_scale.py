@@ -763,11 +763,12 @@ def print_table(results: list[RunResult]) -> None:
     print(
         f"\nall Ready s: last create -> every Model phase Ready; p50/p99/max: per-Model create -> Ready."
         f"\nRSS: operator peak (process + children, 0.2 s samples). API req: llmops_api_requests at"
-        f" all-Ready (reconcile requests only; kopf's list/watch requests are not counted)."
+        f" all-Ready (reconcile requests only; the watches' LIST/WATCH requests are not counted)."
         f"\nCPU ms/Model: operator CPU (user + system) from the first create to all Ready, per Model."
         f"\nidle: with --idle, at rest after all Ready (% of one core; API requests per Model per 10 min)."
         f"\nGoals: CPU <= {GOAL_CPU_MS_PER_MODEL:.0f} ms/Model at N>={GOAL_CPU_COUNT}; at N>={GOAL_COUNT}"
-        f" all Ready <= {GOAL_READY_SECONDS:.0f}s, RSS <= {GOAL_RSS_MIB:.0f} MiB,"
+        f" all Ready <= {GOAL_READY_SECONDS:.0f}s, RSS <= {GOAL_RSS_MIB:.0f} MiB"
+        f" (<= {GOAL_LARGE_RSS_MIB:.0f} MiB at N>={GOAL_LARGE_COUNT}),"
         f" idle <= {GOAL_IDLE_CORE_PERCENT:g}% of a"
         f" core and <= {GOAL_IDLE_REQUESTS_PER_MODEL_10MIN:g} request per Model per 10 min."
     )
@@ -817,6 +818,17 @@ def main(argv: list[str] | None = None) -> int:
     configuration.connection_pool_maxsize = max(args.apply_concurrency + 8, 16)
     api_client = k8s.ApiClient(configuration)
     core, custom = k8s.CoreV1Api(api_client), k8s.CustomObjectsApi(api_client)
+    try:
+        k8s.ApiextensionsV1Api(api_client).read_custom_resource_definition(f"{PLURAL}.{GROUP}")
+    except ApiException as error:
+        if error.status != 404:
+            raise
+        print(
+            f"reconcile_scale: the CRD {PLURAL}.{GROUP} is not installed on this cluster;"
+            f" install them with `kubectl --kubeconfig {args.kubeconfig} apply --server-side -k crds/`",
+            file=sys.stderr,
+        )
+        return 2
 
     results: list[RunResult] = []
     with extra_cpu_nodes(core, args.extra_cpu_nodes):
