@@ -21,8 +21,13 @@ TTFT_COUNT = (
     'sum(increase(vllm:time_to_first_token_seconds_count{{namespace="{ns}",llmops_revision="{rev}"}}[10s]))'
 )
 STEADY_P95_BAND = (0.12, 0.25)
-"""Where a steady revision's p95 TTFT lands: the true 0.18 s (median 0.08 s, sigma 0.5), give or
-take the interpolation inside its bucket (0.15 to 0.2) and the noise of a window of 200+ requests."""
+"""Where a steady revision's p95 TTFT lands: the true 0.18 s (the emitter's BASE_PARAMS median and
+sigma), give or take the interpolation inside its bucket (0.15 to 0.2) and a window's noise."""
+
+
+def wait_full_window(prometheus: Prometheus, rev: str) -> None:
+    """A p95 read from the first scrapes rests on a handful of requests: wait for 200 in the window."""
+    prometheus.wait_scalar(TTFT_COUNT.format(ns="canary", rev=rev), lambda v: v >= 200, timeout=40)
 
 
 def pods(namespace: str) -> list[SimPod]:
@@ -62,9 +67,8 @@ def test_latency_regression_moves_the_p95_of_that_revision_only(
     emitter.set_shape("steady", revision="r1", rps=20.0)
     emitter.set_shape("steady", revision="r2", rps=20.0)
     r1, r2 = (P95_TTFT.format(ns="canary", rev=rev) for rev in ("r1", "r2"))
-    # A p95 read from the first scrapes rests on a handful of requests; wait for full windows.
-    for rev in ("r1", "r2"):
-        prometheus.wait_scalar(TTFT_COUNT.format(ns="canary", rev=rev), lambda v: v >= 200, timeout=40)
+    wait_full_window(prometheus, "r1")
+    wait_full_window(prometheus, "r2")
     baseline = prometheus.wait_scalar(r1, lambda v: 0 < v < 1, timeout=40)
     stable = prometheus.wait_scalar(r2, lambda v: 0 < v < 1, timeout=40)
     # Both revisions are steady: their p95 sits in the buckets around e^(1.645 sigma) x median.
@@ -74,7 +78,7 @@ def test_latency_regression_moves_the_p95_of_that_revision_only(
     emitter.set_shape("latency_regression", revision="r1", factor=4.0, rps=20.0)
     regressed = prometheus.wait_scalar(r1, lambda v: v > 2.5 * baseline, timeout=60)
     assert regressed > 2.5 * baseline
-    prometheus.wait_scalar(TTFT_COUNT.format(ns="canary", rev="r2"), lambda v: v >= 200, timeout=40)
+    wait_full_window(prometheus, "r2")
     untouched = prometheus.scalar(r2)
     assert untouched is not None
     assert STEADY_P95_BAND[0] < untouched < STEADY_P95_BAND[1]
