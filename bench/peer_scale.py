@@ -29,7 +29,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,9 +39,8 @@ from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
-from kubernetes import watch as k8s_watch
 
-from reconcile_scale import RESULTS, RssSampler, create_burst, free_port, percentile, wait_until
+from reconcile_scale import RESULTS, FirstSeen, RssSampler, create_burst, free_port, percentile, wait_until
 
 GROUP, VERSION, PLURAL = "kubeai.org", "v1", "models"
 AUTOSCALER_STATE = "kubeai-autoscaler-state"
@@ -107,52 +105,9 @@ class PeerRun:
     load_average: float
 
 
-class PeerReadyWatcher(threading.Thread):
-    """The first time each KubeAI Model of a namespace reports a ready replica."""
-
-    def __init__(self, custom: k8s.CustomObjectsApi, namespace: str) -> None:
-        super().__init__(daemon=True)
-        self.custom, self.namespace = custom, namespace
-        self.ready_at: dict[str, float] = {}
-        self.changed = threading.Condition()
-        self.halt = threading.Event()
-
-    def _see(self, obj: dict[str, Any]) -> None:
-        if ((obj.get("status") or {}).get("replicas") or {}).get("ready", 0) >= 1:
-            with self.changed:
-                self.ready_at.setdefault(obj["metadata"]["name"], time.monotonic())
-                self.changed.notify_all()
-
-    def run(self) -> None:
-        while not self.halt.is_set():
-            try:
-                listing = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
-                for obj in listing.get("items", []):
-                    self._see(obj)
-                for event in k8s_watch.Watch().stream(
-                    self.custom.list_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    self.namespace,
-                    PLURAL,
-                    resource_version=listing["metadata"]["resourceVersion"],
-                    timeout_seconds=60,
-                ):
-                    self._see(event["object"])
-                    if self.halt.is_set():
-                        return
-            except Exception as exc:  # a broken watch is relisted; the list catches up
-                print(f"  watch: {exc!r}; relisting", file=sys.stderr)
-                time.sleep(0.2)
-
-    def wait_for(self, names: set[str], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while not names <= self.ready_at.keys():
-                if time.monotonic() >= deadline:
-                    return False
-                self.changed.wait(1.0)
-        return True
+def peer_ready(obj: dict[str, Any]) -> bool:
+    """A KubeAI Model reporting a ready replica."""
+    return ((obj.get("status") or {}).get("replicas") or {}).get("ready", 0) >= 1
 
 
 @contextmanager
@@ -196,7 +151,7 @@ def run_once(
             process = subprocess.Popen([args.binary], env=env, stdout=log_file, stderr=subprocess.STDOUT)
         sampler = RssSampler(process.pid)
         sampler.start()
-        watcher = PeerReadyWatcher(custom, namespace)
+        watcher = FirstSeen(custom, namespace, peer_ready, (GROUP, VERSION, PLURAL))
         watcher.start()
         try:
             time.sleep(args.startup)  # leader election and cache sync
@@ -212,7 +167,7 @@ def run_once(
             cpu = sampler.cpu_seconds() - cpu_before
             load = os.getloadavg()[0]
         finally:
-            watcher.halt.set()
+            watcher.stop()
             sampler.stop()
             process.terminate()
             try:
@@ -220,7 +175,7 @@ def run_once(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-    ready_at = dict(watcher.ready_at)
+    ready_at = dict(watcher.seen_at)
     latencies = [ready_at[n] - created_at[n] for n in created_at if n in ready_at]
     last_ready = max((ready_at[n] for n in created_at if n in ready_at), default=None)
     return PeerRun(

@@ -43,7 +43,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -150,8 +150,10 @@ class RunResult:
     """Operator CPU (user + system) from the first create until every Model is Ready."""
     cpu_ms_per_model: float | None = None
     idle: dict[str, Any] = field(default_factory=dict)
-    api_requests_by_resource: dict[str, float] = field(default_factory=dict)
     """At rest after all Ready (`--idle`): CPU and API requests over the window, per Model."""
+    api_requests_by_resource: dict[str, float] = field(default_factory=dict)
+    cluster_cpu_seconds: dict[str, float] = field(default_factory=dict)
+    """CPU-seconds of each cluster process from the first create until all Ready (`ClusterCpu`)."""
 
 
 @dataclass
@@ -537,45 +539,85 @@ class RssSampler(threading.Thread):
         self.join()
 
 
+class ClusterCpu:
+    """CPU (user + system) of the dev cluster's processes since creation, by component: the
+    processes whose command line names the cluster's state directory (`LLMOPS_CLUSTER_DIR`)."""
+
+    COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "prometheus")
+
+    def __init__(self, cluster_dir: str | None = None) -> None:
+        self.cluster_dir = str(Path(cluster_dir or os.environ.get("LLMOPS_CLUSTER_DIR") or REPO / ".cluster"))
+        self.start = self._now()
+
+    def _now(self) -> dict[int, tuple[str, float]]:
+        found: dict[int, tuple[str, float]] = {}
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            try:
+                name = os.path.basename((proc.info["cmdline"] or [""])[0]) or proc.info["name"]
+                if name in self.COMPONENTS and self.cluster_dir in " ".join(proc.info["cmdline"] or []):
+                    times = proc.cpu_times()
+                    found[proc.pid] = (name, times.user + times.system)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return found
+
+    def used(self) -> dict[str, float]:
+        """CPU-seconds each component used since this object was made."""
+        totals: dict[str, float] = {}
+        for pid, (name, seconds) in self._now().items():
+            before = self.start.get(pid, (name, 0.0))[1]
+            totals[name] = round(totals.get(name, 0.0) + seconds - before, 1)
+        return totals
+
+
 # ---------------------------------------------------------------------------------------------
-# watching Models
+# watching objects
 # ---------------------------------------------------------------------------------------------
 
 
-class ReadyWatcher(threading.Thread):
-    """Records the first time each Model of a namespace is seen with phase Ready."""
+class FirstSeen(threading.Thread):
+    """Records the first time each object of one namespaced collection is seen meeting
+    `predicate` (a list, then a watch from its resourceVersion; relisted when the watch breaks).
+    `resource` is (group, version, plural): custom resources, or built-in ones such as
+    ("apps", "v1", "deployments"), as plain dicts."""
 
-    def __init__(self, custom: k8s.CustomObjectsApi, namespace: str) -> None:
+    def __init__(
+        self,
+        custom: k8s.CustomObjectsApi,
+        namespace: str,
+        predicate: Callable[[dict[str, Any]], bool],
+        resource: tuple[str, str, str] = (GROUP, VERSION, PLURAL),
+    ) -> None:
         super().__init__(daemon=True)
-        self.custom = custom
-        self.namespace = namespace
-        self.ready_at: dict[str, float] = {}
+        self.custom, self.namespace, self.predicate, self.resource = custom, namespace, predicate, resource
+        self.seen_at: dict[str, float] = {}
         self.changed = threading.Condition()
         self._halt = threading.Event()
         self.started = threading.Event()
 
     def _see(self, obj: dict[str, Any], seen: float) -> None:
-        if (obj.get("status") or {}).get("phase") == "Ready":
-            name = obj["metadata"]["name"]
+        if self.predicate(obj):
             with self.changed:
-                if name not in self.ready_at:
-                    self.ready_at[name] = seen
+                if obj["metadata"]["name"] not in self.seen_at:
+                    self.seen_at[obj["metadata"]["name"]] = seen
                     self.changed.notify_all()
 
     def run(self) -> None:
+        list_call = self.custom.list_namespaced_custom_object
+        group, version, plural = self.resource
         while not self._halt.is_set():
             try:
-                listing = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
+                listing = list_call(group, version, self.namespace, plural)
                 seen = time.monotonic()
                 for obj in listing.get("items", []):
                     self._see(obj, seen)
                 self.started.set()
                 stream = k8s_watch.Watch().stream(
-                    self.custom.list_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
+                    list_call,
+                    group,
+                    version,
                     self.namespace,
-                    PLURAL,
+                    plural,
                     resource_version=listing["metadata"]["resourceVersion"],
                     timeout_seconds=60,
                 )
@@ -591,7 +633,7 @@ class ReadyWatcher(threading.Thread):
     def wait_for(self, names: set[str], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self.changed:
-            while not names <= self.ready_at.keys():
+            while not names <= self.seen_at.keys():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -600,6 +642,10 @@ class ReadyWatcher(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+
+
+def model_ready(obj: dict[str, Any]) -> bool:
+    return (obj.get("status") or {}).get("phase") == "Ready"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -631,13 +677,14 @@ def run_once(
         ) as operator:
             sampler = RssSampler(operator.process.pid)
             sampler.start()
-            watcher = ReadyWatcher(custom, namespace)
+            watcher = FirstSeen(custom, namespace, model_ready)
             watcher.start()
             try:
                 watcher.started.wait(30)
                 time.sleep(1.0)  # kopf lists and starts its watches after the metrics endpoint is up
                 baseline = sampler.sample()
                 cpu_before = sampler.cpu_seconds()
+                cluster_cpu = ClusterCpu()
                 created_at, started = create_burst(
                     custom, namespace, lambda i: model_body(i, gpu_models), count, args.apply_concurrency
                 )
@@ -647,6 +694,7 @@ def run_once(
                 all_ready = watcher.wait_for(set(created_at), args.timeout)
                 done = time.monotonic()
                 cpu_at_ready = sampler.cpu_seconds()
+                cluster_cpu_at_ready = cluster_cpu.used()
                 load_average = os.getloadavg()[0]
                 metrics_at_ready = scrape(operator.metrics_url, tries=3) or {}
                 time.sleep(args.settle)
@@ -657,7 +705,7 @@ def run_once(
                 sampler.stop()
             if operator.process.poll() is not None:
                 print(f"  the operator exited early ({operator.process.returncode}); see {log_path}")
-        ready_at = dict(watcher.ready_at)
+        ready_at = dict(watcher.seen_at)
     latencies = [ready_at[name] - created_at[name] for name in created_at if name in ready_at]
     requests = metrics_at_ready.get("llmops_api_requests")
     settled_requests = metrics_settled.get("llmops_api_requests")
@@ -689,6 +737,7 @@ def run_once(
         cpu_seconds_to_ready=round(cpu_at_ready - cpu_before, 2),
         cpu_ms_per_model=round((cpu_at_ready - cpu_before) * 1000 / count, 1),
         api_requests_by_resource=by_resource(metrics_at_ready),
+        cluster_cpu_seconds=cluster_cpu_at_ready,
     )
     if idle is not None:
         result.idle = idle.per_model(count)
@@ -760,6 +809,10 @@ def print_table(results: list[RunResult]) -> None:
     print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
     for row in rows:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    for r in results:
+        if r.cluster_cpu_seconds:
+            used = ", ".join(f"{name} {cpu:.1f}" for name, cpu in sorted(r.cluster_cpu_seconds.items()))
+            print(f"N={r.count}: cluster CPU-seconds from the first create to all Ready: {used}")
     print(
         f"\nall Ready s: last create -> every Model phase Ready; p50/p99/max: per-Model create -> Ready."
         f"\nRSS: operator peak (process + children, 0.2 s samples). API req: llmops_api_requests at"
