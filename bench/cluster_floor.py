@@ -38,6 +38,7 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from cluster_cpu import component_cpu, used_since
 from llmops_operator.cli.plan_cmd import world_from
 from llmops_operator.kube.client import Kube
 from llmops_operator.model_plan import plan_model
@@ -45,11 +46,11 @@ from reconcile_scale import (
     GOAL_COUNT,
     GOAL_READY_SECONDS,
     RESULTS,
-    ClusterCpu,
     FirstSeen,
     bench_namespace,
     model_body,
     percentile,
+    print_aligned,
 )
 
 
@@ -96,7 +97,7 @@ def run_once(
         watcher = FirstSeen(custom, namespace, deployment_available, ("apps", "v1", "deployments"))
         watcher.start()
         watcher.started.wait(30)
-        cpu = ClusterCpu()
+        cpu = component_cpu()
         started = time.monotonic()
         try:
             with ThreadPoolExecutor(args.concurrency) as pool:
@@ -105,7 +106,7 @@ def run_once(
             applied = time.monotonic() - started
             print(f"  applied {sum(map(len, batches))} objects in {applied:.1f}s; waiting", flush=True)
             all_available = watcher.wait_for(deployments, args.timeout)
-            used = cpu.used()
+            used = used_since(cpu)
             load_average = os.getloadavg()[0]
         finally:
             watcher.stop()
@@ -140,11 +141,7 @@ def print_table(results: list[FloorResult]) -> None:
         ]
         for r in results
     ]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-    print()
-    print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
-    for row in rows:
-        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    print_aligned(headers, rows)
     print(
         "\nall available s: first apply -> every Deployment has an available replica (no operator)."
         "\nComponent columns: CPU-seconds (user + system) of each cluster process over that window."

@@ -56,6 +56,8 @@ from kubernetes import config as k8s_config
 from kubernetes import watch as k8s_watch
 from kubernetes.client.rest import ApiException
 
+from cluster_cpu import component_cpu, used_since
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 GROUP, VERSION, PLURAL = "llmops.dev", "v1alpha1", "models"
@@ -153,7 +155,7 @@ class RunResult:
     """At rest after all Ready (`--idle`): CPU and API requests over the window, per Model."""
     api_requests_by_resource: dict[str, float] = field(default_factory=dict)
     cluster_cpu_seconds: dict[str, float] = field(default_factory=dict)
-    """CPU-seconds of each cluster process from the first create until all Ready (`ClusterCpu`)."""
+    """CPU-seconds of each cluster process from the first create until all Ready (`cluster_cpu.py`)."""
 
 
 @dataclass
@@ -539,37 +541,6 @@ class RssSampler(threading.Thread):
         self.join()
 
 
-class ClusterCpu:
-    """CPU (user + system) of the dev cluster's processes since creation, by component: the
-    processes whose command line names the cluster's state directory (`LLMOPS_CLUSTER_DIR`)."""
-
-    COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "prometheus")
-
-    def __init__(self, cluster_dir: str | None = None) -> None:
-        self.cluster_dir = str(Path(cluster_dir or os.environ.get("LLMOPS_CLUSTER_DIR") or REPO / ".cluster"))
-        self.start = self._now()
-
-    def _now(self) -> dict[int, tuple[str, float]]:
-        found: dict[int, tuple[str, float]] = {}
-        for proc in psutil.process_iter(["name", "cmdline"]):
-            try:
-                name = os.path.basename((proc.info["cmdline"] or [""])[0]) or proc.info["name"]
-                if name in self.COMPONENTS and self.cluster_dir in " ".join(proc.info["cmdline"] or []):
-                    times = proc.cpu_times()
-                    found[proc.pid] = (name, times.user + times.system)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-        return found
-
-    def used(self) -> dict[str, float]:
-        """CPU-seconds each component used since this object was made."""
-        totals: dict[str, float] = {}
-        for pid, (name, seconds) in self._now().items():
-            before = self.start.get(pid, (name, 0.0))[1]
-            totals[name] = round(totals.get(name, 0.0) + seconds - before, 1)
-        return totals
-
-
 # ---------------------------------------------------------------------------------------------
 # watching objects
 # ---------------------------------------------------------------------------------------------
@@ -684,7 +655,7 @@ def run_once(
                 time.sleep(1.0)  # kopf lists and starts its watches after the metrics endpoint is up
                 baseline = sampler.sample()
                 cpu_before = sampler.cpu_seconds()
-                cluster_cpu = ClusterCpu()
+                cluster_cpu = component_cpu()
                 created_at, started = create_burst(
                     custom, namespace, lambda i: model_body(i, gpu_models), count, args.apply_concurrency
                 )
@@ -694,7 +665,7 @@ def run_once(
                 all_ready = watcher.wait_for(set(created_at), args.timeout)
                 done = time.monotonic()
                 cpu_at_ready = sampler.cpu_seconds()
-                cluster_cpu_at_ready = cluster_cpu.used()
+                cluster_cpu_at_ready = used_since(cluster_cpu)
                 load_average = os.getloadavg()[0]
                 metrics_at_ready = scrape(operator.metrics_url, tries=3) or {}
                 time.sleep(args.settle)
@@ -776,6 +747,15 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def print_aligned(headers: list[str], rows: list[list[str]]) -> None:
+    """A table with right-aligned columns, after a blank line."""
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    print()
+    print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+
+
 def print_table(results: list[RunResult]) -> None:
     def fmt(value: Any, suffix: str = "") -> str:
         if value is None:
@@ -804,11 +784,7 @@ def print_table(results: list[RunResult]) -> None:
                 fmt(r.idle.get("api_requests_per_model_per_10min")), fmt(r.load_average), goal,
             ]
         )  # fmt: skip
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-    print()
-    print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
-    for row in rows:
-        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    print_aligned(headers, rows)
     for r in results:
         if r.cluster_cpu_seconds:
             used = ", ".join(f"{name} {cpu:.1f}" for name, cpu in sorted(r.cluster_cpu_seconds.items()))

@@ -51,6 +51,7 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from cluster_cpu import COMPONENTS, component_cpu, cpu_seconds
 from llmops_sim.job_runner import JobRunner
 from llmops_sim.openai_stub import OpenAIStub
 
@@ -61,7 +62,6 @@ GROUP, VERSION = "llmops.dev", "v1alpha1"
 PROMPT, GATE = "soak-bot", "soak-gate"
 WEIGHTS_CLAIM = "soak-weights"
 """A claim every Model serves from (onnxruntime serves a local repository; no GPUs needed)."""
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "prometheus")
 EVENTS = "events"
 
 
@@ -194,29 +194,6 @@ def etcd_keys(port: str, namespace: str) -> tuple[Counter[str], Counter[str]]:
         if ns == namespace:
             mine[resource] += 1
     return everywhere, mine
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    """User + system CPU of a process, its live children and the children it reaped."""
-    total = 0.0
-    for p in (process, *process.children(recursive=True)):
-        try:
-            t = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += t.user + t.system + t.children_user + t.children_system
-    return total
-
-
-def component_cpu() -> dict[str, float]:
-    out: dict[str, float] = {}
-    for name in COMPONENTS:
-        try:
-            pid = int((STATE / "pids" / f"{name}.pid").read_text().strip())
-            out[name] = round(cpu_seconds(psutil.Process(pid)), 1)
-        except (OSError, ValueError, psutil.Error):
-            continue
-    return out
 
 
 def event_ttl() -> str:
